@@ -1,0 +1,166 @@
+"""One registry for every encoder: spec strings -> Encoder.
+
+Spec syntax: ``BACKEND:NAME[?key=value&key=value]`` or a registered short name.
+
+    hf:facebook/dinov2-small?pool=cls+mean&layer=-2
+    timm:vit_small_patch14_dinov2.lvd142m
+    st:sentence-transformers/all-MiniLM-L6-v2
+    efficientnet-lite0                      (an offline model that ships in a package)
+
+Recognised options: ``layer`` (int), ``pool`` (backend-specific pooling name), ``dtype``;
+anything else is passed to the backend in ``EncoderOptions.extra``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import parse_qsl
+
+from alignkit.encoders.base import Encoder, EncoderOptions, Modality
+from alignkit.errors import NotInstalledError, UnknownEncoderError
+
+BackendFactory = Callable[[str, EncoderOptions], Encoder]
+
+
+@dataclass
+class ZooEntry:
+    """A named encoder: what it is, and how to get it when it is not installed."""
+
+    name: str
+    modality: Modality
+    dim: int
+    params: int
+    description: str
+    install_hint: str
+    is_installed: Callable[[], bool]
+    factory: Callable[[EncoderOptions], Encoder]
+    kind: str = "offline"  # offline | control | hub
+    tags: list[str] = field(default_factory=list)
+
+    def installed(self) -> bool:
+        try:
+            return bool(self.is_installed())
+        except Exception:  # an import error inside a probe means "not installed"
+            return False
+
+
+_BACKENDS: dict[str, BackendFactory] = {}
+_ZOO: dict[str, ZooEntry] = {}
+_LOADED = False
+
+
+def register_backend(prefix: str, factory: BackendFactory) -> None:
+    """Make ``prefix:NAME`` specs build through ``factory(name, options)``."""
+    _BACKENDS[prefix] = factory
+
+
+def register_entry(entry: ZooEntry) -> None:
+    """Add a short name (offline model, control, or hub preset) to the zoo."""
+    _ZOO[entry.name] = entry
+
+
+def _ensure_loaded() -> None:
+    """Import the backend modules once; each registers itself."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from alignkit.encoders import backends  # noqa: F401  (registration side effects)
+
+
+def parse_spec(spec: str) -> tuple[str | None, str, EncoderOptions]:
+    """Split a spec into (backend prefix or None, name, options)."""
+    spec = spec.strip()
+    if not spec:
+        raise UnknownEncoderError("empty encoder spec")
+    body, _, query = spec.partition("?")
+    opts = EncoderOptions()
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "layer":
+            try:
+                opts.layer = int(value)
+            except ValueError:
+                raise UnknownEncoderError(f"layer must be an integer in spec {spec!r}, got {value!r}") from None
+        elif key == "pool":
+            opts.pooling = value.replace(" ", "+")  # '+' in a query string decodes to a space
+        elif key == "dtype":
+            opts.dtype = value
+        else:
+            opts.extra[key] = value
+    prefix, sep, name = body.partition(":")
+    if sep and prefix in _known_prefixes():
+        return prefix, name, opts
+    return None, body, opts
+
+
+def _known_prefixes() -> set[str]:
+    _ensure_loaded()
+    return set(_BACKENDS)
+
+
+def create_encoder(
+    spec: str,
+    device: str = "cpu",
+    dtype: str | None = None,
+    layer: int | None = None,
+    pooling: str | None = None,
+) -> Encoder:
+    """Build a frozen encoder from a spec string. Keyword arguments override the spec's options."""
+    _ensure_loaded()
+    prefix, name, opts = parse_spec(spec)
+    opts.device = device
+    if dtype is not None:
+        opts.dtype = dtype
+    if layer is not None:
+        opts.layer = layer
+    if pooling is not None:
+        opts.pooling = pooling
+    if prefix is not None:
+        enc = _BACKENDS[prefix](name, opts)
+    elif name in _ZOO:
+        entry = _ZOO[name]
+        if not entry.installed():
+            raise NotInstalledError(f"encoder {name!r} is not installed here. {entry.install_hint}")
+        enc = entry.factory(opts)
+    else:
+        raise UnknownEncoderError(_unknown_message(name))
+    enc.spec = canonical_spec(spec)
+    return enc
+
+
+def canonical_spec(spec: str) -> str:
+    """The spec as stored in manifests: stripped, options sorted."""
+    body, _, query = spec.strip().partition("?")
+    if not query:
+        return body
+    return body + "?" + "&".join(sorted(query.split("&")))
+
+
+def _unknown_message(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(_ZOO), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    prefixes = ", ".join(f"{p}:NAME" for p in sorted(_BACKENDS))
+    return (
+        f"unknown encoder {name!r}.{hint} Use a short name from `alignkit zoo` "
+        f"or a backend spec ({prefixes})."
+    )
+
+
+def zoo_entries(modality: Modality | None = None, kind: str | None = None) -> list[ZooEntry]:
+    """Registered short names, optionally filtered by modality and kind."""
+    _ensure_loaded()
+    return [
+        e
+        for e in _ZOO.values()
+        if (modality is None or e.modality == modality) and (kind is None or e.kind == kind)
+    ]
+
+
+def get_entry(name: str) -> ZooEntry:
+    _ensure_loaded()
+    if name not in _ZOO:
+        raise UnknownEncoderError(_unknown_message(name))
+    return _ZOO[name]

@@ -1,0 +1,20 @@
+"""Error types shared by every stage, so the CLI can print them without a traceback."""
+
+
+class AlignkitError(Exception):
+    """A problem the user can fix: the message says what was wrong and what to do."""
+
+
+class UnknownEncoderError(AlignkitError, KeyError):
+    """An encoder spec names no registered backend or short name."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NotInstalledError(AlignkitError):
+    """An offline asset (model or data package) is missing; the message says how to install it."""
+
+
+class BadItemError(AlignkitError):
+    """One input item (image or caption) cannot be used; callers skip and record it."""
