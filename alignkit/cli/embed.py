@@ -1,0 +1,78 @@
+"""`alignkit embed`: fill a feature store for one encoder over images, captions or a data source."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import time
+from pathlib import Path
+
+import click
+
+from alignkit.errors import AlignkitError
+
+
+@click.command()
+@click.option("--encoder", "spec", required=True, help="Encoder spec (see `alignkit zoo`), e.g. efficientnet-lite0.")
+@click.option("--images", type=click.Path(path_type=Path), help="A folder of images (searched recursively).")
+@click.option("--texts", type=click.Path(path_type=Path), help="A text file with one caption per line.")
+@click.option("--data", "data_spec", help="A pair source (see `alignkit data --help`); the encoder's modality picks the side.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Feature store folder (resumed if it exists).")
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--shard-size", default=2048, show_default=True, help="Rows per shard (the unit of resume).")
+@click.option("--workers", type=int, default=None, help="Decode workers (default: cores-1 for images, 0 for text).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--dtype", default=None, help="float32 | float16 | bfloat16 (default: the spec's, else float32).")
+@click.option("--tokens", is_flag=True, help="Also store token features and their mask.")
+@click.option("--limit", type=int, default=None, help="Embed only the first N items.")
+@click.option("--overwrite", is_flag=True, help="Replace a store made by another encoder or settings.")
+def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, device, dtype, tokens, limit, overwrite):
+    """Embed images or captions into a resumable on-disk feature store."""
+    from alignkit.encoders import create_encoder
+    from alignkit.features import embed_items
+
+    chosen = [x for x in (images, texts, data_spec) if x]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --images, --texts or --data")
+    encoder = create_encoder(spec, device=device, dtype=dtype)
+    items, source, source_skips = _items_for(encoder.modality, images, texts, data_spec)
+    if limit is not None:
+        items = itertools.islice(items, limit)
+    t0 = time.perf_counter()
+    store = embed_items(
+        encoder, items, out, shard_size=shard_size, batch_size=batch_size, num_workers=workers,
+        tokens=tokens, overwrite=overwrite, source=source,
+    )
+    secs = time.perf_counter() - t0
+    computed = store.manifest["last_run"]["items_computed"]
+    skipped = store.skipped + source_skips()
+    click.echo(
+        f"{out}: {len(store)} rows x {store.dim} ({encoder.spec}); "
+        f"{computed} items encoded in {secs:.1f}s"
+        + (f" ({computed / secs:.1f} items/s)" if computed and secs > 0 else "; everything reused from the store")
+    )
+    if skipped:
+        counts = collections.Counter(s["reason"].split(":")[0] for s in skipped)
+        click.echo(f"skipped {len(skipped)}: " + ", ".join(f"{r} ({n})" for r, n in counts.most_common()))
+
+
+def _items_for(modality, images, texts, data_spec):
+    """(items, source description, a callable giving the source's own skips after iteration)."""
+    if images:
+        if modality != "image":
+            raise AlignkitError("--images needs an image encoder; this one encodes text")
+        from alignkit.data.plain import image_folder_items
+
+        return image_folder_items(images), {"images": str(images)}, list
+    if texts:
+        if modality != "text":
+            raise AlignkitError("--texts needs a text encoder; this one encodes images")
+        from alignkit.data.plain import text_file_items
+
+        return text_file_items(texts), {"texts": str(texts)}, list
+    from alignkit.data import open_source
+    from alignkit.data.base import caption_items, image_items
+
+    src = open_source(data_spec)
+    items = image_items(src) if modality == "image" else caption_items(src)
+    return items, {"data": data_spec, **src.describe()}, lambda: [vars(s) for s in src.skipped]
