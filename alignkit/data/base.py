@@ -66,3 +66,13 @@ def caption_items(pairs: Iterable[Pair]) -> Iterator[tuple[str, str]]:
 def pair_key_of(text_key: str) -> str:
     """The pair key a text row belongs to."""
     return text_key.rsplit(CAPTION_SEP, 1)[0]
+
+
+def summarize_skips(skips: Iterable[Skip | dict[str, str]]) -> dict[str, int]:
+    """Count skips by reason (details after the first ':' are dropped), most frequent first."""
+    counts: dict[str, int] = {}
+    for s in skips:
+        reason = s["reason"] if isinstance(s, dict) else s.reason
+        head = reason.split(":", 1)[0].strip()
+        counts[head] = counts.get(head, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
