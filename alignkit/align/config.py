@@ -1,0 +1,163 @@
+"""The alignment recipe as one dataclass: saved as JSON with every run, loadable from YAML.
+
+Every knob the trainer has lives here, so a run is reproducible from its ``config.json``
+alone and a YAML file plus command-line overrides can describe any recipe.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from alignkit.errors import AlignkitError
+
+HEAD_KINDS = ("linear", "mlp", "token", "identity")
+LOSSES = ("infonce", "siglip")
+CAPTION_MODES = ("sample", "all")
+
+
+class ConfigError(AlignkitError):
+    """A recipe value is unknown or out of range."""
+
+
+@dataclass
+class HeadConfig:
+    """One side's projector. ``hidden`` defaults to twice the output width (MLP branches)."""
+
+    kind: str = "mlp"
+    hidden: int | None = None
+    dropout: float = 0.1
+    standardize: bool = False  # subtract the training mean / divide by std of pooled inputs
+
+
+@dataclass
+class AlignConfig:
+    """The full recipe: encoders, data, heads, loss, optimisation, validation."""
+
+    vision: str = ""
+    text: str = ""
+    data: str = ""
+    image_head: HeadConfig = field(default_factory=HeadConfig)
+    text_head: HeadConfig = field(default_factory=HeadConfig)
+    embed_dim: int = 512
+    loss: str = "infonce"
+    init_temperature: float = 0.07
+    learn_temperature: bool = True
+    max_logit_scale: float = 100.0
+    siglip_bias_init: float = -10.0
+    epochs: int = 20
+    batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    captions: str = "sample"  # one random caption per image per epoch, or every caption
+    val_fraction: float = 0.1
+    patience: int = 5  # epochs without a better validation R@1 before stopping; 0 = never stop early
+    seed: int = 0
+    device: str = "auto"
+    online: bool = False
+    encode_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        for side in ("image_head", "text_head"):
+            value = getattr(self, side)
+            if isinstance(value, dict):
+                setattr(self, side, _build(HeadConfig, value, side))
+
+    def validate(self) -> "AlignConfig":
+        """Raise ``ConfigError`` naming the first bad value; return self when all are fine."""
+        for side in ("image_head", "text_head"):
+            head = getattr(self, side)
+            _choice(f"{side}.kind", head.kind, HEAD_KINDS)
+            _range(f"{side}.dropout", head.dropout, 0.0, 0.95)
+            if head.hidden is not None and head.hidden < 1:
+                raise ConfigError(f"{side}.hidden must be a positive width, got {head.hidden}")
+        if self.image_head.kind == "identity" and self.text_head.kind == "identity":
+            raise ConfigError("both heads are 'identity': nothing would be trained; give one side a linear, mlp or token head")
+        _choice("loss", self.loss, LOSSES)
+        _choice("captions", self.captions, CAPTION_MODES)
+        _range("init_temperature", self.init_temperature, 1e-4, 10.0)
+        _range("max_logit_scale", self.max_logit_scale, 1.0, 1e4)
+        if 1.0 / self.init_temperature > self.max_logit_scale:
+            raise ConfigError(
+                f"init_temperature {self.init_temperature} gives logit scale {1 / self.init_temperature:.1f}, "
+                f"above max_logit_scale {self.max_logit_scale}; raise max_logit_scale or the temperature"
+            )
+        _range("val_fraction", self.val_fraction, 0.0, 0.9)
+        _range("warmup_fraction", self.warmup_fraction, 0.0, 1.0)
+        _range("weight_decay", self.weight_decay, 0.0, 10.0)
+        for name in ("embed_dim", "epochs", "batch_size", "encode_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.grad_clip < 0 or self.patience < 0:
+            raise ConfigError("grad_clip and patience must be >= 0 (0 turns them off)")
+        return self
+
+    def uses_tokens(self, side: str) -> bool:
+        return getattr(self, f"{side}_head").kind == "token"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AlignConfig":
+        return _build(cls, data, "config")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "AlignConfig":
+        """Read a YAML or JSON recipe (YAML is a superset of JSON)."""
+        import yaml
+
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of recipe keys, not {type(data).__name__}")
+        return cls.from_dict(data)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "AlignConfig":
+        """A copy with dotted keys replaced (``{"image_head.kind": "linear", "lr": 3e-4}``); None values are ignored."""
+        data = self.to_dict()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            node = data
+            *parents, leaf = key.split(".")
+            for p in parents:
+                if not isinstance(node.get(p), dict):
+                    raise ConfigError(f"unknown config key {key!r}")
+                node = node[p]
+            if leaf not in node:
+                raise ConfigError(f"unknown config key {key!r}")
+            node[leaf] = value
+        return AlignConfig.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    return cls(**data)
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _range(name: str, value: float, lo: float, hi: float) -> None:
+    if not (lo <= value <= hi):
+        raise ConfigError(f"{name} must be in [{lo}, {hi}], got {value}")

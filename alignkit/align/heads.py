@@ -1,0 +1,144 @@
+"""Projector heads that map one frozen encoder's features into the shared space.
+
+Every head takes the same inputs -- pooled features (B, D), and for the token head also
+token features (B, T, Dt) with their mask (B, T) -- so the trainer and the saved model
+never need to know which kind they hold.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from alignkit.align.config import HeadConfig
+
+
+class Standardize(nn.Module):
+    """Fixed per-dimension centring and scaling, fitted once on the training features.
+
+    Frozen features are often far from zero-mean (post-activation CNN features are all
+    positive); centring them makes cosine similarity in the head's input meaningful.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def fit(self, features: torch.Tensor) -> None:
+        self.mean.copy_(features.mean(0))
+        self.std.copy_(features.std(0).clamp(min=1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class ResidualMLP(nn.Module):
+    """LayerNorm, then a linear branch plus a GELU MLP branch (with dropout), summed."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim)
+        self.linear = nn.Linear(in_dim, out_dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(self.norm(x))
+        return self.linear(x) + self.mlp(x)
+
+
+class Head(nn.Module):
+    """Base: ``forward(pooled, tokens=None, mask=None) -> (B, out_dim)`` (not normalised)."""
+
+    uses_tokens = False
+
+    def __init__(self, in_dim: int, out_dim: int, standardize: bool):
+        super().__init__()
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+        self.standardize = Standardize(in_dim) if standardize else None
+
+    def prepare(self, pooled: torch.Tensor) -> torch.Tensor:
+        return pooled if self.standardize is None else self.standardize(pooled)
+
+
+class LinearHead(Head):
+    def __init__(self, in_dim: int, out_dim: int, standardize: bool = False):
+        super().__init__(in_dim, out_dim, standardize)
+        self.proj = nn.Linear(in_dim, out_dim)
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.proj(self.prepare(pooled))
+
+
+class MLPHead(Head):
+    """The paper's residual projector on pooled features."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, dropout: float, standardize: bool = False):
+        super().__init__(in_dim, out_dim, standardize)
+        self.block = ResidualMLP(in_dim, out_dim, hidden, dropout)
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.block(self.prepare(pooled))
+
+
+class TokenHead(Head):
+    """Token-level head: a residual MLP applied to every token, averaged over the real
+    tokens (masked mean), plus a separate residual MLP on the pooled (CLS) feature; summed."""
+
+    uses_tokens = True
+
+    def __init__(self, in_dim: int, token_dim: int, out_dim: int, hidden: int, dropout: float, standardize: bool = False):
+        super().__init__(in_dim, out_dim, standardize)
+        self.token_dim = token_dim
+        self.per_token = ResidualMLP(token_dim, out_dim, hidden, dropout)
+        self.cls = ResidualMLP(in_dim, out_dim, hidden, dropout)
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if tokens is None:
+            raise ValueError("a token head needs token features; embed with --tokens or train with --online")
+        per_token = self.per_token(tokens)
+        if mask is None:
+            body = per_token.mean(1)
+        else:
+            m = mask.to(per_token.dtype).unsqueeze(-1)
+            body = (per_token * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return body + self.cls(self.prepare(pooled))
+
+
+class IdentityHead(Head):
+    """No projection: this side's features are the shared space (the other side maps into it)."""
+
+    def __init__(self, in_dim: int, standardize: bool = False):
+        super().__init__(in_dim, in_dim, standardize)
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.prepare(pooled)
+
+
+def build_head(cfg: HeadConfig, in_dim: int, out_dim: int, token_dim: int | None = None) -> Head:
+    """A head from its config; ``out_dim`` is ignored by ``identity`` (its width is ``in_dim``)."""
+    hidden = cfg.hidden or 2 * out_dim
+    if cfg.kind == "linear":
+        return LinearHead(in_dim, out_dim, cfg.standardize)
+    if cfg.kind == "mlp":
+        return MLPHead(in_dim, out_dim, hidden, cfg.dropout, cfg.standardize)
+    if cfg.kind == "token":
+        if token_dim is None:
+            raise ValueError("a token head needs the token feature width")
+        return TokenHead(in_dim, token_dim, out_dim, hidden, cfg.dropout, cfg.standardize)
+    if cfg.kind == "identity":
+        return IdentityHead(in_dim, cfg.standardize)
+    raise ValueError(f"unknown head kind {cfg.kind!r}")
+
+
+def shared_width(image: HeadConfig, text: HeadConfig, image_dim: int, text_dim: int, embed_dim: int) -> int:
+    """The joint space's width: the identity side's feature width if there is one, else ``embed_dim``."""
+    if image.kind == "identity":
+        return image_dim
+    if text.kind == "identity":
+        return text_dim
+    return embed_dim

@@ -1,0 +1,226 @@
+"""AlignedModel: two frozen encoders plus their trained heads, saved as a folder.
+
+    model.safetensors   head weights (and input standardisation buffers)
+    config.json         both encoder specs, fingerprints and widths, the heads, the
+                        temperature, and the training recipe that produced them
+
+The encoders themselves are not saved: they are rebuilt from their specs when images or
+texts are encoded, and their fingerprints are compared with the ones the heads were
+trained on, so a model never silently runs on different features.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alignkit.align.config import HeadConfig
+from alignkit.align.heads import Head, build_head
+from alignkit.errors import AlignkitError
+
+FORMAT = "alignkit-aligned/1"
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+SIDES = {"image": "vision", "text": "text"}
+
+
+class ModelLoadError(AlignkitError):
+    """A model folder is missing, damaged, or does not fit the encoders or features given."""
+
+
+class AlignedModel(nn.Module):
+    """Image and text heads over two frozen encoders; ``encode_*`` return L2-normalised vectors."""
+
+    def __init__(self, info: dict[str, Any]):
+        super().__init__()
+        self.info = info
+        self.image_head = _head(info, "image")
+        self.text_head = _head(info, "text")
+        self._encoders: dict[str, Any] = {}
+
+    # ---- construction ---------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        vision: dict[str, Any],
+        text: dict[str, Any],
+        image_head: HeadConfig,
+        text_head: HeadConfig,
+        shared_dim: int,
+        training: dict[str, Any] | None = None,
+    ) -> "AlignedModel":
+        """``vision``/``text``: {spec, fingerprint, dim, token_dim} of the encoder behind each side."""
+        info = {
+            "format": FORMAT,
+            "vision": dict(vision),
+            "text": dict(text),
+            "image_head": vars(image_head).copy(),
+            "text_head": vars(text_head).copy(),
+            "shared_dim": shared_dim,
+            "logit_scale": math.log(1 / 0.07),
+            "logit_bias": None,
+            "training": training or {},
+        }
+        return cls(info)
+
+    @property
+    def temperature(self) -> float:
+        return math.exp(-self.info["logit_scale"])
+
+    # ---- features -> joint space ----------------------------------------------------
+    def encode_image_features(self, pooled: Any, tokens: Any = None, mask: Any = None, normalize: bool = True) -> torch.Tensor:
+        """Cached image features (N, D) (+ tokens for a token head) -> joint-space vectors."""
+        return self._project(self.image_head, "image", pooled, tokens, mask, normalize)
+
+    def encode_text_features(self, pooled: Any, tokens: Any = None, mask: Any = None, normalize: bool = True) -> torch.Tensor:
+        """Cached text features (N, D) (+ tokens for a token head) -> joint-space vectors."""
+        return self._project(self.text_head, "text", pooled, tokens, mask, normalize)
+
+    def _project(self, head: Head, side: str, pooled: Any, tokens: Any, mask: Any, normalize: bool) -> torch.Tensor:
+        device = self.device
+        pooled = _tensor(pooled, device)
+        if pooled.ndim != 2 or pooled.shape[1] != head.in_dim:
+            raise ModelLoadError(
+                f"{side} features have shape {tuple(pooled.shape)} but this model's {side} head expects "
+                f"(N, {head.in_dim}) from {self.info[SIDES[side]]['spec']}; were they made by another encoder?"
+            )
+        if head.uses_tokens and tokens is None:
+            raise ModelLoadError(f"this model's {side} head is a token head: pass token features and mask too")
+        out = head(pooled, _tensor(tokens, device), None if mask is None else torch.as_tensor(mask, device=device))
+        return F.normalize(out.float(), dim=-1) if normalize else out
+
+    @property
+    def device(self) -> torch.device:
+        param = next(self.parameters(), None)
+        return param.device if param is not None else torch.device("cpu")
+
+    # ---- raw inputs -> joint space --------------------------------------------------
+    @torch.no_grad()
+    def encode_image(self, images: Sequence[Any], batch_size: int = 32) -> torch.Tensor:
+        """Images (paths, bytes or PIL images) -> (N, shared_dim) normalised vectors."""
+        from alignkit.data.images import decode_image
+
+        decoded = []
+        for i, ref in enumerate(images):
+            try:
+                decoded.append(decode_image(ref))
+            except AlignkitError as e:
+                raise AlignkitError(f"image {i} ({_describe(ref)}) cannot be used: {e}") from None
+        return self._encode_raw("image", decoded, batch_size)
+
+    @torch.no_grad()
+    def encode_text(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """Strings -> (N, shared_dim) normalised vectors."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self._encode_raw("text", list(texts), batch_size)
+
+    def _encode_raw(self, side: str, items: list[Any], batch_size: int) -> torch.Tensor:
+        if not items:
+            return torch.zeros(0, self.info["shared_dim"])
+        head = self.image_head if side == "image" else self.text_head
+        out = self.encoder(side).encode(items, batch_size=batch_size, tokens=head.uses_tokens)
+        was_training = self.training
+        self.eval()
+        try:
+            return self._project(head, side, out.pooled, out.tokens, out.mask, True)
+        finally:
+            self.train(was_training)
+
+    def encoder(self, side: str) -> Any:
+        """The frozen encoder behind ``side`` ('image' or 'text'), built from its spec on first use."""
+        if side not in self._encoders:
+            from alignkit.encoders import create_encoder
+
+            self.attach_encoder(side, create_encoder(self.info[SIDES[side]]["spec"], device=str(self.device)))
+        return self._encoders[side]
+
+    def attach_encoder(self, side: str, encoder: Any, strict: bool = True) -> None:
+        """Use ``encoder`` for ``side``; refuse (unless not ``strict``) one whose fingerprint differs from training."""
+        expected = self.info[SIDES[side]].get("fingerprint")
+        got = encoder.fingerprint()
+        if strict and expected and got != expected:
+            raise ModelLoadError(
+                f"the {side} encoder {encoder.spec!r} here has fingerprint {got[:12]}, but this model's heads were "
+                f"trained on features with fingerprint {expected[:12]} (other weights, preprocessing, layer or "
+                "pooling). Its outputs would be wrong; install the same encoder version, or retrain."
+            )
+        self._encoders[side] = encoder
+
+    # ---- persistence ----------------------------------------------------------------
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write model.safetensors + config.json (each atomically) into ``path``."""
+        from safetensors.torch import save
+
+        from alignkit.features.store import atomic_write_bytes, atomic_write_json
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        atomic_write_bytes(path / WEIGHTS, save(tensors))
+        atomic_write_json(path / CONFIG, self.info)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "AlignedModel":
+        """Load a model folder written by ``save_pretrained`` (or by ``alignkit align``)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / CONFIG).exists() or not (path / WEIGHTS).exists():
+            raise ModelLoadError(f"{path} is not an aligned model folder (needs {CONFIG} and {WEIGHTS}); train one with `alignkit align`")
+        try:
+            info = json.loads((path / CONFIG).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ModelLoadError(f"{path / CONFIG} is damaged: {e}") from None
+        if info.get("format") != FORMAT:
+            raise ModelLoadError(f"{path / CONFIG}: unknown model format {info.get('format')!r} (expected {FORMAT})")
+        model = cls(info)
+        try:
+            state = load_file(str(path / WEIGHTS))
+        except (SafetensorError, OSError) as e:
+            raise ModelLoadError(f"{path / WEIGHTS} is damaged or truncated ({e}); retrain or restore it") from None
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ModelLoadError(f"{path / WEIGHTS} does not fit {CONFIG}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        return model.to(device).eval()
+
+    def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = True) -> str:
+        """Upload the folder to the Hugging Face Hub (needs huggingface_hub and network access)."""
+        import tempfile
+
+        try:
+            from huggingface_hub import HfApi
+        except ImportError:
+            raise AlignkitError("push_to_hub needs the huggingface_hub package: pip install huggingface_hub") from None
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message="alignkit aligned model")
+        return f"https://huggingface.co/{repo_id}"
+
+
+def _head(info: dict[str, Any], side: str) -> Head:
+    enc = info[SIDES[side]]
+    return build_head(HeadConfig(**info[f"{side}_head"]), int(enc["dim"]), int(info["shared_dim"]), enc.get("token_dim"))
+
+
+def _tensor(x: Any, device: torch.device) -> torch.Tensor | None:
+    if x is None:
+        return None
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    return torch.as_tensor(x, dtype=torch.float32, device=device)
+
+
+def _describe(ref: Any) -> str:
+    return str(ref) if isinstance(ref, (str, Path)) else type(ref).__name__

@@ -1,0 +1,260 @@
+"""Training pairs: image rows joined with their caption rows, from cached stores or live encoders.
+
+Image row ``i`` has key ``image_keys[i]``; text row ``j`` belongs to image row ``text_owner[j]``.
+The trainer only ever asks for feature batches by row, so the cached path (features read
+from a store once) and the ``--online`` path (frozen encoders run on every batch) are
+interchangeable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from alignkit.data.base import pair_key_of
+from alignkit.errors import AlignkitError, BadItemError
+
+
+class PairsError(AlignkitError):
+    """The training pairs cannot be used as given (empty, non-finite, wrong store)."""
+
+
+@dataclass
+class FeatureBatch:
+    pooled: torch.Tensor
+    tokens: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> "FeatureBatch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return FeatureBatch(move(self.pooled), move(self.tokens), move(self.mask))
+
+
+class PairedData(ABC):
+    """Images and captions indexed by row, with the widths the heads must accept."""
+
+    image_keys: list[str]
+    text_owner: np.ndarray
+    image_dim: int
+    text_dim: int
+    image_token_dim: int | None = None
+    text_token_dim: int | None = None
+
+    @abstractmethod
+    def image_batch(self, rows: np.ndarray) -> FeatureBatch:
+        """Features of image rows ``rows`` (CPU, float32)."""
+
+    @abstractmethod
+    def text_batch(self, rows: np.ndarray) -> FeatureBatch:
+        """Features of text rows ``rows`` (CPU, float32)."""
+
+    def captions_of(self) -> list[np.ndarray]:
+        """For each image row, the text rows that caption it."""
+        order = np.argsort(self.text_owner, kind="stable")
+        bounds = np.searchsorted(self.text_owner[order], np.arange(len(self.image_keys) + 1))
+        return [order[bounds[i] : bounds[i + 1]] for i in range(len(self.image_keys))]
+
+
+class CachedPairs(PairedData):
+    """Pairs whose features are already in memory (loaded from feature stores or given as arrays)."""
+
+    def __init__(
+        self,
+        image_keys: Sequence[str],
+        image: np.ndarray,
+        text_keys: Sequence[str],
+        text: np.ndarray,
+        *,
+        image_tokens: tuple[np.ndarray, np.ndarray] | None = None,
+        text_tokens: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
+        image = _finite(np.asarray(image, dtype=np.float32), list(image_keys), "image")
+        text = _finite(np.asarray(text, dtype=np.float32), list(text_keys), "text")
+        img_rows, txt_rows, owner = _join(list(image_keys), list(text_keys))
+        self.image_keys = [image_keys[i] for i in img_rows]
+        self.text_keys = [text_keys[j] for j in txt_rows]
+        self.text_owner = owner
+        self._image = torch.from_numpy(np.ascontiguousarray(image[img_rows]))
+        self._text = torch.from_numpy(np.ascontiguousarray(text[txt_rows]))
+        self.image_dim, self.text_dim = image.shape[1], text.shape[1]
+        self._image_tok = _select_tokens(image_tokens, img_rows)
+        self._text_tok = _select_tokens(text_tokens, txt_rows)
+        self.image_token_dim = None if self._image_tok is None else self._image_tok[0].shape[-1]
+        self.text_token_dim = None if self._text_tok is None else self._text_tok[0].shape[-1]
+
+    @classmethod
+    def from_stores(cls, image_store: Any, text_store: Any, *, image_tokens: bool = False, text_tokens: bool = False) -> "CachedPairs":
+        """Join an image store (keyed by pair key) with a text store (keyed ``<pair key>#<i>``)."""
+        from alignkit.features.store import FeatureStore
+
+        stores = [s if isinstance(s, FeatureStore) else FeatureStore(s) for s in (image_store, text_store)]
+        for store in stores:
+            if not store.complete:
+                raise PairsError(f"feature store {store.path} is unfinished; rerun `alignkit embed` to complete it")
+        (ik, iv), (tk, tv) = stores[0].load(), stores[1].load()
+        itok = _store_tokens(stores[0], ik, "image") if image_tokens else None
+        ttok = _store_tokens(stores[1], tk, "text") if text_tokens else None
+        return cls(ik, iv, tk, tv, image_tokens=itok, text_tokens=ttok)
+
+    def image_batch(self, rows: np.ndarray) -> FeatureBatch:
+        return _batch(self._image, self._image_tok, rows)
+
+    def text_batch(self, rows: np.ndarray) -> FeatureBatch:
+        return _batch(self._text, self._text_tok, rows)
+
+    def pooled_features(self, side: str) -> torch.Tensor:
+        return self._image if side == "image" else self._text
+
+
+class OnlinePairs(PairedData):
+    """Pairs whose features are computed by the frozen encoders on every request."""
+
+    def __init__(self, pairs: Sequence[Any], image_encoder: Any, text_encoder: Any, *, image_tokens: bool = False, text_tokens: bool = False, batch_size: int = 64):
+        from alignkit.data.images import decode_image
+        from alignkit.features.extract import clean_text
+
+        self.image_encoder, self.text_encoder = image_encoder, text_encoder
+        self.image_keys, self._images, self._texts, self.skipped = [], [], [], []
+        owner: list[int] = []
+        for pair in pairs:
+            try:
+                decode_image(pair.image)  # refuse undecodable images now, not mid-epoch
+            except BadItemError as e:
+                self.skipped.append({"key": pair.key, "reason": str(e)})
+                continue
+            captions = []
+            for c in pair.captions:
+                try:
+                    captions.append(clean_text(c))
+                except BadItemError as e:
+                    self.skipped.append({"key": pair.key, "reason": str(e)})
+            if not captions:
+                continue
+            owner.extend([len(self.image_keys)] * len(captions))
+            self.image_keys.append(pair.key)
+            self._images.append(pair.image)
+            self._texts.extend(captions)
+        if not self.image_keys:
+            raise PairsError("no usable image-caption pairs (every image failed to decode or had no caption)")
+        self.text_owner = np.asarray(owner, dtype=np.int64)
+        self.image_dim, self.text_dim = image_encoder.dim, text_encoder.dim
+        self._tokens = {"image": image_tokens, "text": text_tokens}
+        self.batch_size = batch_size
+        self.image_token_dim = self._probe_token_dim(image_encoder, self._images[0], "image")
+        self.text_token_dim = self._probe_token_dim(text_encoder, self._texts[0], "text")
+
+    def _probe_token_dim(self, encoder: Any, item: Any, side: str) -> int | None:
+        if not self._tokens[side]:
+            return None
+        return int(self._run(encoder, [item], side, tokens=True).tokens.shape[-1])
+
+    def _run(self, encoder: Any, items: list[Any], side: str, tokens: bool) -> FeatureBatch:
+        from alignkit.data.images import decode_image
+
+        with torch.inference_mode():
+            loaded = [decode_image(x) for x in items] if side == "image" else items
+            out = encoder.encode(loaded, batch_size=self.batch_size, tokens=tokens)
+        clone = lambda t: None if t is None else t.float().clone()  # noqa: E731  (leave inference mode)
+        return FeatureBatch(clone(out.pooled), clone(out.tokens), None if out.mask is None else out.mask.clone())
+
+    def image_batch(self, rows: np.ndarray) -> FeatureBatch:
+        return self._run(self.image_encoder, [self._images[i] for i in rows], "image", self._tokens["image"])
+
+    def text_batch(self, rows: np.ndarray) -> FeatureBatch:
+        return self._run(self.text_encoder, [self._texts[j] for j in rows], "text", self._tokens["text"])
+
+
+def split_rows(keys: Sequence[str], val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/validation split of image rows by a hash of (seed, key): the same
+    key lands on the same side whatever the order of the data or how much was added."""
+    if val_fraction <= 0:
+        return np.arange(len(keys)), np.zeros(0, dtype=np.int64)
+    u = np.array([int(hashlib.sha256(f"{seed}:{k}".encode()).hexdigest()[:12], 16) / 16**12 for k in keys])
+    val = u < val_fraction
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def epoch_pairs(train_rows: np.ndarray, captions_of: list[np.ndarray], mode: str, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(image rows, text rows) for one epoch, shuffled. ``sample``: one random caption per
+    image; ``all``: every caption once (its image repeats)."""
+    if mode == "sample":
+        picks = torch.rand(len(train_rows), generator=generator).numpy()
+        img = train_rows
+        txt = np.array([captions_of[i][int(p * len(captions_of[i]))] for i, p in zip(train_rows, picks)], dtype=np.int64)
+    else:
+        img = np.concatenate([np.full(len(captions_of[i]), i) for i in train_rows]).astype(np.int64)
+        txt = np.concatenate([captions_of[i] for i in train_rows]).astype(np.int64)
+    order = torch.randperm(len(img), generator=generator).numpy()
+    return img[order], txt[order]
+
+
+def _finite(x: np.ndarray, keys: list[str], side: str) -> np.ndarray:
+    if x.ndim != 2 or x.shape[0] != len(keys):
+        raise PairsError(f"{side} features must be (rows, dim) with one row per key; got shape {x.shape} for {len(keys)} keys")
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if len(bad):
+        shown = ", ".join(repr(keys[i]) for i in bad[:5])
+        raise PairsError(
+            f"{len(bad)} {side} feature row(s) hold NaN or inf (rows {bad[:5].tolist()}, keys {shown}"
+            f"{', ...' if len(bad) > 5 else ''}); re-embed them or drop those pairs"
+        )
+    return x
+
+
+def _join(image_keys: list[str], text_keys: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    index: dict[str, int] = {}
+    for i, k in enumerate(image_keys):
+        index.setdefault(k, i)
+    owners = [index.get(pair_key_of(k), -1) for k in text_keys]
+    txt_rows = np.array([j for j, o in enumerate(owners) if o >= 0], dtype=np.int64)
+    if len(txt_rows) == 0:
+        raise PairsError(
+            f"no caption row matches an image row ({len(image_keys)} image keys, {len(text_keys)} text keys); "
+            "text keys must be '<pair key>#<i>' for pair keys in the image store (were both stores made from the same data?)"
+        )
+    used = sorted({owners[j] for j in txt_rows})
+    remap = {old: new for new, old in enumerate(used)}
+    owner = np.array([remap[owners[j]] for j in txt_rows], dtype=np.int64)
+    return np.array(used, dtype=np.int64), txt_rows, owner
+
+
+def _select_tokens(tokens: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if tokens is None:
+        return None
+    feats, mask = tokens
+    return torch.from_numpy(np.ascontiguousarray(feats[rows], dtype=np.float32)), torch.from_numpy(np.ascontiguousarray(mask[rows]))
+
+
+def _store_tokens(store: Any, pooled_keys: list[str], side: str) -> tuple[np.ndarray, np.ndarray]:
+    keys, toks, mask = store.load_tokens()
+    if keys != pooled_keys:
+        raise PairsError(f"{side} store {store.path}: token rows do not match pooled rows; re-embed it with --tokens")
+    return _finite_tokens(toks, keys, side), mask
+
+
+def _finite_tokens(toks: np.ndarray, keys: list[str], side: str) -> np.ndarray:
+    bad = np.flatnonzero(~np.isfinite(toks.reshape(len(keys), -1)).all(axis=1))
+    if len(bad):
+        raise PairsError(f"{len(bad)} {side} token row(s) hold NaN or inf (keys {', '.join(repr(keys[i]) for i in bad[:5])}); re-embed them")
+    return toks
+
+
+def _batch(pooled: torch.Tensor, tokens: tuple[torch.Tensor, torch.Tensor] | None, rows: np.ndarray) -> FeatureBatch:
+    idx = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+    if tokens is None:
+        return FeatureBatch(pooled[idx])
+    return FeatureBatch(pooled[idx], tokens[0][idx], tokens[1][idx])
+
+
+def store_identity(path: str | Path) -> dict[str, Any]:
+    """What a store says about the encoder that made it: spec, fingerprint, dim."""
+    from alignkit.features.store import FeatureStore
+
+    store = FeatureStore(path)
+    return {"spec": store.encoder.get("spec"), "fingerprint": store.fingerprint, "dim": store.dim}

@@ -1,0 +1,346 @@
+"""The projector trainer: frozen features in, an AlignedModel folder out.
+
+One loop serves one process and torchrun alike: each rank takes its slice of the same
+global batch, the loss gathers features across ranks, and gradients are averaged by DDP,
+so the update equals the single-process update on the global batch. Randomness is derived
+from (seed, epoch), which makes a run resumed from its last checkpoint continue exactly.
+
+Run folder::
+
+    config.json, model.safetensors   the best model so far (AlignedModel.from_pretrained)
+    recipe.json                      the full AlignConfig of the run
+    metrics.jsonl                    one JSON line per epoch
+    checkpoints/last/                resumable state (see checkpoint.py)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from alignkit.align import distributed as D
+from alignkit.align.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from alignkit.align.config import AlignConfig
+from alignkit.align.heads import shared_width
+from alignkit.align.losses import ContrastiveLoss, build_loss
+from alignkit.align.model import AlignedModel
+from alignkit.align.pairs import CachedPairs, PairedData, PairsError, epoch_pairs, split_rows
+from alignkit.align.validation import retrieval_r1
+from alignkit.errors import AlignkitError
+
+RECIPE = "recipe.json"
+METRICS = "metrics.jsonl"
+LAST = Path("checkpoints") / "last"
+# keys that may change between a run and its resumption; anything else must match
+RESUMABLE_CHANGES = {"epochs", "patience", "device", "online", "encode_batch_size"}
+
+
+class _Trainable(nn.Module):
+    """Heads and loss in one module, so DDP averages every trainable parameter."""
+
+    def __init__(self, model: AlignedModel, loss: ContrastiveLoss):
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, image: Any, text: Any, ids: torch.Tensor) -> torch.Tensor:
+        zi = self.model.encode_image_features(image.pooled, image.tokens, image.mask)
+        zt = self.model.encode_text_features(text.pooled, text.tokens, text.mask)
+        return self.loss(zi, zt, ids)
+
+
+def train(
+    config: AlignConfig,
+    image_store: Any,
+    text_store: Any,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    expected_fingerprints: dict[str, str] | None = None,
+) -> AlignedModel:
+    """Train heads on cached features: an image store and a text store (paths or FeatureStore).
+
+    ``expected_fingerprints`` ({"image": fp, "text": fp}) makes the run refuse stores made by
+    other encoders than the ones it will be used with.
+    """
+    from alignkit.features.store import FeatureStore
+
+    config.validate()
+    stores = {
+        "image": image_store if isinstance(image_store, FeatureStore) else FeatureStore(image_store),
+        "text": text_store if isinstance(text_store, FeatureStore) else FeatureStore(text_store),
+    }
+    encoders = {side: check_store(store, side, config, (expected_fingerprints or {}).get(side)) for side, store in stores.items()}
+    data = CachedPairs.from_stores(
+        stores["image"], stores["text"], image_tokens=config.uses_tokens("image"), text_tokens=config.uses_tokens("text")
+    )
+    return train_pairs(config, data, out_dir, encoders=encoders, resume=resume, progress=progress)
+
+
+def check_store(store: Any, side: str, config: AlignConfig, expected_fingerprint: str | None) -> dict[str, Any]:
+    """The store's encoder identity, after checking it is the encoder the recipe names."""
+    from alignkit.encoders.registry import canonical_spec
+
+    spec = store.encoder.get("spec")
+    wanted = config.vision if side == "image" else config.text
+    if wanted and spec and canonical_spec(wanted) != spec:
+        raise PairsError(f"the {side} store {store.path} was made by {spec!r}, but the recipe names {wanted!r}; embed with the right encoder or fix the recipe")
+    if expected_fingerprint and store.fingerprint != expected_fingerprint:
+        raise PairsError(
+            f"the {side} store {store.path} was made by {spec!r} with fingerprint {store.fingerprint[:12]}, but the "
+            f"encoder here has fingerprint {expected_fingerprint[:12]} (other weights or settings); re-embed it"
+        )
+    return {"spec": spec, "fingerprint": store.fingerprint}
+
+
+def train_pairs(
+    config: AlignConfig,
+    data: PairedData,
+    out_dir: str | Path,
+    *,
+    encoders: dict[str, dict[str, Any]] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> AlignedModel:
+    """The training loop over any PairedData (cached or online). Returns the best model."""
+    config.validate()
+    out = Path(out_dir)
+    rank, world = D.rank(), D.world_size()
+    device = _device(config.device)
+    train_rows, val_rows = split_rows(data.image_keys, config.val_fraction, config.seed)
+    captions_of = data.captions_of()
+    n_pairs = len(train_rows) if config.captions == "sample" else int(sum(len(captions_of[i]) for i in train_rows))
+    if n_pairs < 2:
+        raise PairsError(
+            f"the training split has {n_pairs} pair(s) ({len(data.image_keys)} images, val_fraction "
+            f"{config.val_fraction}); a contrastive loss needs at least 2. Give more pairs or lower val_fraction"
+        )
+    local = min(config.batch_size, n_pairs) // world
+    if local < 1:
+        raise PairsError(f"{n_pairs} training pairs cannot fill one sample per rank on {world} ranks")
+    global_batch = local * world
+    steps_per_epoch = n_pairs // global_batch
+    total_steps = steps_per_epoch * config.epochs
+
+    torch.manual_seed(config.seed)
+    model = _build_model(config, data, encoders or {})
+    _fit_standardizers(model, data, train_rows, captions_of)
+    loss = build_loss(config.loss, config.init_temperature, config.learn_temperature, config.max_logit_scale, config.siglip_bias_init)
+    trainable = _Trainable(model, loss).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(trainable, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "best": -1.0, "best_epoch": -1, "bad_epochs": 0}
+    if resume:
+        state = _resume(out, trainable, optimizer, config, model)
+    elif rank == 0:
+        _start_folder(out)
+    if rank == 0:
+        config.save(out / RECIPE)
+    ddp = nn.parallel.DistributedDataParallel(trainable, broadcast_buffers=False) if world > 1 else trainable
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+    for epoch in range(state["epoch"], config.epochs):
+        if config.patience and state["bad_epochs"] >= config.patience:
+            break
+        t0 = time.perf_counter()
+        torch.manual_seed(config.seed + 7919 * (epoch + 1) + rank)  # dropout masks
+        img_rows, txt_rows = epoch_pairs(train_rows, captions_of, config.captions, torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        trainable.train()
+        losses = []
+        bar = _bar(steps_per_epoch, f"epoch {epoch + 1}/{config.epochs}", progress and rank == 0)
+        for s in range(steps_per_epoch):
+            mine = slice(s * global_batch + rank * local, s * global_batch + (rank + 1) * local)
+            image, text = data.image_batch(img_rows[mine]).to(device), data.text_batch(txt_rows[mine]).to(device)
+            ids = torch.from_numpy(img_rows[mine]).to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * _lr_factor(state["step"], total_steps, config.warmup_fraction)
+            with autocast:
+                value = ddp(image, text, ids)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(trainable.parameters(), config.grad_clip)
+            optimizer.step()
+            loss.clamp_()
+            state["step"] += 1
+            losses.append(float(value.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", T=f"{loss.temperature:.4f}")
+        bar.close()
+        seconds = time.perf_counter() - t0
+        record = {
+            "epoch": epoch + 1,
+            "step": state["step"],
+            "train_loss": D.mean_over_ranks(float(np.mean(losses)), device),
+            "lr": optimizer.param_groups[0]["lr"],
+            "temperature": loss.temperature,
+            "seconds": round(seconds, 4),
+            "pairs_per_s": round(steps_per_epoch * global_batch / seconds, 1),
+        }
+        _sync_scale(model, loss)
+        score = record["train_loss"] * -1.0
+        if len(val_rows):
+            record.update(_validate(model, data, val_rows, captions_of, device))
+            score = (record["val_i2t_r1"] + record["val_t2i_r1"]) / 2
+        improved = score > state["best"] if len(val_rows) else True
+        state.update(epoch=epoch + 1)
+        if improved:
+            state.update(best=score, best_epoch=epoch + 1, bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        record["best_epoch"] = state["best_epoch"]
+        if rank == 0:
+            if improved:
+                model.save_pretrained(out)
+            save_checkpoint(out / LAST, trainable, optimizer, state)
+            with open(out / METRICS, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            if progress:
+                _print_epoch(record)
+    if world > 1:
+        torch.distributed.barrier()
+    return AlignedModel.from_pretrained(out, device=str(device))
+
+
+def _build_model(config: AlignConfig, data: PairedData, encoders: dict[str, dict[str, Any]]) -> AlignedModel:
+    sides = {}
+    for side, dim, token_dim in (("image", data.image_dim, data.image_token_dim), ("text", data.text_dim, data.text_token_dim)):
+        if config.uses_tokens(side) and token_dim is None:
+            raise PairsError(f"the {side} head is a token head but the {side} features carry no tokens; embed with --tokens or use --online")
+        info = encoders.get(side, {})
+        sides[side] = {
+            "spec": info.get("spec") or (config.vision if side == "image" else config.text),
+            "fingerprint": info.get("fingerprint"),
+            "dim": int(dim),
+            "token_dim": int(token_dim) if config.uses_tokens(side) else None,
+        }
+    width = shared_width(config.image_head, config.text_head, data.image_dim, data.text_dim, config.embed_dim)
+    return AlignedModel.create(sides["image"], sides["text"], config.image_head, config.text_head, width, training=config.to_dict())
+
+
+def _fit_standardizers(model: AlignedModel, data: PairedData, train_rows: np.ndarray, captions_of: list[np.ndarray]) -> None:
+    """Fit input standardisation on the training split only (never on validation rows)."""
+    for head, fetch, rows in (
+        (model.image_head, data.image_batch, train_rows),
+        (model.text_head, data.text_batch, np.concatenate([captions_of[i] for i in train_rows])),
+    ):
+        if head.standardize is not None:
+            with torch.no_grad():
+                head.standardize.fit(fetch(rows).pooled)
+
+
+def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on weight matrices only: not on biases, norms or the temperature."""
+    decay, no_decay = [], []
+    for p in module.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lr_factor(step: int, total: int, warmup_fraction: float) -> float:
+    """Linear warmup, then cosine decay to zero."""
+    warmup = int(total * warmup_fraction)
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _sync_scale(model: AlignedModel, loss: ContrastiveLoss) -> None:
+    model.info["logit_scale"] = float(loss.logit_scale.detach())
+    bias = getattr(loss, "logit_bias", None)
+    model.info["logit_bias"] = None if bias is None else float(bias.detach())
+
+
+@torch.no_grad()
+def _validate(model: AlignedModel, data: PairedData, val_rows: np.ndarray, captions_of: list[np.ndarray], device: torch.device, chunk: int = 2048) -> dict[str, float]:
+    model.eval()
+    text_rows = np.concatenate([captions_of[i] for i in val_rows])
+    owner_of = {int(r): k for k, r in enumerate(val_rows)}
+    owner = np.array([owner_of[int(o)] for o in data.text_owner[text_rows]])
+    zi = torch.cat([model.encode_image_features(**vars(data.image_batch(val_rows[s : s + chunk]).to(device))).cpu() for s in range(0, len(val_rows), chunk)])
+    zt = torch.cat([model.encode_text_features(**vars(data.text_batch(text_rows[s : s + chunk]).to(device))).cpu() for s in range(0, len(text_rows), chunk)])
+    r = retrieval_r1(zi, zt, owner)
+    return {
+        "val_i2t_r1": r["i2t_r1"], "val_t2i_r1": r["t2i_r1"], "val_chance_r1": r["t2i_chance"],
+        "val_images": len(val_rows), "val_texts": len(text_rows),
+    }
+
+
+def _resume(out: Path, trainable: nn.Module, optimizer: torch.optim.Optimizer, config: AlignConfig, model: AlignedModel) -> dict[str, Any]:
+    recipe = out / RECIPE
+    if not recipe.exists():
+        raise CheckpointError(f"nothing to resume in {out}: no {RECIPE} (run without --resume to start)")
+    saved = json.loads(recipe.read_text(encoding="utf-8"))
+    now = config.to_dict()
+    changed = sorted(k for k in set(saved) | set(now) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+    if changed:
+        raise CheckpointError(f"the recipe differs from the run being resumed in: {', '.join(changed)}; resume with the same recipe or use a new --out")
+    saved_model = out / "config.json"
+    if saved_model.exists():
+        info = json.loads(saved_model.read_text(encoding="utf-8"))
+        for side in ("vision", "text"):
+            if info[side]["dim"] != model.info[side]["dim"]:
+                raise CheckpointError(f"the run in {out} was trained on {info[side]['dim']}-d {side} features, these are {model.info[side]['dim']}-d")
+    state = load_checkpoint(out / LAST, trainable, optimizer)
+    _truncate_metrics(out / METRICS, state["epoch"])
+    return state
+
+
+def _start_folder(out: Path) -> None:
+    if (out / LAST / "state.json").exists():
+        raise AlignkitError(f"{out} already holds a training run; pass --resume to continue it, or choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / METRICS).unlink(missing_ok=True)
+
+
+def _truncate_metrics(path: Path, epochs_done: int) -> None:
+    """Drop log lines of epochs after the checkpoint (written before a crash lost their checkpoint)."""
+    if not path.exists():
+        return
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epochs_done]
+    path.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, **kw: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+
+
+def _print_epoch(record: dict[str, Any]) -> None:
+    from tqdm.auto import tqdm
+
+    parts = [f"epoch {record['epoch']}", f"loss {record['train_loss']:.4f}", f"T {record['temperature']:.4f}"]
+    if "val_i2t_r1" in record:
+        parts.append(f"val R@1 i2t {record['val_i2t_r1']:.3f} t2i {record['val_t2i_r1']:.3f} (chance {record['val_chance_r1']:.3f})")
+    tqdm.write("  ".join(parts))
