@@ -1,0 +1,261 @@
+"""Training-free alignment baselines, fitted in closed form on the same pairs the heads see.
+
+Each baseline maps frozen image features X (N, Dx) and text features Y (N, Dy) into one joint
+space and exposes the interface of an aligned model on cached features:
+``encode_image_features(X)`` and ``encode_text_features(Y)``, both returning unit vectors.
+Row i of the training X and Y is one pair (repeat an image once per caption).
+
+- ``ASIF`` (Norelli et al. 2023): no map at all; a sample is described by its similarities
+  to the anchor images (or anchor captions), keeping the top k and raising them to a power.
+- ``Procrustes``: centre both sides, reduce both to the same width with PCA (fitted on the
+  training pairs), then the best rotation image -> text.
+- ``RidgeMap``: a ridge regression from centred image features to centred text features;
+  the penalty is chosen by generalised cross-validation unless given.
+- ``CCA``: regularised canonical correlation analysis (numpy/scipy only); both sides are
+  projected onto the leading canonical directions, each scaled by its correlation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+from scipy import linalg
+
+from alignkit.errors import AlignkitError
+from alignkit.evaluate._arrays import as_matrix, l2_normalize
+
+
+class Baseline(ABC):
+    """Fit on paired features, then encode either side into the joint space."""
+
+    name: str = "baseline"
+
+    def fit(self, image_features: Any, text_features: Any) -> "Baseline":
+        x = as_matrix(image_features, "image features").astype(np.float64)
+        y = as_matrix(text_features, "text features").astype(np.float64)
+        if len(x) != len(y):
+            raise AlignkitError(f"{len(x)} image rows but {len(y)} text rows: baselines need one row per pair")
+        if len(x) < 2:
+            raise AlignkitError(f"{self.name} needs at least 2 training pairs, got {len(x)}")
+        self._fit(x, y)
+        self.image_dim, self.text_dim = x.shape[1], y.shape[1]
+        return self
+
+    def encode_image_features(self, features: Any) -> np.ndarray:
+        return l2_normalize(self._image(self._input(features, "image")).astype(np.float32))
+
+    def encode_text_features(self, features: Any) -> np.ndarray:
+        return l2_normalize(self._text(self._input(features, "text")).astype(np.float32))
+
+    def describe(self) -> dict[str, Any]:
+        """Name and settings (including the ones chosen while fitting), JSON-able for reports."""
+        scalars = (int, float, bool, str, type(None))
+        return {"name": self.name, **{k: v for k, v in vars(self).items() if not k.startswith("_") and isinstance(v, scalars)}}
+
+    def _input(self, features: Any, side: str) -> np.ndarray:
+        if not hasattr(self, "image_dim"):
+            raise AlignkitError(f"{self.name} is not fitted; call fit(image_features, text_features) first")
+        x = as_matrix(features, f"{side} features").astype(np.float64)
+        want = self.image_dim if side == "image" else self.text_dim
+        if x.shape[1] != want:
+            raise AlignkitError(f"{self.name} was fitted on {want}-d {side} features, got {x.shape[1]}-d")
+        return x
+
+    @abstractmethod
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _image(self, x: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def _text(self, y: np.ndarray) -> np.ndarray: ...
+
+
+# ---- ASIF ---------------------------------------------------------------------------------
+
+
+class ASIF(Baseline):
+    """Relative representations over anchor pairs (Norelli et al., "ASIF", NeurIPS 2023).
+
+    An image's vector is its cosine similarity to each anchor image, a caption's to each anchor
+    caption; both index the same anchor pairs, so they are comparable. Only the ``k`` largest
+    similarities are kept (the rest set to 0), negatives are clipped to 0, and the kept values
+    are raised to ``power`` to sharpen them. Features are centred on the anchor mean first
+    (``center``), which removes the shared offset that makes all raw cosines look alike.
+    """
+
+    name = "asif"
+
+    def __init__(self, k: int = 64, power: float = 4.0, center: bool = True):
+        if k < 1 or power <= 0:
+            raise ValueError("ASIF needs k >= 1 and power > 0")
+        self.k, self.power, self.center = k, power, center
+
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        self._mx = x.mean(0) if self.center else np.zeros(x.shape[1])
+        self._my = y.mean(0) if self.center else np.zeros(y.shape[1])
+        self._ax = l2_normalize(x - self._mx)
+        self._ay = l2_normalize(y - self._my)
+
+    def _relative(self, q: np.ndarray, anchors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        sims = l2_normalize(q - mean) @ anchors.T
+        k = min(self.k, sims.shape[1])
+        if k < sims.shape[1]:
+            cut = np.partition(sims, -k, axis=1)[:, -k][:, None]
+            sims = np.where(sims >= cut, sims, 0.0)
+        return np.clip(sims, 0.0, None) ** self.power
+
+    def _image(self, x: np.ndarray) -> np.ndarray:
+        return self._relative(x, self._ax, self._mx)
+
+    def _text(self, y: np.ndarray) -> np.ndarray:
+        return self._relative(y, self._ay, self._my)
+
+
+# ---- linear maps ----------------------------------------------------------------------------
+
+
+def orthogonal_procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The orthogonal R minimising ||a R - b||_F (a, b: (N, D)): R = U V^T from svd(a^T b)."""
+    u, _, vt = np.linalg.svd(a.T @ b, full_matrices=False)
+    return u @ vt
+
+
+def pca_basis(x: np.ndarray, dim: int) -> np.ndarray:
+    """(D, dim) orthonormal top principal directions of centred ``x``."""
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    return vt[:dim].T
+
+
+class Procrustes(Baseline):
+    """Rotation from image to text space after centring. Widths are matched by PCA: both sides
+    are projected onto their top ``min(Dx, Dy, N - 1)`` principal directions (or ``dim``) fitted
+    on the training pairs, then rotated; the text side lives in its PCA coordinates."""
+
+    name = "procrustes"
+
+    def __init__(self, dim: int | None = None):
+        self.dim = dim
+
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        self._mx, self._my = x.mean(0), y.mean(0)
+        xc, yc = x - self._mx, y - self._my
+        d = min(x.shape[1], y.shape[1], len(x) - 1, self.dim or np.inf)
+        self.dim_used = int(d)
+        self._px, self._py = pca_basis(xc, self.dim_used), pca_basis(yc, self.dim_used)
+        self._r = orthogonal_procrustes(xc @ self._px, yc @ self._py)
+
+    def _image(self, x: np.ndarray) -> np.ndarray:
+        return (x - self._mx) @ self._px @ self._r
+
+    def _text(self, y: np.ndarray) -> np.ndarray:
+        return (y - self._my) @ self._py
+
+
+ALPHA_GRID = np.logspace(-4, 3, 15)
+
+
+def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float | None = None) -> tuple[np.ndarray, float]:
+    """W minimising ||x W - y||^2 + lam ||W||^2 for centred x, y, via the SVD of x.
+
+    ``alpha`` is relative: lam = alpha * mean squared singular value, so one default fits any
+    feature scale. With ``alpha=None`` it is picked from ``ALPHA_GRID`` by generalised
+    cross-validation (a closed-form estimate of leave-one-out error). Returns (W, alpha).
+    """
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    uty = u.T @ y
+    scale = float(np.mean(s**2)) if s.size else 1.0
+    if alpha is None:
+        alpha = min(ALPHA_GRID, key=lambda a: _gcv(s, uty, y, a * scale))
+    lam = alpha * scale
+    w = vt.T @ ((s / (s**2 + lam))[:, None] * uty)
+    return w, float(alpha)
+
+
+def _gcv(s: np.ndarray, uty: np.ndarray, y: np.ndarray, lam: float) -> float:
+    """||(I - H) y||^2 / (N - tr H)^2 with H the ridge hat matrix, from the SVD alone."""
+    f = s**2 / (s**2 + lam)
+    resid = float((y**2).sum() - (uty**2).sum() + (((1 - f) ** 2)[:, None] * uty**2).sum())
+    dof = len(y) - f.sum()
+    return resid / max(dof, 1e-9) ** 2
+
+
+class RidgeMap(Baseline):
+    """Linear map image -> text space by ridge regression on centred features; the text side
+    is only centred. ``alpha=None`` selects the penalty by generalised cross-validation."""
+
+    name = "ridge"
+
+    def __init__(self, alpha: float | None = None):
+        self.alpha = alpha
+
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        self._mx, self._my = x.mean(0), y.mean(0)
+        self._w, self.alpha_used = ridge_fit(x - self._mx, y - self._my, self.alpha)
+
+    def _image(self, x: np.ndarray) -> np.ndarray:
+        return (x - self._mx) @ self._w
+
+    def _text(self, y: np.ndarray) -> np.ndarray:
+        return y - self._my
+
+
+# ---- CCA ----------------------------------------------------------------------------------
+
+
+def inverse_sqrt(c: np.ndarray) -> np.ndarray:
+    """C^{-1/2} of a symmetric positive definite matrix, by eigendecomposition."""
+    vals, vecs = linalg.eigh(c)
+    return (vecs / np.sqrt(np.clip(vals, 1e-12, None))) @ vecs.T
+
+
+def cca_fit(x: np.ndarray, y: np.ndarray, dim: int, reg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Regularised CCA of centred x, y: (Wx, Wy, correlations), ``dim`` directions each.
+
+    Covariances get ``reg`` times their mean eigenvalue added on the diagonal (ridge CCA);
+    with reg=0 the correlations are the classical canonical correlations.
+    """
+    n = len(x)
+    cxx, cyy, cxy = x.T @ x / (n - 1), y.T @ y / (n - 1), x.T @ y / (n - 1)
+    cxx += reg * np.trace(cxx) / len(cxx) * np.eye(len(cxx))
+    cyy += reg * np.trace(cyy) / len(cyy) * np.eye(len(cyy))
+    kx, ky = inverse_sqrt(cxx), inverse_sqrt(cyy)
+    u, s, vt = np.linalg.svd(kx @ cxy @ ky, full_matrices=False)
+    return kx @ u[:, :dim], ky @ vt[:dim].T, s[:dim]
+
+
+class CCA(Baseline):
+    """Canonical correlation analysis: both sides projected onto the ``dim`` leading canonical
+    directions, each direction weighted by its correlation to the power ``weight`` (weakly
+    correlated directions are mostly noise for retrieval)."""
+
+    name = "cca"
+
+    def __init__(self, dim: int | None = None, reg: float = 1e-3, weight: float = 1.0):
+        if reg < 0:
+            raise ValueError("CCA reg must be >= 0")
+        self.dim, self.reg, self.weight = dim, reg, weight
+
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        self._mx, self._my = x.mean(0), y.mean(0)
+        d = int(min(x.shape[1], y.shape[1], len(x) - 1, self.dim or np.inf))
+        self._wx, self._wy, self.correlations_ = cca_fit(x - self._mx, y - self._my, d, self.reg)
+        self._scale = np.clip(self.correlations_, 0.0, None) ** self.weight
+
+    def _image(self, x: np.ndarray) -> np.ndarray:
+        return (x - self._mx) @ self._wx * self._scale
+
+    def _text(self, y: np.ndarray) -> np.ndarray:
+        return (y - self._my) @ self._wy * self._scale
+
+
+BASELINES: dict[str, type[Baseline]] = {"asif": ASIF, "procrustes": Procrustes, "ridge": RidgeMap, "cca": CCA}
+
+
+def make_baseline(name: str, **options: Any) -> Baseline:
+    """A baseline by name (``asif``, ``procrustes``, ``ridge``, ``cca``)."""
+    if name not in BASELINES:
+        raise AlignkitError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    return BASELINES[name](**options)
