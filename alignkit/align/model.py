@@ -219,7 +219,8 @@ def _tensor(x: Any, device: torch.device) -> torch.Tensor | None:
         return None
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.asarray(x, dtype=np.float32))
-    return torch.as_tensor(x, dtype=torch.float32, device=device)
+    x = torch.as_tensor(x, dtype=torch.float32, device=device)
+    return x.clone() if x.is_inference() else x  # encoder outputs come from inference mode
 
 
 def _describe(ref: Any) -> str:
