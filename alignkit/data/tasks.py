@@ -95,7 +95,7 @@ class RetrievalTask:
     @classmethod
     def from_source(cls, name: str, source: PairSource, meta: dict[str, Any] | None = None) -> "RetrievalTask":
         pairs = list(source)
-        return cls(name, pairs, list(source.skipped), {**source.describe(), **(meta or {})})
+        return cls(name, pairs, list(source.skipped), {"source": source.describe(), **(meta or {})})
 
     def image_items(self) -> Iterator[tuple[str, ImageRef]]:
         return image_items(self.pairs)

@@ -1,0 +1,153 @@
+"""The built-in offline sets: what exists, whether it is here, how to fetch it, how to open it.
+
+Sets are cached under ``$ALIGNKIT_DATA`` (default ``~/.cache/alignkit/data``) and fetched on
+first use or by ``alignkit data fetch NAME``. A set whose system package (apt) or tool (npm)
+is missing says exactly what to install; the other sets keep working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from alignkit.data.base import PairSource
+from alignkit.data.builtin import clipart, emoji, grayscale
+from alignkit.data.builtin.cache import data_home, folder_size, set_dir
+from alignkit.errors import AlignkitError, NotInstalledError
+
+Progress = Callable[[Iterator[Any], int, str], Iterator[Any]]
+
+
+def tqdm_progress(items: Iterator[Any], total: int, desc: str) -> Iterator[Any]:
+    """The default progress display: a tqdm bar on stderr."""
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total, desc=desc, unit="file", dynamic_ncols=True, leave=False)
+
+
+@dataclass
+class BuiltinSet:
+    name: str
+    kind: str  # "pairs", "classification", or "pairs + tasks"
+    description: str
+    source: str
+    licence: str
+    size: str
+    install_hint: str
+    present: Callable[[], bool]
+    fetch: Callable[[Progress, int | None], dict[str, Any]] | None  # None: nothing to download
+    tasks: tuple[str, ...] = ()
+
+    def status(self) -> dict[str, Any]:
+        here = _safe(self.present)
+        cached = folder_size(set_dir(self.name)) if self.fetch else 0
+        return {
+            "name": self.name, "kind": self.kind, "size": self.size, "source": self.source, "licence": self.licence,
+            "present": here, "cached_bytes": cached, "tasks": list(self.tasks), "description": self.description,
+            "how_to_get": "" if here else self.install_hint,
+        }
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    try:
+        return bool(check())
+    except Exception:  # a probe that cannot even run means "not here"
+        return False
+
+
+def _emoji_hint() -> str:
+    return "run `alignkit data fetch emoji` (needs npm: `sudo apt-get install npm` or https://nodejs.org)"
+
+
+def _gray(name: str) -> BuiltinSet:
+    gs = grayscale.SETS[name]
+    return BuiltinSet(
+        name, "classification", f"zero-shot classification, 10 classes, dark-on-white, n={grayscale.DEFAULT_N} balanced",
+        gs.package, gs.licence, gs.size, gs.install_hint, gs.present, None, (name,),
+    )
+
+
+SETS: dict[str, BuiltinSet] = {
+    s.name: s
+    for s in (
+        BuiltinSet(
+            "emoji", "pairs + tasks",
+            "~1,900 emoji concepts in Google, Twitter (train), Fluent 3D, OpenMoji (held out) styles; splits: "
+            + ", ".join(emoji.SPLITS),
+            "npm " + ", ".join(emoji.PACKAGES.values()), emoji.LICENCE, "~40 MB cached (150 MB download)",
+            _emoji_hint(), emoji.present, emoji.fetch, tuple(emoji.TASKS),
+        ),
+        BuiltinSet(
+            "clipart", "pairs", "Open Clip Art drawings with English titles and keywords, rendered 224 px",
+            "Debian openclipart-svg", "public domain", "~7,200 drawings (~60 MB rendered)",
+            "install the Debian package: `sudo apt-get update && sudo apt-get install -y openclipart-svg`, "
+            "then `alignkit data fetch clipart`",
+            clipart.present, lambda progress, limit: clipart.fetch(progress, limit),
+        ),
+        _gray("fashion-mnist"),
+        _gray("animal-mnist"),
+        _gray("mnist"),
+    )
+}
+PAIR_SOURCES = {"emoji": emoji.open_source, "clipart": clipart.open_source}
+TASK_OWNERS = {t: "emoji" for t in emoji.TASKS} | {n: n for n in grayscale.SETS}
+
+
+def get_set(name: str) -> BuiltinSet:
+    if name not in SETS:
+        raise AlignkitError(f"no built-in set {name!r}; the sets are {sorted(SETS)} (`alignkit data list`)")
+    return SETS[name]
+
+
+def list_sets() -> list[dict[str, Any]]:
+    """Each set's status: size, source package, licence, presence, and how to get it if absent."""
+    return [s.status() for s in SETS.values()]
+
+
+def fetch_set(name: str, limit: int | None = None, progress: Progress = tqdm_progress) -> dict[str, Any]:
+    """Download/prepare one set into the cache; a set shipped by a package is only checked."""
+    s = get_set(name)
+    if s.fetch is None:
+        if not _safe(s.present):
+            raise NotInstalledError(f"{name} is not installed: {s.install_hint}")
+        return {"name": name, "note": f"provided by {s.source}; nothing to download"}
+    if name == "clipart" and not clipart.installed():
+        raise NotInstalledError(f"clipart needs the Open Clip Art files: {s.install_hint}")
+    set_dir(name).mkdir(parents=True, exist_ok=True)
+    return {"name": name, "folder": str(set_dir(name)), **s.fetch(progress, limit)}
+
+
+def _ensure(name: str) -> None:
+    """Fetch on first use."""
+    s = get_set(name)
+    if s.fetch is not None and not _safe(s.present):
+        fetch_set(name)
+
+
+def open_builtin_source(name: str, params: dict[str, str]) -> PairSource:
+    """``builtin:NAME?...`` as a pair source (emoji, clipart); classification sets are refused."""
+    if name in TASK_OWNERS and name not in PAIR_SOURCES:
+        raise AlignkitError(
+            f"builtin:{name} is an evaluation task, never training data; use it as a task (e.g. `alignkit eval --task builtin:{name}`)"
+        )
+    if name not in PAIR_SOURCES:
+        raise AlignkitError(f"no built-in pair source {name!r}; choose from {sorted(PAIR_SOURCES)}")
+    _ensure(name)
+    return PAIR_SOURCES[name](params)
+
+
+def open_builtin_task(name: str, params: dict[str, str]) -> Any:
+    """``builtin:TASK?...`` as a ClassificationTask or RetrievalTask (see ``task_names``)."""
+    if name not in TASK_OWNERS:
+        raise AlignkitError(f"no built-in task {name!r}; choose from {task_names()}")
+    _ensure(TASK_OWNERS[name])
+    if TASK_OWNERS[name] == "emoji":
+        return emoji.open_task(name, params)
+    return grayscale.open_task(name, params)
+
+
+def task_names() -> list[str]:
+    return sorted(TASK_OWNERS)
+
+
+__all__ = ["SETS", "data_home", "fetch_set", "list_sets", "open_builtin_source", "open_builtin_task", "task_names"]

@@ -1,0 +1,369 @@
+"""The built-in ``emoji`` set: the same concepts drawn in several styles, with human-written names.
+
+Fetched with ``npm pack`` (no node code runs): Google and Twitter 64 px PNGs with
+``emoji.json`` (names, short names, categories) from emoji-datasource; Fluent 3D WebPs; and
+OpenMoji SVGs (rendered to PNG) whose CLDR names and keywords enrich the captions.
+
+Two deterministic held-out tests:
+
+* **unseen style**: train on Google + Twitter drawings of the training concepts; evaluate on
+  Fluent 3D (or OpenMoji) drawings of the same concepts, a style never seen in training.
+* **unseen concepts**: a fifth of the concepts never appears in training, in any style.
+  Concepts are held out by *twin group* (gender and person variants of one emoji, every
+  country or subdivision flag), so a near-twin of a held-out concept is never trained on.
+  Groups are taken in the order of a stable hash until a fifth of the concepts is reached.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from alignkit.data.base import Pair, PairSource, Skip
+from alignkit.data.builtin.cache import extract_members, is_ready, mark_ready, npm_pack, set_dir, write_atomic
+from alignkit.data.checks import PairChecker
+from alignkit.data.tasks import ClassificationTask, LabeledItem, RetrievalTask, bundled_json
+from alignkit.errors import AlignkitError, NotInstalledError
+
+NAME = "emoji"
+PACKAGES = {
+    "google": "emoji-datasource-google@16.0.0",
+    "twitter": "emoji-datasource-twitter@16.0.0",
+    "fluent": "@lobehub/fluent-emoji-3d@1.1.0",
+    "openmoji": "openmoji@17.0.0",
+}
+TRAIN_STYLES = ("google", "twitter")
+HELDOUT_STYLES = ("fluent", "openmoji")
+STYLES = TRAIN_STYLES + HELDOUT_STYLES
+SUFFIX = {"google": ".png", "twitter": ".png", "fluent": ".webp", "openmoji": ".png"}
+OPENMOJI_PX = 72
+HELDOUT_FRACTION = 0.2
+SPLIT_SALT = "alignkit-emoji-split-v1"
+LICENCE = "MIT data; images: Google Apache-2.0, Twemoji CC-BY-4.0, Fluent MIT, OpenMoji CC-BY-SA-4.0"
+
+# code points that only vary the person in a ZWJ sequence: gender signs, skin tones, VS16, ZWJ, facing right
+_VARIANT_CODES = {"2640", "2642", "fe0f", "200d", "27a1", "1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff"}
+_PERSON = {"1f468": "P", "1f469": "P", "1f9d1": "P", "1f466": "C", "1f467": "C", "1f9d2": "C", "1f474": "O", "1f475": "O", "1f9d3": "O"}
+
+
+@dataclass(frozen=True)
+class Concept:
+    code: str  # unified code point sequence, lower case ("1f600", "1f3c3-200d-2640-fe0f")
+    name: str  # human-readable name (CLDR annotation where known)
+    unicode_name: str
+    short_names: tuple[str, ...]
+    keywords: tuple[str, ...]
+    category: str
+    subcategory: str
+    image: str  # emoji-datasource file name of the base image
+    non_qualified: str | None = None
+
+    @property
+    def group(self) -> str:
+        return twin_group(self.code, self.subcategory)
+
+
+def twin_group(code: str, subcategory: str) -> str:
+    """The near-twin family of an emoji: all its person/gender/skin variants; all flags together."""
+    if subcategory in ("country-flag", "subdivision-flag"):
+        return "flags"
+    parts = [_PERSON.get(p, p) for p in code.lower().split("-") if p not in _VARIANT_CODES]
+    people = sum(p in ("P", "C", "O") for p in parts)
+    if "2764" in parts and people >= 2:
+        return "couple"
+    if people >= 2:
+        return "family" if "1f91d" not in parts else "holding-hands"
+    if code.lower().split("-")[0] in ("1f46a", "1f46b", "1f46c", "1f46d", "1f48f", "1f491"):
+        return {"1f46a": "family", "1f48f": "couple", "1f491": "couple"}.get(code.lower().split("-")[0], "holding-hands")
+    return "-".join(parts)
+
+
+def _article(text: str) -> str:
+    return "an" if text[:1].lower() in "aeiou" else "a"
+
+
+def captions_of(c: Concept) -> list[str]:
+    """Several human-written descriptions: the name, an emoji phrasing, the Unicode name,
+    the short names (underscores as spaces), and the name with its keywords."""
+    caps = [c.name, f"an emoji of {_article(c.name)} {c.name}"]
+    uname = c.unicode_name.lower()
+    if uname and uname != c.name.lower():
+        caps.append(uname)
+    for s in c.short_names:
+        words = re.sub(r"[_\-]+", " ", s).strip()
+        if words and not re.fullmatch(r"flag \w{2}", words) and words not in (x.lower() for x in caps):
+            caps.append(words)
+    kws = [k for k in c.keywords if k.lower() not in c.name.lower()][:6]
+    if kws:
+        caps.append(f"{c.name}: {', '.join(kws)}")
+    return caps
+
+
+# ---------------------------------------------------------------------------------------------
+# fetch
+
+
+def folder() -> Path:
+    return set_dir(NAME)
+
+
+def present() -> bool:
+    return is_ready(folder())
+
+
+def fetch(progress: Callable[[Iterator[Any], int, str], Iterator[Any]], limit: int | None = None) -> dict[str, Any]:
+    """Download the four npm packages and keep only the base-emoji images (about 40 MB)."""
+    root = folder()
+    root.mkdir(parents=True, exist_ok=True)
+    download = root / ".download"
+    tgz = {style: npm_pack(pkg, download) for style, pkg in PACKAGES.items()}
+    for target, data in extract_members(tgz["google"], lambda n: "emoji.json" if n == "package/emoji.json" else None):
+        write_atomic(root / target, data)
+    for target, data in extract_members(tgz["openmoji"], lambda n: "openmoji.csv" if n == "package/data/openmoji.csv" else None):
+        write_atomic(root / target, data)
+    concepts = load_concepts(root, use_cache=False)
+    if limit:
+        concepts = concepts[:limit]
+    counts = {}
+    for style in STYLES:
+        counts[style] = _extract_style(style, tgz[style], root, concepts, progress)
+    shutil.rmtree(download, ignore_errors=True)
+    info = {"packages": PACKAGES, "concepts": len(concepts), "images": counts, "limit": limit}
+    mark_ready(root, info)
+    return info
+
+
+def _extract_style(style: str, tgz: Path, root: Path, concepts: list[Concept], progress: Callable) -> int:
+    out = root / style
+    out.mkdir(exist_ok=True)
+    # the member name each concept's image has in this style's tarball -> the concept code
+    if style in TRAIN_STYLES:
+        want = {f"package/img/{style}/64/{c.image}": c.code for c in concepts}
+    elif style == "fluent":
+        want = {}
+        for c in concepts:  # Fluent names files by the lower-case code, with or without VS16
+            for cand in (c.code, c.non_qualified, c.code.replace("-fe0f", "")):
+                if cand:
+                    want.setdefault(f"package/assets/{cand}.webp", c.code)
+    else:
+        want = {}
+        for c in concepts:
+            for cand in (c.code, c.non_qualified, c.code.replace("-fe0f", "")):
+                if cand:
+                    want.setdefault(f"package/color/svg/{cand.upper()}.svg", c.code)
+    done: set[str] = set()
+    members = extract_members(tgz, lambda n: want.get(n))
+    for code, data in progress(members, len(set(want.values())), f"emoji {style}"):
+        if code in done:
+            continue
+        path = out / f"{code}{SUFFIX[style]}"
+        if not path.exists():
+            if style == "openmoji":
+                from alignkit.data.builtin.svg import render_svg
+
+                try:
+                    data = render_svg(data, OPENMOJI_PX)
+                except AlignkitError:
+                    continue
+            write_atomic(path, data)
+        done.add(code)
+    return len(done)
+
+
+# ---------------------------------------------------------------------------------------------
+# concepts and splits
+
+
+def load_concepts(root: Path | None = None, use_cache: bool = True) -> list[Concept]:
+    """Every base emoji with a Google and a Twitter image, in emoji.json order (no skin-tone variants)."""
+    root = root or folder()
+    if use_cache:
+        return list(_cached_concepts(str(root)))
+    path = root / "emoji.json"
+    if not path.exists():
+        raise NotInstalledError(f"the emoji set is not fetched ({path} is missing); run `alignkit data fetch emoji`")
+    cldr = _openmoji_names(root / "openmoji.csv")
+    out = []
+    for e in json.loads(path.read_text(encoding="utf-8")):
+        if e.get("category") == "Component" or not (e.get("has_img_google") and e.get("has_img_twitter")):
+            continue
+        code = e["unified"].lower()
+        nq = e.get("non_qualified")
+        name, keywords = cldr.get(code) or cldr.get(code.replace("-fe0f", "")) or (None, ())
+        uname = (e.get("name") or "").strip()
+        out.append(
+            Concept(
+                code=code,
+                name=name or uname.lower() or e["short_name"].replace("_", " "),
+                unicode_name=uname,
+                short_names=tuple(e.get("short_names") or ()),
+                keywords=tuple(keywords),
+                category=e["category"],
+                subcategory=e["subcategory"],
+                image=e["image"],
+                non_qualified=nq.lower() if nq else None,
+            )
+        )
+    return out
+
+
+@lru_cache(maxsize=4)
+def _cached_concepts(root: str) -> tuple[Concept, ...]:
+    return tuple(load_concepts(Path(root), use_cache=False))
+
+
+def _openmoji_names(path: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Code -> (CLDR English name, CLDR keywords), from OpenMoji's annotation table."""
+    if not path.exists():
+        return {}
+    out = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            tags = tuple(t.strip() for t in (row.get("tags") or "").split(",") if t.strip())
+            if row.get("annotation"):
+                out[row["hexcode"].lower()] = (row["annotation"].strip(), tags)
+    return out
+
+
+def _stable_hash(text: str) -> str:
+    return hashlib.sha256(f"{SPLIT_SALT}:{text}".encode()).hexdigest()
+
+
+def heldout_codes(concepts: list[Concept]) -> set[str]:
+    """The unseen-concept fifth: whole twin groups, in stable-hash order, up to the target count."""
+    groups: dict[str, list[str]] = {}
+    for c in concepts:
+        groups.setdefault(c.group, []).append(c.code)
+    target = round(HELDOUT_FRACTION * len(concepts))
+    held: set[str] = set()
+    for g in sorted(groups, key=_stable_hash):
+        if len(held) + len(groups[g]) <= target:
+            held.update(groups[g])
+    return held
+
+
+def split_concepts(concepts: list[Concept]) -> tuple[list[Concept], list[Concept]]:
+    """(training concepts, held-out concepts), both in emoji.json order."""
+    held = heldout_codes(concepts)
+    return [c for c in concepts if c.code not in held], [c for c in concepts if c.code in held]
+
+
+# ---------------------------------------------------------------------------------------------
+# sources and tasks
+
+SPLITS = ("train", "probe", "unseen-style", "unseen-concepts")
+DEFAULT_STYLES = {"train": "google,twitter", "probe": "google", "unseen-style": "fluent", "unseen-concepts": "google"}
+PROBE_SIZE = 512
+
+
+def _styles(value: str) -> list[str]:
+    styles = [s.strip() for s in value.split(",") if s.strip()]
+    bad = [s for s in styles if s not in STYLES]
+    if bad or not styles:
+        raise AlignkitError(f"unknown emoji style(s) {bad or value!r}; choose from {list(STYLES)}")
+    return styles
+
+
+def select(split: str, n: int | None = None) -> list[Concept]:
+    """The concepts of a split (``probe``: a fixed, hash-ordered subset of training concepts)."""
+    if split not in SPLITS:
+        raise AlignkitError(f"unknown emoji split {split!r}; choose from {list(SPLITS)}")
+    train, held = split_concepts(load_concepts())
+    chosen = held if split == "unseen-concepts" else train
+    if split == "probe":
+        chosen = sorted(chosen, key=lambda c: _stable_hash("probe:" + c.code))[: n or PROBE_SIZE]
+    elif n:
+        chosen = sorted(chosen, key=lambda c: _stable_hash("subset:" + c.code))[:n]
+    order = {c.code: i for i, c in enumerate(load_concepts())}
+    return sorted(chosen, key=lambda c: order[c.code])
+
+
+class EmojiSource(PairSource):
+    """Pairs (one per concept and style) for a split; keys are ``<style>/<code>``."""
+
+    name = "builtin:emoji"
+
+    def __init__(self, split: str = "train", styles: str | None = None, n: int | None = None):
+        super().__init__()
+        if not present():
+            raise NotInstalledError(f"the emoji set is not fetched into {folder()}; run `alignkit data fetch emoji`")
+        self.split = split
+        self.styles = _styles(styles or DEFAULT_STYLES.get(split, "google"))
+        self.concepts = select(split, n)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "split": self.split, "styles": self.styles, "concepts": len(self.concepts)}
+
+    def __iter__(self) -> Iterator[Pair]:
+        self.skipped = []
+        checker = PairChecker(self.skipped)
+        root = folder()
+        for style in self.styles:
+            for c in self.concepts:
+                path = root / style / f"{c.code}{SUFFIX[style]}"
+                key = f"{style}/{c.code}"
+                if not path.exists():
+                    self.skipped.append(Skip(key, f"no {style} drawing of this emoji"))
+                    continue
+                pair = checker.check(key, str(path), captions_of(c), {"style": style, "category": c.category, "subcategory": c.subcategory})
+                if pair is not None:
+                    yield pair
+
+
+def open_source(params: dict[str, str]) -> PairSource:
+    p = dict(params)
+    split = p.pop("split", "train")
+    styles = p.pop("style", None) or p.pop("styles", None)
+    n = p.pop("n", None)
+    if p:
+        raise AlignkitError(f"builtin:emoji: unknown option(s) {sorted(p)}; accepted: split, style, n")
+    return EmojiSource(split, styles, int(n) if n else None)
+
+
+def _category_name(category: str) -> str:
+    return category.lower().replace("&", "and")
+
+
+TASKS = {
+    "emoji-unseen-style": "retrieval: Fluent 3D drawings of training concepts (style never trained on)",
+    "emoji-unseen-concepts": "retrieval: Google drawings of the held-out fifth of concepts",
+    "emoji-animals-unseen-style": "classification: Fluent 3D animals over the names of the training animals",
+    "emoji-animals-unseen-concepts": "classification: held-out animals (all four styles) over their names",
+    "emoji-category-unseen-concepts": "classification: held-out concepts (all four styles) over the 9 emoji categories",
+}
+
+
+def open_task(name: str, params: dict[str, str]) -> ClassificationTask | RetrievalTask:
+    p = dict(params)
+    style = p.pop("style", None)
+    n = p.pop("n", None)
+    if p:
+        raise AlignkitError(f"builtin:{name}: unknown option(s) {sorted(p)}; accepted: style, n")
+    split = "unseen-style" if name.endswith("unseen-style") else "unseen-concepts"
+    if style and name.endswith("unseen-style") and style in TRAIN_STYLES:
+        raise AlignkitError(f"{name}: style {style!r} is a training style; choose one of {list(HELDOUT_STYLES)}")
+    if style is None and split == "unseen-concepts" and name != "emoji-unseen-concepts":
+        style = ",".join(STYLES)  # classification: every drawing of a concept never trained on
+    source = EmojiSource(split, style, int(n) if n and "animals" not in name else None)
+    meta = {"split": split, "styles": source.styles, "licence": LICENCE}
+    if name in ("emoji-unseen-style", "emoji-unseen-concepts"):
+        return RetrievalTask.from_source(name, source, meta)
+    prompts = bundled_json("emoji.json")
+    if "animals" in name:
+        source.concepts = [c for c in source.concepts if c.subcategory.startswith("animal-")]
+        names = [c.name for c in source.concepts]
+        label = {c.code: i for i, c in enumerate(source.concepts)}
+        templates = prompts["concept_templates"]
+    else:
+        names = sorted({_category_name(c.category) for c in source.concepts})
+        label = {c.code: names.index(_category_name(c.category)) for c in source.concepts}
+        templates = prompts["category_templates"]
+    items = [LabeledItem(p.key, p.image, label[p.key.split("/", 1)[1]]) for p in source]
+    return ClassificationTask(name, names, templates, items, list(source.skipped), meta)
