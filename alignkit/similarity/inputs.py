@@ -1,0 +1,100 @@
+"""Input checks shared by every similarity metric.
+
+One place turns numpy arrays or torch tensors into tensors on the requested device and
+names bad input (wrong shape, too few rows, NaN, no variation at all), so no metric ever
+returns a number computed from garbage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alignkit.errors import AlignkitError
+
+ArrayLike = np.ndarray | torch.Tensor
+Device = str | torch.device | None
+
+
+class SimilarityInputError(AlignkitError, ValueError):
+    """Two feature matrices cannot be compared by a metric; the message says why and what to do."""
+
+
+class TooFewRowsError(SimilarityInputError):
+    """Fewer paired rows than the metric needs to be defined (or to mean anything)."""
+
+
+class NonFiniteFeaturesError(SimilarityInputError):
+    """A feature matrix holds NaN or infinity."""
+
+
+class ConstantFeaturesError(SimilarityInputError):
+    """A feature matrix has no variation (every row identical) or a row with zero norm where cosine is needed."""
+
+
+def resolve_device(*arrays: ArrayLike, device: Device = None) -> torch.device:
+    """The device to compute on: the one asked for, else the first tensor's, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    for a in arrays:
+        if isinstance(a, torch.Tensor):
+            return a.device
+    return torch.device("cpu")
+
+
+def as_matrix(a: ArrayLike, *, name: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``a`` as a 2-D tensor of ``dtype`` on ``device`` (a copy only when conversion needs one)."""
+    if isinstance(a, torch.Tensor):
+        t = a.detach()
+    elif isinstance(a, np.ndarray):
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise SimilarityInputError(f"{name} has dtype {a.dtype}; pass a numeric (float) feature matrix")
+        t = torch.from_numpy(np.ascontiguousarray(a))
+    else:
+        raise SimilarityInputError(f"{name} is a {type(a).__name__}; pass a numpy array or a torch tensor")
+    if t.ndim != 2:
+        raise SimilarityInputError(f"{name} has shape {tuple(t.shape)}; pass a 2-D (rows, features) matrix")
+    if t.is_complex() or t.dtype == torch.bool:
+        raise SimilarityInputError(f"{name} has dtype {t.dtype}; pass a real-valued feature matrix")
+    return t.to(device=device, dtype=dtype)
+
+
+def check_pair(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    metric: str,
+    min_rows: int,
+    device: Device = None,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate two paired feature matrices for ``metric`` and return them as tensors.
+
+    Rows are paired (row i of ``x`` and row i of ``y`` describe the same item); the
+    feature counts may differ.
+    """
+    dev = resolve_device(x, y, device=device)
+    X = as_matrix(x, name="X", device=dev, dtype=dtype)
+    Y = as_matrix(y, name="Y", device=dev, dtype=dtype)
+    if X.shape[0] != Y.shape[0]:
+        raise SimilarityInputError(
+            f"{metric}: X has {X.shape[0]} rows but Y has {Y.shape[0]}; rows must be paired one to one"
+        )
+    n = X.shape[0]
+    if n < min_rows:
+        raise TooFewRowsError(f"{metric} needs at least {min_rows} paired rows, got {n}; use more probe pairs")
+    for name, m in (("X", X), ("Y", Y)):
+        if m.shape[1] == 0:
+            raise SimilarityInputError(f"{metric}: {name} has no feature columns")
+        if not bool(torch.isfinite(m).all()):
+            bad = int((~torch.isfinite(m)).any(dim=1).sum())
+            raise NonFiniteFeaturesError(
+                f"{metric}: {name} has NaN or infinite values in {bad} of {n} rows; "
+                "drop or re-extract those rows before measuring similarity"
+            )
+        if not bool((m != m[0]).any()):
+            raise ConstantFeaturesError(
+                f"{metric}: every row of {name} is identical (all features constant), so it carries no "
+                "structure to compare; check the encoder and its inputs"
+            )
+    return X, Y

@@ -1,0 +1,153 @@
+"""Nearest-neighbour metrics (Huh et al. 2024, "The Platonic Representation Hypothesis").
+
+All of them start from each row's k nearest rows by cosine similarity, self excluded.
+`cosine_topk` finds those in query chunks, so memory is O(chunk * n + n * k) instead of
+the n x n similarity matrix and masks of the reference code. Similarities for ranking are
+computed in float32 (a ranking needs no more), sums are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from alignkit.similarity.inputs import (
+    ArrayLike,
+    ConstantFeaturesError,
+    Device,
+    SimilarityInputError,
+    TooFewRowsError,
+    check_pair,
+)
+
+KNN_DTYPE = torch.float32
+
+
+def unit_rows(m: torch.Tensor, *, metric: str, name: str) -> torch.Tensor:
+    """Rows scaled to unit L2 norm; a zero row has no direction, so it is an error, not a guess."""
+    norms = m.norm(dim=1, keepdim=True)
+    zero = int((norms == 0).sum())
+    if zero:
+        raise ConstantFeaturesError(
+            f"{metric}: {zero} rows of {name} are all zeros, so their cosine similarity is undefined; "
+            "drop those rows or check the encoder"
+        )
+    return m / norms
+
+
+def cosine_topk(
+    queries: torch.Tensor,
+    candidates: torch.Tensor,
+    k: int,
+    *,
+    exclude_diagonal: bool,
+    chunk_size: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest dot products of each query row with the candidate rows, in query chunks.
+
+    Rows are expected unit-normed (so the dot product is the cosine). With
+    ``exclude_diagonal`` query i never matches candidate i (queries and candidates are the
+    same rows). Returns (values, indices), each (n_queries, k), best first.
+    """
+    n = queries.shape[0]
+    values = torch.empty(n, k, dtype=queries.dtype, device=queries.device)
+    indices = torch.empty(n, k, dtype=torch.long, device=queries.device)
+    for s in range(0, n, chunk_size):
+        e = min(s + chunk_size, n)
+        sims = queries[s:e] @ candidates.T
+        if exclude_diagonal:
+            rows = torch.arange(e - s, device=sims.device)
+            sims[rows, rows + s] = float("-inf")
+        values[s:e], indices[s:e] = sims.topk(k, dim=1)
+    return values, indices
+
+
+def _check_k(metric: str, k: int, minimum: int = 1) -> None:
+    if not isinstance(k, int) or k < minimum:
+        raise SimilarityInputError(f"{metric}: k must be an integer >= {minimum}, got {k!r}")
+
+
+def _neighbors(
+    x: ArrayLike, y: ArrayLike, *, metric: str, k: int, chunk_size: int, device: Device, min_rows: int = 0
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Validated (values, indices) of the k cosine neighbours of every row, on each side."""
+    X, Y = check_pair(x, y, metric=metric, min_rows=max(k + 2, min_rows), device=device, dtype=KNN_DTYPE)
+    out = []
+    for name, m in (("X", X), ("Y", Y)):
+        u = unit_rows(m, metric=metric, name=name)
+        out.append(cosine_topk(u, u, k, exclude_diagonal=True, chunk_size=chunk_size))
+    return out[0], out[1]
+
+
+def _shared(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
+    """(n, k, k) bool: neighbour p of row i on side A is neighbour q of row i on side B."""
+    return ia[:, :, None] == ib[:, None, :]
+
+
+def mutual_knn(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None) -> float:
+    """Mean over rows of |kNN_X(i) & kNN_Y(i)| / k: how many neighbours the two spaces agree on."""
+    _check_k("mutual_knn", k)
+    (_, ia), (_, ib) = _neighbors(x, y, metric="mutual_knn", k=k, chunk_size=chunk_size, device=device)
+    return float(_shared(ia, ib).any(dim=2).sum(dim=1).double().mean() / k)
+
+
+def cycle_knn(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None) -> float:
+    """Share of rows i that come back to themselves: i is among the X-neighbours of some Y-neighbour of i."""
+    _check_k("cycle_knn", k)
+    (_, ia), (_, ib) = _neighbors(x, y, metric="cycle_knn", k=k, chunk_size=chunk_size, device=device)
+    back = ia[ib]  # (n, k, k): X-neighbours of each Y-neighbour of i
+    home = torch.arange(ia.shape[0], device=ia.device)[:, None, None]
+    return float((back == home).flatten(1).any(dim=1).double().mean())
+
+
+def _sparse_hsic_unbiased(
+    n: int, rows: torch.Tensor, cols: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+) -> torch.Tensor:
+    """Unbiased HSIC (Song et al. 2012) of two n x n matrices with zero diagonal, given sparsely.
+
+    A and B share the support (rows, cols) with values a, b. The three terms of the
+    estimator only need sum(A o B^T), the totals, and colsum(A).rowsum(B) = 1^T A B 1, all
+    O(nnz) with the support sorted once.
+    """
+    keys = rows * n + cols
+    order = keys.argsort()
+    sorted_keys, b_sorted = keys[order], b[order]
+    transposed = cols * n + rows
+    pos = torch.searchsorted(sorted_keys, transposed).clamp_max_(keys.numel() - 1)
+    hit = sorted_keys[pos] == transposed
+    trace = (a[hit] * b_sorted[pos[hit]]).sum()
+    col_a = torch.zeros(n, dtype=a.dtype, device=a.device).index_add_(0, cols, a)
+    row_b = torch.zeros(n, dtype=b.dtype, device=b.device).index_add_(0, rows, b)
+    total = a.sum() * b.sum() / ((n - 1) * (n - 2))
+    return (trace + total - 2.0 * (col_a @ row_b) / (n - 2)) / (n * (n - 3))
+
+
+def _masked_hsic(
+    va: torch.Tensor, ia: torch.Tensor, vb: torch.Tensor, ib: torch.Tensor
+) -> torch.Tensor:
+    """Unbiased HSIC of K and L kept only where j is a k-NN of i on both sides (the CKNNA mask)."""
+    n, k = ia.shape
+    match = _shared(ia, ib)
+    keep = match.any(dim=2)
+    rows = torch.arange(n, device=ia.device)[:, None].expand(n, k)[keep]
+    l_at_a = (match * vb[:, None, :]).sum(dim=2)  # L value at each of i's X-neighbours that are shared
+    return _sparse_hsic_unbiased(n, rows, ia[keep], va[keep].double(), l_at_a[keep].double())
+
+
+def cknna(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None) -> float:
+    """Centered kernel nearest-neighbour alignment (Huh et al. 2024).
+
+    Unbiased-HSIC CKA of the cosine kernels restricted to pairs (i, j) where j is a k-NN of
+    i in both spaces, normalised by the same quantity of each space with itself. Unlike the
+    reference code it adds no 1e-6 to the denominator, which would bias small values.
+    """
+    _check_k("cknna", k, minimum=2)
+    (va, ia), (vb, ib) = _neighbors(x, y, metric="cknna", k=k, chunk_size=chunk_size, device=device, min_rows=4)
+    kl = _masked_hsic(va, ia, vb, ib)
+    kk = _masked_hsic(va, ia, va, ia)
+    ll = _masked_hsic(vb, ib, vb, ib)
+    if kk <= 0 or ll <= 0:
+        raise TooFewRowsError(
+            f"cknna: the masked self-similarity is not positive with {ia.shape[0]} rows and k={k}; "
+            "use more probe pairs or a larger k"
+        )
+    return float(kl / (kk * ll).sqrt())
