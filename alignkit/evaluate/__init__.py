@@ -1,0 +1,26 @@
+"""Evaluation: zero-shot classification, retrieval, training-free baselines, result outputs.
+
+    from alignkit.evaluate import evaluate
+    rows = evaluate(AlignedModel.from_pretrained("runs/m"), open_task("builtin:fashion-mnist"), "m")
+"""
+
+from alignkit.evaluate.baselines import ASIF, CCA, BASELINES, Baseline, Procrustes, RidgeMap, make_baseline
+from alignkit.evaluate.evaluate import (
+    BaselineModel,
+    TaskResult,
+    classification_result,
+    evaluate,
+    evaluate_task,
+    paired_rows,
+    retrieval_result,
+)
+from alignkit.evaluate.report import write_eval_outputs
+from alignkit.evaluate.retrieval import retrieval_chance, retrieval_metrics
+from alignkit.evaluate.zeroshot import classification_chance, classification_metrics, zero_shot_classifier
+
+__all__ = [
+    "ASIF", "BASELINES", "CCA", "Baseline", "BaselineModel", "Procrustes", "RidgeMap", "TaskResult",
+    "classification_chance", "classification_metrics", "classification_result", "evaluate", "evaluate_task",
+    "make_baseline", "paired_rows", "retrieval_chance", "retrieval_metrics", "retrieval_result",
+    "write_eval_outputs", "zero_shot_classifier",
+]  # fmt: skip
