@@ -24,10 +24,10 @@ from typing import Any, Iterator, Union
 import numpy as np
 
 from alignkit.data.base import ImageRef, Pair, PairSource, Skip, caption_items, image_items
+from alignkit.data.plain import IMAGE_EXTENSIONS
 from alignkit.errors import AlignkitError
 
 Templates = Union[list[str], dict[str, list[str]]]
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 @dataclass
@@ -210,7 +210,7 @@ def folder_task(root: str | Path, templates: str | None = None, classnames: str 
         LabeledItem(f"{d.name}/{f.name}", str(f), label)
         for label, d in enumerate(folders)
         for f in sorted(d.iterdir())
-        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+        if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
     ]
     tmpl = load_templates(templates) if templates else bundled_json("generic.json")["templates"]
     return ClassificationTask(root.name, names, tmpl, items, [], {"source": str(root)})

@@ -74,7 +74,7 @@ SETS: dict[str, BuiltinSet] = {
             "emoji", "pairs + tasks",
             "~1,900 emoji concepts in Google, Twitter (train), Fluent 3D, OpenMoji (held out) styles; splits: "
             + ", ".join(emoji.SPLITS),
-            "npm " + ", ".join(emoji.PACKAGES.values()), emoji.LICENCE, "~40 MB cached (150 MB download)",
+            "npm " + ", ".join(emoji.PACKAGES.values()), emoji.LICENCE, "~26 MB cached (150 MB download)",
             _emoji_hint(), emoji.present, emoji.fetch, tuple(emoji.TASKS),
         ),
         BuiltinSet(
