@@ -6,6 +6,7 @@
     folder:/data/images?captions=captions.jsonl        an image folder with a captions file
     hf:/data/saved_dataset?image=image&text=caption&split=train   (a hub name where a hub answers)
     builtin:emoji?split=train                built-in offline sets (``alignkit data list``)
+    subset:runs/curated/subset.json          the pairs a curation run chose from its pool
 
 A spec without a scheme is guessed: ``*.tar`` (brace patterns too) -> wds, ``*.csv|tsv|parquet``
 -> that table, ``*.json|jsonl`` -> folder (the captions file; images relative to it), a folder
@@ -21,7 +22,7 @@ from urllib.parse import parse_qsl
 from alignkit.data.base import PairSource
 from alignkit.errors import AlignkitError
 
-SCHEMES = ("wds", "csv", "tsv", "parquet", "folder", "hf", "builtin")
+SCHEMES = ("wds", "csv", "tsv", "parquet", "folder", "hf", "builtin", "subset")
 
 
 def parse_data_spec(spec: str, schemes: tuple[str, ...] = SCHEMES) -> tuple[str | None, str, dict[str, str]]:
@@ -109,6 +110,13 @@ def _open_builtin(loc: str, p: dict[str, str], spec: str) -> PairSource:
     return open_builtin_source(loc, p)
 
 
+def _open_subset(loc: str, p: dict[str, str], spec: str) -> PairSource:
+    from alignkit.data.subset import SubsetSource
+
+    _take(p, (), spec)
+    return SubsetSource(loc)
+
+
 _OPENERS: dict[str, Callable[[str, dict[str, str], str], PairSource]] = {
     "wds": _open_wds,
     "csv": _open_table("csv"),
@@ -117,6 +125,7 @@ _OPENERS: dict[str, Callable[[str, dict[str, str], str], PairSource]] = {
     "folder": _open_folder,
     "hf": _open_hf,
     "builtin": _open_builtin,
+    "subset": _open_subset,
 }
 
 
