@@ -157,18 +157,22 @@ def image_transform(
     std: Iterable[float] | None,
     interpolation: Any = "bilinear",
     rescale: float = 1 / 255,
+    crop_offset: str = "round",
 ) -> tuple[T.Compose, dict[str, Any]]:
     """A picklable PIL -> (C, H, W) float transform and its JSON description.
 
     ``resize`` as an int resizes the short side (aspect kept); as (h, w) resizes exactly.
     ``rescale`` multiplies the 0..255 pixel values (1/255 is the usual [0, 1] range).
+    ``crop_offset``: where an odd margin goes; ``round`` as torchvision/timm, ``floor`` as
+    transformers' image processors (one pixel apart, which matters for matching a model).
     """
     mode = interpolation_mode(interpolation)
     steps: list[Any] = []
     if resize is not None:
         steps.append(T.Resize(resize if isinstance(resize, int) else tuple(resize), interpolation=mode, antialias=True))
     if crop is not None:
-        steps.append(T.CenterCrop(crop if isinstance(crop, int) else tuple(crop)))
+        size = (crop, crop) if isinstance(crop, int) else tuple(crop)
+        steps.append(T.CenterCrop(size) if crop_offset == "round" else _FloorCenterCrop(size))
     steps.append(T.PILToTensor())
     steps.append(T.ConvertImageDtype(torch.float32))  # -> [0, 1]
     if abs(rescale - 1 / 255) > 1e-12:
@@ -178,12 +182,27 @@ def image_transform(
     desc = {
         "resize": list(resize) if isinstance(resize, tuple) else resize,
         "crop": list(crop) if isinstance(crop, tuple) else crop,
+        "crop_offset": crop_offset if crop is not None else None,
         "interpolation": mode.value,
         "rescale": rescale,
         "mean": [round(float(m), 8) for m in mean] if mean is not None else None,
         "std": [round(float(s), 8) for s in std] if std is not None else None,
     }
     return T.Compose(steps), desc
+
+
+class _FloorCenterCrop:
+    """Centre crop with the top-left margin rounded down, as transformers crops."""
+
+    def __init__(self, size: tuple[int, int]):
+        self.size = size
+
+    def __call__(self, img: Any) -> Any:
+        (ch, cw), (w, h) = self.size, img.size
+        if ch > h or cw > w:  # smaller than the crop: let torchvision pad it the usual way
+            return T.CenterCrop(self.size)(img)
+        top, left = (h - ch) // 2, (w - cw) // 2
+        return img.crop((left, top, left + cw, top + ch))
 
 
 class _Scale:

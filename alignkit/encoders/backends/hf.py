@@ -246,6 +246,7 @@ def processor_transform(name: str, kw: dict[str, Any], spec: str) -> tuple[Any, 
         proc.image_std if normalise else None,
         interpolation=getattr(proc, "resample", 2),
         rescale=float(proc.rescale_factor) if getattr(proc, "do_rescale", True) else 1.0,
+        crop_offset="floor",
     )
 
 
