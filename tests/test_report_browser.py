@@ -187,3 +187,16 @@ def test_controls_broken_image_and_network_load_are_caught(tmp_path):
     probe, errors = render(page, tmp_path / "profile")
     assert [w for _, w, _ in probe["images"]] == [0, 0]
     assert errors, "a blocked network load must be reported as an error"
+
+
+def test_evaluation_report_renders(tmp_path):
+    from alignkit.evaluate import classification_result, write_eval_outputs
+
+    labels = np.arange(4).repeat(5)
+    result = classification_result(np.eye(4)[labels], labels, np.eye(4), "toy <b>task</b>", "m", ["a", "b", "<i>c</i>", "d"])
+    page = write_eval_outputs([result], tmp_path / "eval", "Evaluation of m")
+    probe, errors = render(page, tmp_path / "profile")
+    assert errors == []
+    assert probe["tables"] == [3]  # header + top1 + mean per-class recall
+    assert len(probe["images"]) == 1 and probe["images"][0][1] > 0
+    assert "toy <b>task</b>" in probe["text"]
