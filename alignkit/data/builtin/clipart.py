@@ -80,8 +80,9 @@ def installed() -> bool:
     return SVG_ROOT.is_dir()
 
 
-def build_index(svg_root: Path = SVG_ROOT) -> tuple[list[dict[str, Any]], list[Skip]]:
+def build_index(svg_root: Path | None = None) -> tuple[list[dict[str, Any]], list[Skip]]:
     """One record per distinct English-titled drawing: key, source file, captions."""
+    svg_root = svg_root or SVG_ROOT
     if not svg_root.is_dir():
         raise NotInstalledError(f"Open Clip Art is missing ({svg_root}); {debian_hint('openclipart-svg')}")
     records: list[dict[str, Any]] = []
@@ -111,7 +112,7 @@ def fetch(progress: Callable[[Iterator[Any], int, str], Iterator[Any]], limit: i
 
     root = folder()
     (root / "png").mkdir(parents=True, exist_ok=True)
-    records, skipped = build_index()
+    records, skipped = build_index(SVG_ROOT)
     todo = records[:limit] if limit else records
     failed: list[dict[str, str]] = []
     for rec in progress(iter(todo), len(todo), "render clipart"):

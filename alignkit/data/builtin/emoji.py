@@ -362,7 +362,7 @@ def open_task(name: str, params: dict[str, str]) -> ClassificationTask | Retriev
         label = {c.code: i for i, c in enumerate(source.concepts)}
         templates = prompts["concept_templates"]
     else:
-        names = sorted({_category_name(c.category) for c in source.concepts})
+        names = sorted({_category_name(c.category) for c in load_concepts()})  # all categories, not only held-out ones
         label = {c.code: names.index(_category_name(c.category)) for c in source.concepts}
         templates = prompts["category_templates"]
     items = [LabeledItem(p.key, p.image, label[p.key.split("/", 1)[1]]) for p in source]

@@ -1,0 +1,316 @@
+"""Built-in sets: the emoji fetch/splits/tasks on fake npm packages the test builds, the safe
+readers of the greyscale sets, clip-art metadata and resumable rendering, the CLI; plus checks
+on the real packages where this machine has them."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import pickle
+import stat
+import struct
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from alignkit.cli import cli
+from alignkit.data import open_source, open_task
+from alignkit.data.builtin import clipart, emoji, fetch_set, grayscale
+from alignkit.data.images import decode_image
+from alignkit.errors import AlignkitError
+
+# ---- fake npm packages --------------------------------------------------------------------
+
+# (unified, name, category, subcategory); the runners are twins, the flags one family
+FAKE_EMOJI = [
+    ("1F600", "GRINNING FACE", "Smileys & Emotion", "face-smiling"),
+    ("1F3C3", "RUNNER", "People & Body", "person-activity"),
+    ("1F3C3-200D-2640-FE0F", "WOMAN RUNNING", "People & Body", "person-activity"),
+    ("1F3C3-200D-2642-FE0F", "MAN RUNNING", "People & Body", "person-activity"),
+    ("1F436", "DOG FACE", "Animals & Nature", "animal-mammal"),
+    ("1F431", "CAT FACE", "Animals & Nature", "animal-mammal"),
+    ("1F985", "EAGLE", "Animals & Nature", "animal-bird"),
+    ("1F422", "TURTLE", "Animals & Nature", "animal-reptile"),
+    ("1F34E", "RED APPLE", "Food & Drink", "food-fruit"),
+    ("1F1EB-1F1F7", "France Flag", "Flags", "country-flag"),
+    ("1F1E9-1F1EA", "Germany Flag", "Flags", "country-flag"),
+    ("1F697", "AUTOMOBILE", "Travel & Places", "transport-ground"),
+    ("2764-FE0F", "HEAVY BLACK HEART", "Smileys & Emotion", "heart"),
+    ("1F3FB", "EMOJI MODIFIER FITZPATRICK TYPE-1-2", "Component", "skin-tone"),
+]
+NO_FLUENT = "1f422"
+
+
+def _png(seed: int, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (8, 8), (seed * 17 % 256, 80, 160, 255)).save(out, format=fmt)
+    return out.getvalue()
+
+
+def _tgz(path: Path, members: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def build_fake_npm(tmp: Path) -> Path:
+    """A folder of tarballs named as npm names them, and an `npm` on PATH that hands them out."""
+    pkgs = tmp / "pkgs"
+    pkgs.mkdir()
+    entries = [
+        {"unified": u, "non_qualified": None, "name": n, "short_name": n.lower().replace(" ", "_"),
+         "short_names": [n.lower().replace(" ", "_")], "category": c, "subcategory": s,
+         "image": f"{u.lower()}.png", "has_img_google": True, "has_img_twitter": True}
+        for u, n, c, s in FAKE_EMOJI
+    ]
+    for style in ("google", "twitter"):
+        members = {f"package/img/{style}/64/{e['image']}": _png(i) for i, e in enumerate(entries)}
+        members["package/emoji.json"] = json.dumps(entries).encode()
+        _tgz(pkgs / f"emoji-datasource-{style}-16.0.0.tgz", members)
+    fluent = {f"package/assets/{e['unified'].lower()}.webp": _png(i, "WEBP") for i, e in enumerate(entries) if e["unified"].lower() != NO_FLUENT}
+    _tgz(pkgs / "lobehub-fluent-emoji-3d-1.1.0.tgz", fluent)
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="6" fill="red"/></svg>'
+    rows = "emoji,hexcode,group,subgroups,annotation,tags\n" + "".join(
+        f"x,{e['unified']},g,s,{e['name'].lower()} cldr,\"kw1, kw2\"\n" for e in entries
+    )
+    openmoji = {f"package/color/svg/{e['unified']}.svg": svg for e in entries}
+    openmoji["package/data/openmoji.csv"] = rows.encode()
+    _tgz(pkgs / "openmoji-17.0.0.tgz", openmoji)
+
+    bindir = tmp / "bin"
+    bindir.mkdir()
+    npm = bindir / "npm"
+    npm.write_text(
+        f"#!{sys.executable}\n"
+        "import json, shutil, sys\n"
+        "name = sys.argv[2].lstrip('@').replace('/', '-').replace('@', '-') + '.tgz'\n"
+        "dest = sys.argv[sys.argv.index('--pack-destination') + 1]\n"
+        f"shutil.copy({str(pkgs)!r} + '/' + name, dest)\n"
+        "print(json.dumps([{'filename': name}]))\n"
+    )
+    npm.chmod(npm.stat().st_mode | stat.S_IEXEC)
+    return bindir
+
+
+def _no_bar(items, total, desc):
+    return items
+
+
+@pytest.fixture()
+def fake_emoji(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ALIGNKIT_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", f"{build_fake_npm(tmp_path)}{os.pathsep}{os.environ['PATH']}")
+    emoji._cached_concepts.cache_clear()
+    fetch_set("emoji", progress=_no_bar)
+    return tmp_path / "cache" / "emoji"
+
+
+def test_emoji_fetch_and_splits(fake_emoji: Path) -> None:
+    info = json.loads((fake_emoji / "READY.json").read_text())
+    assert info["concepts"] == 13 and info["images"] == {"google": 13, "twitter": 13, "fluent": 12, "openmoji": 13}
+    assert not (fake_emoji / ".download").exists()
+    concepts = emoji.load_concepts()
+    assert "1f3fb" not in {c.code for c in concepts}  # components are not concepts
+    train, held = emoji.split_concepts(concepts)
+    held_codes = {c.code for c in held}
+    assert len(held) == round(0.2 * 13)
+    for group in {c.group for c in concepts}:  # twins never straddle the split
+        sides = {c.code in held_codes for c in concepts if c.group == group}
+        assert len(sides) == 1, group
+    assert len({c.group for c in concepts if c.code.startswith("1f3c3")}) == 1
+    assert emoji.split_concepts(emoji.load_concepts(fake_emoji, use_cache=False)) == (train, held)  # deterministic
+
+    src = open_source("builtin:emoji?split=train")
+    pairs = list(src)
+    assert {p.key.split("/")[0] for p in pairs} == {"google", "twitter"}
+    assert not held_codes & {p.key.split("/")[1] for p in pairs}  # unseen concepts never in training
+    assert len(pairs) == 2 * len(train)
+    dog = next(p for p in pairs if p.key == "google/1f436")
+    assert dog.captions[:3] == ["dog face cldr", "an emoji of a dog face cldr", "dog face"]
+    assert "dog face cldr: kw1, kw2" in dog.captions
+    assert decode_image(dog.image).size == (8, 8)
+
+    style = open_source("builtin:emoji?split=unseen-style")
+    style_pairs = list(style)
+    assert {p.key.split("/")[0] for p in style_pairs} == {"fluent"}
+    assert {p.key.split("/")[1] for p in style_pairs} <= {c.code for c in train}
+    if NO_FLUENT not in held_codes:
+        assert any(s.key == f"fluent/{NO_FLUENT}" and "no fluent drawing" in s.reason for s in style.skipped)
+    probe = list(open_source("builtin:emoji?split=probe&n=3"))
+    assert len(probe) == 3 and all(p.key.startswith("google/") for p in probe)
+    with pytest.raises(AlignkitError, match="unknown emoji split"):
+        open_source("builtin:emoji?split=test")
+
+
+def test_emoji_tasks(fake_emoji: Path) -> None:
+    train, held = emoji.split_concepts(emoji.load_concepts())
+    task = open_task("builtin:emoji-animals-unseen-style")
+    animals = [c for c in train if c.subcategory.startswith("animal-")]
+    assert task.classnames == [c.name for c in animals]
+    for it in task.items:
+        assert it.key.startswith("fluent/") and animals[it.label].code == it.key.split("/")[1]
+    cat = open_task("builtin:emoji-category-unseen-concepts")
+    assert len(cat.items) == 4 * len(held) and cat.describe()["styles"] == list(emoji.STYLES)
+    for it in cat.items:
+        code = it.key.split("/")[1]
+        assert cat.classnames[it.label] == next(c.category for c in held if c.code == code).lower().replace("&", "and")
+    ret = open_task("builtin:emoji-unseen-concepts")
+    assert sorted(p.key for p in ret.pairs) == sorted(f"google/{c.code}" for c in held)
+    with pytest.raises(AlignkitError, match="training style"):
+        open_task("builtin:emoji-unseen-style?style=google")
+
+
+def test_missing_npm_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIGNKIT_DATA", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no npm anywhere
+    with pytest.raises(AlignkitError, match="apt-get install npm"):
+        fetch_set("emoji", progress=_no_bar)
+    with pytest.raises(AlignkitError, match="npm"):
+        open_source("builtin:emoji")  # first use tries to fetch
+
+
+# ---- greyscale sets: safe readers ---------------------------------------------------------
+
+
+def test_read_idx_and_balanced_dark_on_white(tmp_path: Path) -> None:
+    imgs = np.zeros((30, 28, 28), np.uint8)
+    imgs[:, 10:18, 10:18] = 250  # light square on black
+    labels = np.repeat(np.arange(3, dtype=np.uint8), 10)
+    with gzip.open(tmp_path / "i.gz", "wb") as f:
+        f.write(struct.pack(">HBB3I", 0, 0x08, 3, 30, 28, 28) + imgs.tobytes())
+    with gzip.open(tmp_path / "l.gz", "wb") as f:
+        f.write(struct.pack(">HBBI", 0, 0x08, 1, 30) + labels.tobytes())
+    assert np.array_equal(grayscale.read_idx(tmp_path / "i.gz"), imgs)
+    assert np.array_equal(grayscale.read_idx(tmp_path / "l.gz"), labels)
+    idx = grayscale.balanced_subsample(labels, 7, seed=0)
+    assert np.bincount(labels[idx]).tolist() == [3, 2, 2] and np.array_equal(idx, grayscale.balanced_subsample(labels, 7, seed=0))
+    img = grayscale.to_dark_on_white(imgs[0])
+    assert img.getpixel((0, 0)) == 255 and img.getpixel((12, 12)) == 5
+    with gzip.open(tmp_path / "short.gz", "wb") as f:
+        f.write(struct.pack(">HBB3I", 0, 0x08, 3, 30, 28, 28) + imgs.tobytes()[:100])
+    with pytest.raises(AlignkitError, match="truncated"):
+        grayscale.read_idx(tmp_path / "short.gz")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch EVIL_RAN",))
+
+
+def test_pickled_array_reader_refuses_anything_but_arrays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    with gzip.open(tmp_path / "ok.gz", "wb") as f:
+        pickle.dump(arr, f, protocol=4)
+    assert np.array_equal(grayscale.read_pickled_array(tmp_path / "ok.gz"), arr)
+    monkeypatch.chdir(tmp_path)
+    with gzip.open(tmp_path / "evil.gz", "wb") as f:
+        pickle.dump(_Evil(), f)
+    with pytest.raises(AlignkitError, match="refusing"):
+        grayscale.read_pickled_array(tmp_path / "evil.gz")
+    assert not (tmp_path / "EVIL_RAN").exists()
+
+
+@pytest.mark.parametrize("name", ["fashion-mnist", "animal-mnist", "mnist"])
+def test_real_greyscale_tasks(name: str) -> None:
+    if not grayscale.SETS[name].present():
+        pytest.skip(f"{name} is not installed here")
+    task = open_task(f"builtin:{name}?n=200")
+    assert len(task.classnames) == 10 and len(task.items) == 200
+    assert np.bincount(task.labels(), minlength=10).tolist() == [20] * 10
+    corners = [np.asarray(it.image)[0, 0] for it in task.items[:50]]
+    assert np.mean(corners) > 240  # dark on white
+    assert [it.key for it in open_task(f"builtin:{name}?n=200").items] == [it.key for it in task.items]
+
+
+def test_real_emoji_if_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    home = Path.home() / ".cache" / "alignkit" / "data"
+    if not (home / "emoji" / "READY.json").exists():
+        pytest.skip("emoji is not fetched here (alignkit data fetch emoji)")
+    monkeypatch.setenv("ALIGNKIT_DATA", str(home))
+    concepts = emoji.load_concepts()
+    assert 1800 <= len(concepts) <= 2000  # "about 1,900 emoji per set"
+    train, held = emoji.split_concepts(concepts)
+    assert abs(len(held) / len(concepts) - 0.2) < 0.01
+    held_codes = {c.code for c in held}
+    by_group: dict[str, set[bool]] = {}
+    for c in concepts:
+        by_group.setdefault(c.group, set()).add(c.code in held_codes)
+    assert all(len(s) == 1 for s in by_group.values())
+
+
+# ---- clipart -----------------------------------------------------------------------------
+
+SVG = """<svg xmlns="http://www.w3.org/2000/svg" xmlns:dc="http://purl.org/dc/elements/1.1/"
+ xmlns:cc="http://web.resource.org/cc/" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" width="40" height="20">
+ <metadata><rdf:RDF><cc:Work><dc:title>{title}</dc:title><dc:description>{desc}</dc:description>
+ <dc:subject><rdf:Bag>{kws}</rdf:Bag></dc:subject></cc:Work></rdf:RDF></metadata>
+ <rect width="40" height="20" fill="{fill}"/></svg>"""
+
+
+def _svg(title: str, kws: list[str], fill: str, desc: str = "") -> bytes:
+    return SVG.format(title=title, desc=desc, kws="".join(f"<rdf:li>{k}</rdf:li>" for k in kws), fill=fill).encode()
+
+
+def test_clipart_metadata_and_resumable_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "svg"
+    (root / "animals").mkdir(parents=True)
+    (root / "animals" / "bat.svg").write_bytes(_svg("bat", ["mammal", "bat", "clipart", "HASH(0x86a4aa4)"], "black", "HASH(0x1)"))
+    (root / "animals" / "chat.svg").write_bytes(_svg("Le chat et la souris", ["chat"], "gray"))
+    (root / "animals" / "copy.svg").write_bytes(_svg("bat", ["mammal", "bat", "clipart", "HASH(0x86a4aa4)"], "black", "HASH(0x1)"))
+    (root / "tools").mkdir()
+    (root / "tools" / "hammer.svg").write_bytes(_svg("Red hammer2", ["tool"], "red"))
+    (root / "tools" / "broken.svg").write_bytes(b"<svg><rect")
+    monkeypatch.setattr(clipart, "SVG_ROOT", root)
+    monkeypatch.setenv("ALIGNKIT_DATA", str(tmp_path / "cache"))
+
+    assert clipart.read_metadata(_svg("bat", ["a"], "red"))[:2] == ("bat", ["a"])
+    records, skipped = clipart.build_index(root)
+    assert [r["captions"] for r in records] == [
+        ["bat", "a drawing of bat", "bat: mammal"],
+        ["Red hammer", "a drawing of Red hammer", "Red hammer: tool"],
+    ]
+    reasons = {s.key: s.reason for s in skipped}
+    assert reasons["animals/copy.svg"].startswith("duplicate") and "English" in reasons["animals/chat.svg"]
+
+    fetch_set("clipart", limit=1, progress=_no_bar)
+    src = open_source("builtin:clipart")
+    first = list(src)
+    assert len(first) == 1 and any("not rendered" in s.reason for s in src.skipped)
+    png = Path(first[0].image)
+    mtime = png.stat().st_mtime_ns
+    fetch_set("clipart", progress=_no_bar)  # resumes: the finished file is kept
+    pairs = list(open_source("builtin:clipart"))
+    assert png.stat().st_mtime_ns == mtime and len(pairs) == 2
+    img = decode_image(pairs[1].image)
+    assert img.size == (clipart.PX, clipart.PX)
+    assert img.getpixel((clipart.PX // 2, clipart.PX // 2)) == (255, 0, 0) and img.getpixel((2, 2)) == (255, 255, 255)
+
+
+# ---- the CLI -----------------------------------------------------------------------------
+
+
+def test_cli_list_and_fetch_all_carries_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIGNKIT_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no npm: emoji cannot be fetched
+    monkeypatch.setattr(clipart, "SVG_ROOT", tmp_path / "no-openclipart")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["data", "list"])
+    assert out.exit_code == 0, out.output
+    for name in ("emoji", "clipart", "fashion-mnist", "animal-mnist", "mnist"):
+        assert name in out.output
+    assert "apt-get install npm" in out.output and "openclipart-svg" in out.output
+    rows = [json.loads(line) for line in runner.invoke(cli, ["data", "list", "--json"]).output.splitlines()]
+    assert {r["name"]: r["present"] for r in rows}["emoji"] is False
+    out = runner.invoke(cli, ["data", "fetch", "--all"])
+    assert out.exit_code == 1
+    assert "emoji: not available" in out.output and "carried on without: emoji, clipart" in out.output
+    assert "animal-mnist: ready" in out.output
