@@ -1,0 +1,48 @@
+"""A shared features cache, so every stage (rank, align, curate, eval) embeds a data set with
+an encoder at most once: ``$ALIGNKIT_CACHE/features/<data set>/<encoder>-<fingerprint>/``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from alignkit.encoders.base import Encoder
+from alignkit.features.extract import embed_items
+from alignkit.features.store import FeatureStore
+
+
+def cache_root() -> Path:
+    """Where alignkit keeps derived files: $ALIGNKIT_CACHE, else ~/.cache/alignkit."""
+    return Path(os.environ.get("ALIGNKIT_CACHE") or Path.home() / ".cache" / "alignkit").expanduser()
+
+
+def slug(text: str, keep: int = 48) -> str:
+    """A readable, filesystem-safe name for ``text`` with a short hash so distinct texts never collide."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:keep] or "x"
+    return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def store_path(dataset_id: str, encoder: Encoder, root: Path | None = None) -> Path:
+    """The cache folder for ``encoder`` over the data set named ``dataset_id``."""
+    base = (root or cache_root()) / "features" / slug(dataset_id)
+    return base / f"{slug(encoder.spec, 32)}-{encoder.fingerprint()[:12]}"
+
+
+def cached_features(
+    encoder: Encoder,
+    items: Iterable[tuple[str, Any]],
+    dataset_id: str,
+    *,
+    root: Path | None = None,
+    **embed_kwargs: Any,
+) -> FeatureStore:
+    """The store for (data set, encoder): reused when complete, resumed when partial, else built."""
+    path = store_path(dataset_id, encoder, root)
+    if (path / "manifest.json").exists():
+        store = FeatureStore(path)
+        if store.complete and store.fingerprint == encoder.fingerprint():
+            return store
+    return embed_items(encoder, items, path, source={"dataset": dataset_id}, **embed_kwargs)
