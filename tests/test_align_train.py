@@ -189,3 +189,12 @@ def test_all_captions_mode_uses_every_caption(tmp_path):
     train_pairs(recipe(captions="all", epochs=2, batch_size=50, val_fraction=0.0), data, tmp_path, progress=False)
     rec = last_record(tmp_path)
     assert rec["step"] == 2 * (400 // 50)  # 200 images x 2 captions per epoch
+
+
+def test_stem_split_keeps_every_style_of_a_concept_on_one_side():
+    keys = [f"{style}/c{i}" for i in range(300) for style in ("google", "twitter")]
+    tr, va = split_rows(keys, 0.3, seed=0, by="stem")
+    stems = lambda rows: {keys[i].split("/")[1] for i in rows}  # noqa: E731
+    assert len(va) > 100 and not stems(tr) & stems(va)
+    _, va_key = split_rows(keys, 0.3, seed=0, by="key")
+    assert stems(va_key) & stems(np.setdiff1d(np.arange(len(keys)), va_key))  # by key, concepts straddle

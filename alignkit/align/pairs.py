@@ -170,12 +170,15 @@ class OnlinePairs(PairedData):
         return self._run(self.text_encoder, [self._texts[j] for j in rows], "text", self._tokens["text"])
 
 
-def split_rows(keys: Sequence[str], val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic train/validation split of image rows by a hash of (seed, key): the same
-    key lands on the same side whatever the order of the data or how much was added."""
+def split_rows(keys: Sequence[str], val_fraction: float, seed: int, by: str = "key") -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/validation split of image rows by a hash of (seed, group): the same
+    key lands on the same side whatever the order of the data or how much was added.
+    ``by="stem"`` groups keys by their part after the last '/', so ``google/1f600`` and
+    ``twitter/1f600`` (one concept in two styles) never straddle the split."""
     if val_fraction <= 0:
         return np.arange(len(keys)), np.zeros(0, dtype=np.int64)
-    u = np.array([int(hashlib.sha256(f"{seed}:{k}".encode()).hexdigest()[:12], 16) / 16**12 for k in keys])
+    groups = [k.rsplit("/", 1)[-1] for k in keys] if by == "stem" else list(keys)
+    u = np.array([int(hashlib.sha256(f"{seed}:{g}".encode()).hexdigest()[:12], 16) / 16**12 for g in groups])
     val = u < val_fraction
     return np.flatnonzero(~val), np.flatnonzero(val)
 

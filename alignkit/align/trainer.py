@@ -115,7 +115,7 @@ def train_pairs(
     out = Path(out_dir)
     rank, world = D.rank(), D.world_size()
     device = _device(config.device)
-    train_rows, val_rows = split_rows(data.image_keys, config.val_fraction, config.seed)
+    train_rows, val_rows = split_rows(data.image_keys, config.val_fraction, config.seed, config.val_by)
     captions_of = data.captions_of()
     n_pairs = len(train_rows) if config.captions == "sample" else int(sum(len(captions_of[i]) for i in train_rows))
     if n_pairs < 2:

@@ -1,0 +1,75 @@
+"""One call from specs to a trained model: what `alignkit align` runs.
+
+Cached (the default): both encoders embed the data once into the shared features cache
+(``$ALIGNKIT_CACHE/features/<data>/<encoder>-<fingerprint>``), then only the heads train.
+Online (``online=True``): the frozen encoders run inside the training loop on every batch,
+for token features too big to cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alignkit.align import distributed as D
+from alignkit.align.config import AlignConfig, ConfigError
+from alignkit.align.model import AlignedModel
+from alignkit.align.pairs import OnlinePairs
+from alignkit.align.trainer import train, train_pairs
+
+
+def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cache_root: str | Path | None = None, progress: bool = True) -> AlignedModel:
+    """Build both encoders from ``config.vision``/``config.text``, read ``config.data``, train."""
+    from alignkit.data import open_source
+    from alignkit.encoders import create_encoder
+
+    config.validate()
+    missing = [name for name in ("vision", "text", "data") if not getattr(config, name)]
+    if missing:
+        raise ConfigError(f"the recipe needs {', '.join(missing)} (give --{' --'.join(missing)} or set them in --config)")
+    D.init_from_env()
+    device = _encoder_device(config.device)
+    encoders = {"image": create_encoder(config.vision, device=device), "text": create_encoder(config.text, device=device)}
+    for side, enc in encoders.items():
+        if enc.modality != side:
+            raise ConfigError(f"--{'vision' if side == 'image' else 'text'} {enc.spec!r} is a {enc.modality} encoder, not a {side} encoder")
+    source = open_source(config.data)
+    if config.online:
+        data = OnlinePairs(
+            list(source), encoders["image"], encoders["text"], image_tokens=config.uses_tokens("image"),
+            text_tokens=config.uses_tokens("text"), batch_size=config.encode_batch_size,
+        )
+        info = {side: {"spec": enc.spec, "fingerprint": enc.fingerprint()} for side, enc in encoders.items()}
+        return train_pairs(config, data, out_dir, encoders=info, resume=resume, progress=progress)
+    stores = _cached_stores(config, source, encoders, cache_root, progress)
+    fingerprints = {side: enc.fingerprint() for side, enc in encoders.items()}
+    return train(config, stores["image"], stores["text"], out_dir, resume=resume, progress=progress, expected_fingerprints=fingerprints)
+
+
+def _cached_stores(config: AlignConfig, source: Any, encoders: dict[str, Any], cache_root: str | Path | None, progress: bool) -> dict[str, Path]:
+    """Embed (rank 0 only; other ranks wait) and return both store folders."""
+    from alignkit.data.base import caption_items, image_items
+    from alignkit.features.cache import cached_features, store_path
+
+    root = Path(cache_root) if cache_root else None
+    items = {"image": image_items, "text": caption_items}
+    ids = {side: config.data + ("+tokens" if config.uses_tokens(side) else "") for side in encoders}
+    if D.rank() == 0:
+        for side, enc in encoders.items():
+            cached_features(
+                enc, items[side](source), ids[side], root=root, tokens=config.uses_tokens(side),
+                batch_size=config.encode_batch_size, progress=progress,
+            )
+    if D.world_size() > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return {side: store_path(ids[side], enc, root) for side, enc in encoders.items()}
+
+
+def _encoder_device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,86 @@
+"""`alignkit align`: train projector heads on two frozen encoders (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+HEADS = click.Choice(["linear", "mlp", "token", "identity"])
+
+
+@click.command()
+@click.option("--vision", help="Image encoder spec, e.g. efficientnet-lite0 (see `alignkit zoo`).")
+@click.option("--text", help="Text encoder spec, e.g. minilm-l6.")
+@click.option("--data", "data_spec", help="Training pairs, e.g. builtin:emoji?split=train (see `alignkit data --help`).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder: the model, recipe, metrics log, checkpoints.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="A YAML/JSON recipe; command-line options override it.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--online", is_flag=True, default=None, help="Run the frozen encoders inside the loop instead of caching features.")
+@click.option("--image-head", type=HEADS, help="Image projector.")
+@click.option("--text-head", type=HEADS, help="Text projector.")
+@click.option("--hidden", type=int, help="Hidden width of MLP branches (both heads).")
+@click.option("--dropout", type=float, help="Dropout in both heads.")
+@click.option("--standardize/--no-standardize", default=None, help="Centre and scale pooled inputs by training statistics.")
+@click.option("--embed-dim", type=int, help="Width of the shared space.")
+@click.option("--loss", type=click.Choice(["infonce", "siglip"]))
+@click.option("--temperature", "init_temperature", type=float, help="Initial temperature.")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int, help="Global batch size (split over ranks under torchrun).")
+@click.option("--lr", type=float)
+@click.option("--weight-decay", type=float)
+@click.option("--captions", type=click.Choice(["sample", "all"]), help="One random caption per image per epoch, or all.")
+@click.option("--val-fraction", type=float, help="Share of pairs held out for validation R@1.")
+@click.option("--patience", type=int, help="Stop after this many epochs without a better validation R@1 (0: never).")
+@click.option("--seed", type=int)
+@click.option("--device", help="auto | cpu | cuda | cuda:N")
+@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1.")
+@click.option("--cache", type=click.Path(path_type=Path), help="Features cache root (default $ALIGNKIT_CACHE or ~/.cache/alignkit).")
+@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+def align(vision, text, data_spec, out, config_file, resume, online, image_head, text_head, hidden, dropout, standardize,
+          embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, seed,
+          device, extra, cache, quiet):
+    """Align two frozen encoders: train small heads with a contrastive loss, save an AlignedModel."""
+    import yaml
+
+    from alignkit.align import AlignConfig
+    from alignkit.align.config import ConfigError
+    from alignkit.align.run import align as run_align
+
+    if resume and config_file is None and (out / "recipe.json").exists():
+        config = AlignConfig.from_file(out / "recipe.json")
+    else:
+        config = AlignConfig.from_file(config_file) if config_file else AlignConfig()
+    overrides = {
+        "vision": vision, "text": text, "data": data_spec, "online": online, "embed_dim": embed_dim, "loss": loss,
+        "init_temperature": init_temperature, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "weight_decay": weight_decay, "captions": captions, "val_fraction": val_fraction, "patience": patience,
+        "seed": seed, "device": device, "image_head.kind": image_head, "text_head.kind": text_head,
+    }
+    for side in ("image_head", "text_head"):
+        overrides.update({f"{side}.hidden": hidden, f"{side}.dropout": dropout, f"{side}.standardize": standardize})
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    config = config.with_overrides(overrides).validate()
+    model = run_align(config, out, resume=resume, cache_root=cache, progress=not quiet)
+    _summary(out, model)
+
+
+def _summary(out: Path, model) -> None:
+    from alignkit.align.distributed import rank
+
+    if rank() != 0:
+        return
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    best = next((r for r in lines if r["epoch"] == lines[-1]["best_epoch"]), lines[-1])
+    click.echo(f"saved {out}/ (model.safetensors, config.json, recipe.json, metrics.jsonl, checkpoints/last/)")
+    if "val_i2t_r1" in best:
+        click.echo(
+            f"best epoch {best['epoch']}/{lines[-1]['epoch']}: validation R@1 image->text {best['val_i2t_r1']:.3f}, "
+            f"text->image {best['val_t2i_r1']:.3f} (chance {best['val_chance_r1']:.3f}, {best['val_images']} images)"
+        )
+    click.echo(f"temperature {model.temperature:.4f}; load with AlignedModel.from_pretrained({str(out)!r})")

@@ -1,0 +1,91 @@
+"""`alignkit align` end to end on a small folder source with the weight-free control encoders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from alignkit.align import AlignedModel
+from alignkit.cli import cli
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30), "black": (10, 10, 10), "white": (245, 245, 245)}
+SHAPES = ("square", "stripe")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """60 images: a colour and a shape, captioned with both."""
+    root = tmp_path_factory.mktemp("pairs")
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(60):
+        name, rgb = list(COLOURS.items())[i % len(COLOURS)]
+        shape = SHAPES[(i // len(COLOURS)) % 2]
+        img = np.full((24, 24, 3), 128, np.uint8)
+        if shape == "square":
+            img[4:20, 4:20] = rgb
+        else:
+            img[:, 8:16] = rgb
+        img = np.clip(img + rng.integers(-10, 10, img.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(root / f"{i:03d}.png")
+        lines.append(json.dumps({"image": f"{i:03d}.png", "captions": [f"a {name} {shape}", f"{shape} in {name}"]}))
+    (root / "captions.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+def common(folder, out, cache):
+    return ["align", "--vision", "pixels", "--text", "hashed-ngrams", "--data", f"folder:{folder}", "--out", str(out),
+            "--cache", str(cache), "--embed-dim", "16", "--batch-size", "16", "--val-fraction", "0.2", "--quiet"]
+
+
+def test_align_trains_saves_and_resumes(folder, tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    r = invoke(*common(folder, out, cache), "--epochs", "2", "--set", "warmup_fraction=0.0", "--image-head", "linear")
+    assert r.exit_code == 0, r.output
+    assert "validation R@1" in r.output and "saved" in r.output
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["image_head"]["kind"] == "linear" and recipe["warmup_fraction"] == 0.0 and recipe["data"] == f"folder:{folder}"
+    assert len(list((cache / "features").glob("*/*/manifest.json"))) == 2  # one store per encoder
+    # resume to more epochs with the saved recipe (only --epochs changes)
+    r = invoke("align", "--out", str(out), "--resume", "--epochs", "4", "--cache", str(cache), "--quiet")
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    model = AlignedModel.from_pretrained(out)
+    z = model.encode_image([folder / "000.png", folder / "001.png"])
+    t = model.encode_text(["a red square", "a green square"])
+    assert z.shape == (2, 16) and t.shape == (2, 16)
+    assert torch.allclose(z.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_online_mode_trains_without_a_cache(folder, tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    r = invoke(*common(folder, out, cache), "--epochs", "1", "--online")
+    assert r.exit_code == 0, r.output
+    assert not (cache / "features").exists()
+    assert json.loads((out / "recipe.json").read_text())["online"] is True
+
+
+def test_config_file_and_bad_options(folder, tmp_path):
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(f"vision: pixels\ntext: hashed-ngrams\ndata: folder:{folder}\nepochs: 1\nloss: siglip\ninit_temperature: 0.1\n")
+    r = invoke("align", "--config", str(cfg), "--out", str(tmp_path / "a"), "--cache", str(tmp_path / "c"), "--batch-size", "16", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "a/recipe.json").read_text())["loss"] == "siglip"
+    from alignkit.align import ConfigError
+
+    with pytest.raises(ConfigError, match="needs vision"):
+        invoke("align", "--out", str(tmp_path / "b"), "--text", "hashed-ngrams", "--data", f"folder:{folder}")
+    with pytest.raises(ConfigError, match="is a text encoder"):
+        invoke("align", "--out", str(tmp_path / "b"), "--vision", "hashed-ngrams", "--text", "hashed-ngrams", "--data", f"folder:{folder}")
+    with pytest.raises(ConfigError, match="unknown config key"):
+        invoke(*common(folder, tmp_path / "b", tmp_path / "c"), "--set", "epochz=3")
