@@ -73,8 +73,8 @@ def module_digest(module: torch.nn.Module) -> str:
 
 class TorchEncoder(Encoder):
     """An encoder around one frozen ``torch.nn.Module``: moves it to the chosen device and dtype,
-    counts its parameters, digests its weights once, and learns its output width by encoding
-    one probe item (exact for every architecture, layer and pooling)."""
+    counts its parameters, digests its weights once, and returns float32 CPU outputs. Its width
+    comes from the config where that is exact, else from encoding one probe item."""
 
     _dim: int | None = None
 
@@ -89,8 +89,12 @@ class TorchEncoder(Encoder):
     @property
     def dim(self) -> int:
         if self._dim is None:
-            self._dim = int(self.encode([self.probe_item()]).pooled.shape[1])
+            self._dim = self.known_dim() or int(self.encode([self.probe_item()]).pooled.shape[1])
         return self._dim
+
+    def known_dim(self) -> int | None:
+        """The width when the config states it (saves a forward pass); None means probe."""
+        return None
 
     def probe_item(self) -> Any:
         """One valid raw item: a grey image or a short sentence."""

@@ -43,6 +43,7 @@ class HFVisionEncoder(TorchEncoder):
     def __init__(self, model: torch.nn.Module, config: Any, transform: Any, transform_desc: dict[str, Any],
                  options: EncoderOptions, spec: str):
         super().__init__(model, options, spec)
+        self.config = config
         self.transform = transform
         self._transform_desc = transform_desc
         self.prefix_tokens = _prefix_tokens(config)
@@ -57,6 +58,9 @@ class HFVisionEncoder(TorchEncoder):
     @property
     def num_layers(self) -> int:
         return self._num_layers
+
+    def known_dim(self) -> int | None:
+        return _pooled_width(self.config, self.options.pooling)
 
     def preprocessing(self) -> dict[str, Any]:
         return {"image": self._transform_desc, "prefix_tokens": self.prefix_tokens}
@@ -95,6 +99,7 @@ class HFTextEncoder(TorchEncoder):
     def __init__(self, model: torch.nn.Module, tokenizer: Any, config: Any, options: EncoderOptions, spec: str,
                  max_length: int | None = None):
         super().__init__(model, options, spec)
+        self.config = config
         self.tokenizer = tokenizer
         self.max_length = max_length or _max_length(tokenizer, config)
         self._num_layers = _count_layers(config)
@@ -106,6 +111,9 @@ class HFTextEncoder(TorchEncoder):
     @property
     def num_layers(self) -> int:
         return self._num_layers
+
+    def known_dim(self) -> int | None:
+        return _pooled_width(self.config, self.options.pooling)
 
     def preprocessing(self) -> dict[str, Any]:
         return {
@@ -281,6 +289,14 @@ def _count_layers(config: Any) -> int:
     if depths:
         return len(depths) + 1
     return 1
+
+
+def _pooled_width(config: Any, pooling: str) -> int | None:
+    """Transformer widths are the same at every layer; None (probe) for anything else."""
+    width = getattr(config, "hidden_size", None)
+    if not isinstance(width, int):
+        return None
+    return 2 * width if pooling == "cls+mean" else width
 
 
 def _max_length(tokenizer: Any, config: Any) -> int:

@@ -80,6 +80,15 @@ class EfficientNetLiteEncoder(TorchEncoder):
     def num_layers(self) -> int:
         return len(self.model._blocks) + 2
 
+    def known_dim(self) -> int:
+        """Channels of the chosen layer: stem, a block's projection, or the head conv."""
+        m, layer = self.model, self.layer
+        if layer == 0:
+            return m._bn0.num_features
+        if layer is None or layer == self.num_layers - 1:
+            return m._bn1.num_features
+        return m._blocks[layer - 1]._bn2.num_features
+
     def preprocessing(self) -> dict[str, Any]:
         return {"image": self._transform_desc}
 
