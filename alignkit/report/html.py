@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import math
+import numbers
 import sys
 import time
 from dataclasses import dataclass
@@ -64,10 +65,10 @@ def format_value(value: Any, digits: int = 3) -> str:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):  # numpy floats too
         if math.isnan(value):
             return "n/a"
-        return f"{value:.{digits}f}"
+        return f"{float(value):.{digits}f}"
     return str(value)
 
 
@@ -184,7 +185,7 @@ class Report:
             cells = []
             for c in columns:
                 v = row.get(c)
-                cls = ["num"] if isinstance(v, (int, float)) and not isinstance(v, bool) else []
+                cls = ["num"] if _is_number(v) else []
                 if (i, c) in best_cells:
                     cls.append("best")
                 attr = f' class="{" ".join(cls)}"' if cls else ""
@@ -258,6 +259,10 @@ def _thumbnail(img: Image.Image, size: int) -> Image.Image:
     return out
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
 def _marked_rows(rows: list[dict[str, Any]], highlight: RowPredicate | Iterable[int] | None) -> set[int]:
     if highlight is None:
         return set()
@@ -272,11 +277,7 @@ def _best_cells(rows: list[dict[str, Any]], best: Mapping[str, str]) -> set[tupl
     for col, how in best.items():
         if how not in ("max", "min"):
             raise ValueError(f"best[{col!r}] must be 'max' or 'min', not {how!r}")
-        vals = [
-            (i, r[col])
-            for i, r in enumerate(rows)
-            if isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) and not math.isnan(r[col])
-        ]
+        vals = [(i, r[col]) for i, r in enumerate(rows) if _is_number(r.get(col)) and not math.isnan(r[col])]
         if not vals:
             continue
         target = (max if how == "max" else min)(v for _, v in vals)
