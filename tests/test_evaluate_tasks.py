@@ -128,3 +128,14 @@ def test_baseline_with_real_control_encoders_through_the_same_code():
     shuffled = make_baseline("ridge").fit(x, y[rng.permutation(len(y))])
     worse = {r["metric"]: r["value"] for r in evaluate(BaselineModel(shuffled, pixels, ngrams), color_task(), "ridge")}
     assert worse["top1"] < 1.0  # the pairing, not the encoders alone, made it work
+
+
+def test_compare_models_puts_models_side_by_side_with_chance():
+    from alignkit.evaluate import compare_models
+
+    rows = evaluate(ColorModel(), color_task(), "oracle") + evaluate(RandomModel(), color_task(), "random")
+    table = compare_models(rows)
+    assert table.columns == ["task", "metric", "chance", "oracle", "random"]
+    assert table["metric"].to_list() == ["top1", "mean_per_class_recall"]
+    assert table["oracle"].to_list() == [1.0, 1.0]
+    assert table["random"].to_list() == [r["value"] for r in rows[2:]]

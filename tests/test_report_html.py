@@ -108,3 +108,11 @@ def test_bad_arguments_say_what_is_allowed():
 
 def test_figure_from_plot_is_a_matplotlib_figure():
     assert isinstance(plots.heatmap(np.eye(2), ["a", "b"], ["c", "d"]), Figure)
+
+
+def test_row_best_bolds_the_winner_of_each_row():
+    rows = [{"metric": "top1", "chance": 0.9, "aligned": 0.6, "asif": 0.4}, {"metric": "R@1", "chance": 0.0, "aligned": 0.2, "asif": 0.2}]
+    body = Report("t").table(rows, row_best=["aligned", "asif"]).to_html().split("<tbody>")[1]
+    first, second = re.findall(r"<tr[^>]*>.*?</tr>", body)
+    assert first.count("best") == 1 and '<td class="num best">0.600</td>' in first  # chance is not a contender
+    assert second.count("best") == 2  # a tie marks both

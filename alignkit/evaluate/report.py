@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+import polars as pl
 
 from alignkit.data.base import summarize_skips
 from alignkit.evaluate.evaluate import TaskResult
@@ -35,6 +37,16 @@ def write_eval_outputs(results: Sequence[TaskResult], out: str | Path, title: st
             fig.savefig(png, dpi=110, bbox_inches="tight")
             rep.figure(png.read_bytes(), caption=f"Confusion matrix on {res.task}: rows are true classes.")
     return rep.write(out)
+
+
+def compare_models(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """Rows of several models -> one row per (task, metric) with the chance level and one
+    column per model, in first-seen order: the aligned model beside its baselines."""
+    df = pl.from_dicts(list(rows), infer_schema_length=None)
+    models = list(dict.fromkeys(df["model"].to_list()))
+    keys = df.select("task", "metric", "chance").unique(subset=["task", "metric"], keep="first", maintain_order=True)
+    wide = df.pivot(on="model", index=["task", "metric"], values="value", aggregate_function="first")
+    return keys.join(wide, on=["task", "metric"], how="left", maintain_order="left").select("task", "metric", "chance", *models)
 
 
 def _file_safe(name: str) -> str:

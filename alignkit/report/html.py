@@ -164,18 +164,20 @@ class Report:
         best: Mapping[str, str] | None = None,
         digits: int = 3,
         max_rows: int | None = 500,
+        row_best: Sequence[str] = (),
     ) -> "Report":
         """A table from a polars DataFrame or a list of dicts.
 
         ``highlight`` marks rows (a predicate on the row dict, or row indices); ``best`` bolds the
-        best cell per column (``{"top1": "max", "loss": "min"}``); long tables are cut at
+        best cell per column (``{"top1": "max", "loss": "min"}``); ``row_best`` bolds the
+        largest of these columns in each row (models side by side); long tables are cut at
         ``max_rows`` with a note saying how many rows were left out.
         """
         columns, rows = table_rows(data)
         if not columns:
             raise AlignkitError(f"table {caption or ''!r} has no columns; nothing to show")
         marked = _marked_rows(rows, highlight)
-        best_cells = _best_cells(rows, best or {})
+        best_cells = _best_cells(rows, best or {}) | _row_best_cells(rows, row_best)
         shown = rows if max_rows is None else rows[:max_rows]
         out = ["<table>"]
         if caption:
@@ -256,6 +258,17 @@ def _thumbnail(img: Image.Image, size: int) -> Image.Image:
         return img
     out = img.copy()
     out.thumbnail((2 * size, 2 * size))
+    return out
+
+
+def _row_best_cells(rows: list[dict[str, Any]], columns: Sequence[str]) -> set[tuple[int, str]]:
+    """(row, column) of the largest value among ``columns`` in each row (ties all marked)."""
+    out: set[tuple[int, str]] = set()
+    for i, r in enumerate(rows):
+        vals = {c: r[c] for c in columns if _is_number(r.get(c)) and not math.isnan(r[c])}
+        if vals:
+            top = max(vals.values())
+            out.update((i, c) for c, v in vals.items() if v == top)
     return out
 
 
