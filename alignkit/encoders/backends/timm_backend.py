@@ -82,14 +82,13 @@ def build_timm(name: str, options: EncoderOptions) -> TimmEncoder:
     if local.is_dir():
         if not (local / "config.json").is_file():
             raise AlignkitError(f"{spec}: a local timm model folder needs config.json (timm's hub format) beside its weights")
-        model_name = f"local-dir:{local}"
-    else:
+    elif not name.startswith("hf-hub:"):
         base = name.split(".")[0]
         if not timm.is_model(base):
             close = difflib.get_close_matches(base, timm.list_models(), n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise UnknownEncoderError(f"timm has no model {name!r}.{hint} See timm.list_models().")
-        model_name = name
+    model_name = f"local-dir:{local}" if local.is_dir() else name
     kwargs: dict[str, Any] = {"pretrained": True, "num_classes": 0}
     if options.pooling is not None:
         kwargs["global_pool"] = options.pooling
