@@ -16,7 +16,6 @@ from alignkit.errors import AlignkitError
 HEAD_KINDS = ("linear", "mlp", "token", "identity")
 LOSSES = ("infonce", "siglip")
 CAPTION_MODES = ("sample", "all")
-VAL_GROUPS = ("stem", "key")
 
 
 class ConfigError(AlignkitError):
@@ -56,7 +55,6 @@ class AlignConfig:
     grad_clip: float = 1.0
     captions: str = "sample"  # one random caption per image per epoch, or every caption
     val_fraction: float = 0.1
-    val_by: str = "stem"  # stem: hold out by the key after its last '/' (all styles of a concept together); key: the whole key
     patience: int = 5  # epochs without a better validation R@1 before stopping; 0 = never stop early
     seed: int = 0
     device: str = "auto"
@@ -81,7 +79,6 @@ class AlignConfig:
             raise ConfigError("both heads are 'identity': nothing would be trained; give one side a linear, mlp or token head")
         _choice("loss", self.loss, LOSSES)
         _choice("captions", self.captions, CAPTION_MODES)
-        _choice("val_by", self.val_by, VAL_GROUPS)
         _range("init_temperature", self.init_temperature, 1e-4, 10.0)
         _range("max_logit_scale", self.max_logit_scale, 1.0, 1e4)
         if 1.0 / self.init_temperature > self.max_logit_scale:

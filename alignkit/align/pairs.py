@@ -41,6 +41,7 @@ class PairedData(ABC):
 
     image_keys: list[str]
     text_owner: np.ndarray
+    text_ids: np.ndarray  # equal for identical captions
     image_dim: int
     text_dim: int
     image_token_dim: int | None = None
@@ -53,6 +54,12 @@ class PairedData(ABC):
     @abstractmethod
     def text_batch(self, rows: np.ndarray) -> FeatureBatch:
         """Features of text rows ``rows`` (CPU, float32)."""
+
+    def image_groups(self) -> np.ndarray:
+        """A group id per image row: images sharing an identical caption are one group. Groups
+        are the unit of the validation split, positives for each other in the loss, and a
+        retrieved image or caption of the right group counts as a hit."""
+        return groups_from_captions(self.text_owner, self.text_ids, len(self.image_keys))
 
     def captions_of(self) -> list[np.ndarray]:
         """For each image row, the text rows that caption it."""
@@ -80,6 +87,8 @@ class CachedPairs(PairedData):
         self.image_keys = [image_keys[i] for i in img_rows]
         self.text_keys = [text_keys[j] for j in txt_rows]
         self.text_owner = owner
+        # identical caption strings give identical (float16-stored) features
+        self.text_ids = np.unique(np.ascontiguousarray(text[txt_rows]).view(np.dtype((np.void, text.shape[1] * 4))), return_inverse=True)[1].reshape(-1)
         self._image = torch.from_numpy(np.ascontiguousarray(image[img_rows]))
         self._text = torch.from_numpy(np.ascontiguousarray(text[txt_rows]))
         self.image_dim, self.text_dim = image.shape[1], text.shape[1]
@@ -143,6 +152,7 @@ class OnlinePairs(PairedData):
         if not self.image_keys:
             raise PairsError("no usable image-caption pairs (every image failed to decode or had no caption)")
         self.text_owner = np.asarray(owner, dtype=np.int64)
+        self.text_ids = np.unique(np.array(self._texts, dtype=object), return_inverse=True)[1].reshape(-1)
         self.image_dim, self.text_dim = image_encoder.dim, text_encoder.dim
         self._tokens = {"image": image_tokens, "text": text_tokens}
         self.batch_size = batch_size
@@ -170,17 +180,42 @@ class OnlinePairs(PairedData):
         return self._run(self.text_encoder, [self._texts[j] for j in rows], "text", self._tokens["text"])
 
 
-def split_rows(keys: Sequence[str], val_fraction: float, seed: int, by: str = "key") -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic train/validation split of image rows by a hash of (seed, group): the same
-    key lands on the same side whatever the order of the data or how much was added.
-    ``by="stem"`` groups keys by their part after the last '/', so ``google/1f600`` and
-    ``twitter/1f600`` (one concept in two styles) never straddle the split."""
+def split_rows(keys: Sequence[str], val_fraction: float, seed: int, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/validation split of image rows by a hash of (seed, group): a group
+    lands on the same side whatever the order of the data or how much was added. A group
+    (see ``PairedData.image_groups``) is named by its smallest key; without groups each key
+    is its own group."""
     if val_fraction <= 0:
         return np.arange(len(keys)), np.zeros(0, dtype=np.int64)
-    groups = [k.rsplit("/", 1)[-1] for k in keys] if by == "stem" else list(keys)
-    u = np.array([int(hashlib.sha256(f"{seed}:{g}".encode()).hexdigest()[:12], 16) / 16**12 for g in groups])
+    groups = np.arange(len(keys)) if groups is None else np.asarray(groups)
+    name: dict[int, str] = {}
+    for k, g in zip(keys, groups.tolist()):
+        name[g] = min(name.get(g, k), k)
+    u = np.array([int(hashlib.sha256(f"{seed}:{name[g]}".encode()).hexdigest()[:12], 16) / 16**12 for g in groups.tolist()])
     val = u < val_fraction
     return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def groups_from_captions(text_owner: np.ndarray, text_ids: np.ndarray, n_images: int) -> np.ndarray:
+    """Images that share an identical caption form one group (the same concept drawn in two
+    styles, a photo crawled twice); each group is labelled by its smallest image row."""
+    parent = np.arange(n_images)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[int, int] = {}
+    for owner, tid in zip(text_owner.tolist(), text_ids.tolist()):
+        if tid in first:
+            a, b = find(owner), find(first[tid])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        else:
+            first[tid] = owner
+    return np.array([find(i) for i in range(n_images)], dtype=np.int64)
 
 
 def epoch_pairs(train_rows: np.ndarray, captions_of: list[np.ndarray], mode: str, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -115,7 +115,8 @@ def train_pairs(
     out = Path(out_dir)
     rank, world = D.rank(), D.world_size()
     device = _device(config.device)
-    train_rows, val_rows = split_rows(data.image_keys, config.val_fraction, config.seed, config.val_by)
+    groups = data.image_groups()
+    train_rows, val_rows = split_rows(data.image_keys, config.val_fraction, config.seed, groups)
     captions_of = data.captions_of()
     n_pairs = len(train_rows) if config.captions == "sample" else int(sum(len(captions_of[i]) for i in train_rows))
     if n_pairs < 2:
@@ -158,7 +159,7 @@ def train_pairs(
         for s in range(steps_per_epoch):
             mine = slice(s * global_batch + rank * local, s * global_batch + (rank + 1) * local)
             image, text = data.image_batch(img_rows[mine]).to(device), data.text_batch(txt_rows[mine]).to(device)
-            ids = torch.from_numpy(img_rows[mine]).to(device)
+            ids = torch.from_numpy(groups[img_rows[mine]]).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * _lr_factor(state["step"], total_steps, config.warmup_fraction)
             with autocast:
@@ -187,7 +188,7 @@ def train_pairs(
         _sync_scale(model, loss)
         score = record["train_loss"] * -1.0
         if len(val_rows):
-            record.update(_validate(model, data, val_rows, captions_of, device))
+            record.update(_validate(model, data, val_rows, captions_of, groups, device))
             score = (record["val_i2t_r1"] + record["val_t2i_r1"]) / 2
         improved = score > state["best"] if len(val_rows) else True
         state.update(epoch=epoch + 1)
@@ -261,16 +262,17 @@ def _sync_scale(model: AlignedModel, loss: ContrastiveLoss) -> None:
 
 
 @torch.no_grad()
-def _validate(model: AlignedModel, data: PairedData, val_rows: np.ndarray, captions_of: list[np.ndarray], device: torch.device, chunk: int = 2048) -> dict[str, float]:
+def _validate(model: AlignedModel, data: PairedData, val_rows: np.ndarray, captions_of: list[np.ndarray], groups: np.ndarray, device: torch.device, chunk: int = 2048) -> dict[str, float]:
     model.eval()
     text_rows = np.concatenate([captions_of[i] for i in val_rows])
     owner_of = {int(r): k for k, r in enumerate(val_rows)}
     owner = np.array([owner_of[int(o)] for o in data.text_owner[text_rows]])
     zi = torch.cat([model.encode_image_features(**vars(data.image_batch(val_rows[s : s + chunk]).to(device))).cpu() for s in range(0, len(val_rows), chunk)])
     zt = torch.cat([model.encode_text_features(**vars(data.text_batch(text_rows[s : s + chunk]).to(device))).cpu() for s in range(0, len(text_rows), chunk)])
-    r = retrieval_r1(zi, zt, owner)
+    r = retrieval_r1(zi, zt, owner, groups[val_rows])
     return {
-        "val_i2t_r1": r["i2t_r1"], "val_t2i_r1": r["t2i_r1"], "val_chance_r1": r["t2i_chance"],
+        "val_i2t_r1": r["i2t_r1"], "val_t2i_r1": r["t2i_r1"], "val_i2t_chance": r["i2t_chance"],
+        "val_t2i_chance": r["t2i_chance"], "val_chance_r1": max(r["i2t_chance"], r["t2i_chance"]),
         "val_images": len(val_rows), "val_texts": len(text_rows),
     }
 

@@ -6,24 +6,29 @@ import numpy as np
 import torch
 
 
-def retrieval_r1(image: torch.Tensor, text: torch.Tensor, text_owner: np.ndarray, chunk: int = 4096) -> dict[str, float]:
-    """Image->text R@1 (the top caption is one of the image's own) and text->image R@1
-    (the top image is the caption's own), for normalised (N, D) and (M, D) embeddings,
-    with the chance level of each. Scored in row chunks so memory stays bounded."""
-    owner = torch.as_tensor(text_owner, dtype=torch.long)
+def retrieval_r1(
+    image: torch.Tensor, text: torch.Tensor, text_owner: np.ndarray, image_groups: np.ndarray | None = None, chunk: int = 4096
+) -> dict[str, float]:
+    """Image->text R@1 (the top caption belongs to the image, or to an image of its group)
+    and text->image R@1 (the top image is the caption's own, or one of its group), for
+    normalised (N, D) and (M, D) embeddings, with the chance level of each (the expected
+    R@1 of a random ranking). Scored in row chunks so memory stays bounded."""
     n, m = image.shape[0], text.shape[0]
+    group = torch.as_tensor(np.arange(n) if image_groups is None else image_groups, dtype=torch.long)
+    text_group = group[torch.as_tensor(text_owner, dtype=torch.long)]
     i2t_hits = 0
     for s in range(0, n, chunk):
         top = (image[s : s + chunk] @ text.T).argmax(1)
-        i2t_hits += int((owner[top] == torch.arange(s, min(s + chunk, n))).sum())
+        i2t_hits += int((text_group[top] == group[s : s + chunk]).sum())
     t2i_hits = 0
     for s in range(0, m, chunk):
         top = (text[s : s + chunk] @ image.T).argmax(1)
-        t2i_hits += int((top == owner[s : s + chunk]).sum())
+        t2i_hits += int((group[top] == text_group[s : s + chunk]).sum())
+    _, group_ix, images_per_group = torch.unique(group, return_inverse=True, return_counts=True)
+    texts_per_group = torch.bincount(group_ix[torch.as_tensor(text_owner, dtype=torch.long)], minlength=len(images_per_group))
     return {
         "i2t_r1": i2t_hits / n,
         "t2i_r1": t2i_hits / m,
-        # a random caption is one of image i's c_i own with probability c_i / M; averaged over images: 1 / N
-        "i2t_chance": 1.0 / n,
-        "t2i_chance": 1.0 / n,
+        "i2t_chance": float(texts_per_group[group_ix].float().mean()) / m,
+        "t2i_chance": float(images_per_group[group_ix[torch.as_tensor(text_owner, dtype=torch.long)]].float().mean()) / n,
     }
