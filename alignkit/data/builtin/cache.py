@@ -34,7 +34,7 @@ def is_ready(folder: Path) -> bool:
 
 
 def mark_ready(folder: Path, info: dict[str, Any]) -> None:
-    tmp = folder / f".{READY}.tmp"
+    tmp = folder / f".{READY}.tmp{os.getpid()}"
     tmp.write_text(json.dumps(info, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, folder / READY)
 
@@ -91,7 +91,8 @@ def extract_members(tgz: Path, want: Callable[[str], str | None]) -> Iterator[tu
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write via a per-process temporary name, so two fetches at once never clash."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 

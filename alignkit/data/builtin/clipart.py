@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from alignkit.data.base import Pair, PairSource, Skip
-from alignkit.data.builtin.cache import debian_hint, is_ready, mark_ready, set_dir, write_atomic
+from alignkit.data.builtin.cache import debian_hint, is_ready, mark_ready, ready_info, set_dir, write_atomic
 from alignkit.data.checks import PairChecker
 from alignkit.errors import AlignkitError, NotInstalledError
 
@@ -145,6 +145,7 @@ class ClipartSource(PairSource):
         self.skipped = []
         checker = PairChecker(self.skipped)
         root = folder()
+        failed = {f["key"]: f["reason"] for f in ready_info(root).get("render_failures", [])}
         count = 0
         with open(root / "index.jsonl", encoding="utf-8") as f:
             for line in f:
@@ -153,7 +154,8 @@ class ClipartSource(PairSource):
                 rec = json.loads(line)
                 png = root / "png" / f"{rec['key']}.png"
                 if not png.exists():
-                    self.skipped.append(Skip(rec["key"], "not rendered (run `alignkit data fetch clipart` without --limit)"))
+                    why = failed.get(rec["key"], "not rendered (run `alignkit data fetch clipart` without --limit)")
+                    self.skipped.append(Skip(rec["key"], why))
                     continue
                 pair = checker.check(rec["key"], str(png), rec["captions"], {"svg": rec["svg"]})
                 if pair is not None:
