@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from alignkit.errors import AlignkitError
 from alignkit.similarity.cca import cca, svcca
@@ -35,6 +35,15 @@ class Metric:
         """Keyword options the metric accepts (besides the two matrices)."""
         params = inspect.signature(self.fn).parameters.values()
         return {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """Refuse option names the metric does not take (a typo must not be silently ignored)."""
+        unknown = set(options) - self.options()
+        if unknown:
+            raise SimilarityInputError(
+                f"{self.name} has no option {', '.join(sorted(unknown))}; "
+                f"it accepts {', '.join(sorted(self.options()))}"
+            )
 
 
 METRICS: dict[str, Metric] = {
@@ -64,9 +73,5 @@ def get_metric(name: str) -> Metric:
 def measure(name: str, x: ArrayLike, y: ArrayLike, **options: Any) -> float:
     """Score the paired feature matrices ``x`` (n, d1) and ``y`` (n, d2) with metric ``name``."""
     metric = get_metric(name)
-    unknown = set(options) - metric.options()
-    if unknown:
-        raise SimilarityInputError(
-            f"{name} has no option {', '.join(sorted(unknown))}; it accepts {', '.join(sorted(metric.options()))}"
-        )
+    metric.check_options(options)
     return metric.fn(x, y, **options)

@@ -59,14 +59,14 @@ def draw_resamples(n: int, *, bootstrap: int, permutations: int, seed: int) -> R
     """Seeded bootstrap rows, half-samples and pairing permutations for n rows (CPU generator, so
     the same seed gives the same draws on any device)."""
     g = torch.Generator().manual_seed(seed)
+
+    def stacked(draw, count: int, width: int) -> torch.Tensor:
+        return torch.stack([draw() for _ in range(count)]) if count else torch.empty(0, width, dtype=torch.long)
+
     return Resamples(
         with_replacement=torch.randint(n, (bootstrap, n), generator=g),
-        half_samples=torch.stack([torch.randperm(n, generator=g)[: n // 2] for _ in range(bootstrap)])
-        if bootstrap
-        else torch.empty(0, n // 2, dtype=torch.long),
-        permutations=torch.stack([torch.randperm(n, generator=g) for _ in range(permutations)])
-        if permutations
-        else torch.empty(0, n, dtype=torch.long),
+        half_samples=stacked(lambda: torch.randperm(n, generator=g)[: n // 2], bootstrap, n // 2),
+        permutations=stacked(lambda: torch.randperm(n, generator=g), permutations, n),
     )
 
 
@@ -91,8 +91,11 @@ def bootstrap_interval(raw: float, scores: np.ndarray, *, confidence: float) -> 
     return float(raw + lo), float(raw + hi)
 
 
-def _scores(metric: Metric, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor, *, permute_y: bool, what: str,
-            options: Mapping[str, Any]) -> np.ndarray:
+def _scores(
+    metric: Metric, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor, *, permute_y: bool, options: Mapping[str, Any]
+) -> np.ndarray:
+    """The metric on each resample (rows of X and Y) or each permutation (rows of Y only)."""
+    what = "permutation" if permute_y else "resample"
     out = np.empty(len(rows))
     for i, idx in enumerate(rows.to(X.device)):
         try:
@@ -126,12 +129,9 @@ def score_pair(
     chosen = [get_metric(m) for m in names]
     options = dict(metric_options or {})
     for name, opts in options.items():
-        metric = get_metric(name)
         if name not in names:
             raise SimilarityInputError(f"options given for {name}, which is not among the metrics {names}")
-        unknown = set(opts) - metric.options()
-        if unknown:
-            raise SimilarityInputError(f"{name} has no option {', '.join(sorted(unknown))}")
+        get_metric(name).check_options(opts)
     if bootstrap < 0 or permutations < 0 or not 0 < confidence < 1:
         raise SimilarityInputError("bootstrap and permutations must be >= 0 and confidence in (0, 1)")
     dev = resolve_device(x, y, device=device)
@@ -146,10 +146,9 @@ def score_pair(
         opts = dict(options.get(metric.name, {}))
         raw = float(metric.fn(X, Y, **opts))
         boot_rows = draws.half_samples if metric.distinct_rows else draws.with_replacement
-        boot = _scores(metric, X, Y, boot_rows, permute_y=False, what="bootstrap sample", options=opts)
-        null = _scores(metric, X, Y, draws.permutations, permute_y=True, what="permutation", options=opts)
-        ci = bootstrap_interval(raw, boot, confidence=confidence) if bootstrap \
-            else (math.nan, math.nan)
+        boot = _scores(metric, X, Y, boot_rows, permute_y=False, options=opts)
+        null = _scores(metric, X, Y, draws.permutations, permute_y=True, options=opts)
+        ci = bootstrap_interval(raw, boot, confidence=confidence) if bootstrap else (math.nan, math.nan)
         null_mean = float(null.mean()) if permutations else math.nan
         rows.append(
             {
