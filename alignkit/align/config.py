@@ -48,7 +48,7 @@ class AlignConfig:
     max_logit_scale: float = 100.0
     siglip_bias_init: float = -10.0
     epochs: int = 20
-    batch_size: int = 1024
+    batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_fraction: float = 0.05

@@ -140,8 +140,8 @@ def train_pairs(
     state: dict[str, Any] = {"epoch": 0, "step": 0, "best": -1.0, "best_epoch": -1, "bad_epochs": 0}
     if resume:
         state = _resume(out, trainable, optimizer, config, model)
-    elif rank == 0:
-        _start_folder(out)
+    else:
+        _start_folder(out, rank)
     if rank == 0:
         config.save(out / RECIPE)
     ddp = nn.parallel.DistributedDataParallel(trainable, broadcast_buffers=False) if world > 1 else trainable
@@ -297,9 +297,12 @@ def _resume(out: Path, trainable: nn.Module, optimizer: torch.optim.Optimizer, c
     return state
 
 
-def _start_folder(out: Path) -> None:
+def _start_folder(out: Path, rank: int) -> None:
+    """Refuse (on every rank, so none waits alone) to overwrite a run; rank 0 prepares the folder."""
     if (out / LAST / "state.json").exists():
         raise AlignkitError(f"{out} already holds a training run; pass --resume to continue it, or choose a new --out")
+    if rank != 0:
+        return
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS).unlink(missing_ok=True)
 
