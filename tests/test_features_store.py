@@ -100,7 +100,7 @@ def test_captions_bad_lines_are_recorded(tmp_path: Path):
     assert keys == ["line-0000001", "line-0000005"]
     assert feats[1, ord("z") - 97] == 1 and feats[0, ord("p") - 97] == 2
     reasons = {s["key"]: s["reason"] for s in store.skipped}
-    assert reasons == {"line-0000002": "empty caption", "line-0000003": "empty caption",
+    assert reasons == {"line-0000002": "empty or whitespace-only caption", "line-0000003": "empty or whitespace-only caption",
                        "line-0000004": "caption is not valid UTF-8"}
 
 

@@ -59,22 +59,9 @@ def _load(payload: Any, modality: str) -> Any:
         from alignkit.data.images import decode_image
 
         return decode_image(payload)
-    return clean_text(payload)
+    from alignkit.data.checks import clean_caption
 
-
-def clean_text(payload: Any) -> str:
-    """A caption as a clean str, or ``BadItemError`` (non-UTF-8 bytes, empty, whitespace only)."""
-    if isinstance(payload, bytes):
-        try:
-            payload = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadItemError("caption is not valid UTF-8") from None
-    if not isinstance(payload, str):
-        raise BadItemError(f"caption is not text but {type(payload).__name__}")
-    text = " ".join(payload.split())
-    if not text:
-        raise BadItemError("empty caption")
-    return text
+    return clean_caption(payload)
 
 
 def _collate(batch: list[tuple[int, Any, str | None]]) -> list[tuple[int, Any, str | None]]:
