@@ -4,7 +4,6 @@ an encoder at most once: ``$ALIGNKIT_CACHE/features/<data set>/<encoder>-<finger
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -12,11 +11,7 @@ from typing import Any, Iterable
 from alignkit.encoders.base import Encoder
 from alignkit.features.extract import embed_items
 from alignkit.features.store import FeatureStore
-
-
-def cache_root() -> Path:
-    """Where alignkit keeps derived files: $ALIGNKIT_CACHE, else ~/.cache/alignkit."""
-    return Path(os.environ.get("ALIGNKIT_CACHE") or Path.home() / ".cache" / "alignkit").expanduser()
+from alignkit.paths import cache_root
 
 
 def slug(text: str, keep: int = 48) -> str:

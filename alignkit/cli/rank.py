@@ -1,0 +1,105 @@
+"""`alignkit rank-encoders`: which vision x text encoder pair has the most alike spaces."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import click
+
+DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
+
+
+@click.command("rank-encoders")
+@click.option("--vision-zoo", default="offline", show_default=True,
+              help="Comma-separated image encoder specs and/or presets: offline, offline+controls, paper.")
+@click.option("--text-zoo", default="offline", show_default=True, help="Comma-separated text encoder specs and/or presets.")
+@click.option("--probe", "probe_spec", default=DEFAULT_PROBE, show_default=True, help="Probe image-caption pairs (a --data spec).")
+@click.option("--n", "n_probe", type=click.IntRange(20), default=1000, show_default=True, help="Probe pairs to use (at most).")
+@click.option("--metrics", default="linear_cka,unbiased_cka,mutual_knn,cknna,svcca,alignment_probe", show_default=True,
+              help="Comma-separated metrics (see alignkit.similarity.METRICS).")
+@click.option("--primary", default="linear_cka", show_default=True, help="Metric the ranking sorts by (calibrated).")
+@click.option("--k", default=10, show_default=True, type=click.IntRange(1), help="Neighbours for the k-NN metrics.")
+@click.option("--bootstrap", default=50, show_default=True, type=click.IntRange(0), help="Resamples for the intervals.")
+@click.option("--permutations", default=50, show_default=True, type=click.IntRange(0), help="Shuffled pairings for the null.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--layerwise", is_flag=True, help="Also score every intermediate layer and report each encoder's best.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="json: one object per pair with every metric, raw and calibrated, with its interval.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report folder (default: reports/rank-<time>).")
+def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k, bootstrap, permutations, seed,
+                  device, layerwise, fmt, out):
+    """Rank every vision x text encoder pair by CKA, mutual k-NN and more, raw and calibrated."""
+    from alignkit.data import open_source
+    from alignkit.errors import AlignkitError
+    from alignkit.similarity.rank import (
+        RankConfig, align_rows, best_layers, embed_probe, pair_json, ranking, resolve_zoo, score_all,
+    )
+    from alignkit.similarity.rank_report import write_rank_report
+
+    metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    if primary not in metric_list:
+        raise AlignkitError(f"--primary {primary} is not among --metrics {','.join(metric_list)}")
+    config = RankConfig(metrics=metric_list, n_probe=n_probe, k=k, bootstrap=bootstrap, permutations=permutations,
+                        seed=seed, device=device, primary=primary, layerwise=layerwise)
+    say = (lambda s: click.echo(s, err=True))
+    t0 = time.perf_counter()
+    vision = embed_probe(resolve_zoo(vision_zoo, "image"), "image", probe_spec, config, open_source, say)
+    text = embed_probe(resolve_zoo(text_zoo, "text"), "text", probe_spec, config, open_source, say)
+    keys = align_rows(vision, text, n_probe)
+    rows = score_all(vision, text, keys, config, say)
+    ranked = ranking(rows, primary)
+    layers = best_layers(rows, primary) if layerwise else []
+    if fmt == "json":
+        for e in ranked:
+            click.echo(json.dumps(pair_json(e, metric_list)))
+    else:
+        click.echo(format_ranking(ranked, metric_list, primary))
+        for entry in layers:
+            click.echo(f"best layer of {entry['encoder']}: {entry['best_layer']} "
+                       f"({primary} {entry[f'best_{primary}']:.3f} vs final {entry[f'final_{primary}']:.3f})")
+    out = out or Path("reports") / time.strftime("rank-%Y%m%d-%H%M%S")
+    command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    page = write_rank_report(out, rows, ranked, layers, metric_list, primary, probe_spec, len(keys), command,
+                             _examples(open_source(probe_spec), set(keys[:12])))
+    say(f"{len(ranked)} pairs on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s; wrote {page}")
+
+
+def format_ranking(ranked: list[dict], metrics: tuple[str, ...], primary: str) -> str:
+    shown = [primary] + [m for m in metrics if m != primary][:3]
+    head = ["rank", "vision", "text", "control"] + [f"{m}" for m in shown] + [f"{primary} cal. [95% CI]", "p"]
+    lines = []
+    for e in ranked:
+        lo, hi = e[f"{primary}_ci"]
+        cells = [str(e["rank"]), e["vision"], e["text"], "yes" if e["control"] else ""]
+        cells += [_num(e.get(m)) for m in shown]
+        cells += [f"{_num(e.get(f'{primary}_cal'))} [{_num(lo)}, {_num(hi)}]", _num(e.get(f"{primary}_p"))]
+        lines.append(cells)
+    widths = [max(len(str(r[i])) for r in [head] + lines) for i in range(len(head))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])
+
+
+def _num(x) -> str:
+    return "nan" if x is None or x != x else f"{x:.3f}"
+
+
+def _examples(source, keys: set[str]):
+    from alignkit.data.images import decode_image
+    from alignkit.errors import BadItemError
+
+    out = []
+    for pair in source:
+        if pair.key in keys:
+            try:
+                out.append((decode_image(pair.image), pair.captions[0]))
+            except BadItemError:
+                continue
+        if len(out) == len(keys):
+            break
+    return out

@@ -1,0 +1,219 @@
+"""Rank vision x text encoder pairs by how alike their spaces are on probe image-caption pairs.
+
+Each encoder embeds the probe once, through the shared features cache (V + T encoder passes,
+never V x T); scores are cached too, keyed by both stores' fingerprints, the probe rows and the
+statistics settings, so a rerun does no encoder work and no metric work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from alignkit.data.base import CAPTION_SEP, Pair, image_items
+from alignkit.encoders import create_encoder
+from alignkit.encoders.registry import get_entry, parse_spec
+from alignkit.errors import AlignkitError, UnknownEncoderError
+from alignkit.features.cache import cached_features, slug
+from alignkit.paths import cache_root
+from alignkit.features.store import atomic_write_json
+from alignkit.similarity.inputs import SimilarityInputError
+from alignkit.similarity.stats import DEFAULT_METRICS, score_pair
+
+KNN_METRICS = ("mutual_knn", "cycle_knn", "cknna")
+
+
+@dataclass
+class RankConfig:
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    n_probe: int | None = 1000  # probe pairs used (the first n of the probe source, in its order)
+    k: int = 10  # neighbours for the k-NN metrics
+    bootstrap: int = 50
+    permutations: int = 50
+    seed: int = 0
+    device: str = "cpu"
+    primary: str = "linear_cka"  # the metric the ranking sorts by (its calibrated score)
+    layerwise: bool = False
+
+
+@dataclass
+class Embedded:
+    """One encoder's probe features, aligned to the shared probe keys."""
+
+    spec: str
+    modality: str
+    control: bool
+    layer: int | None
+    fingerprint: str
+    keys: list[str] = field(repr=False)
+    features: np.ndarray = field(repr=False)
+
+
+def resolve_zoo(zoo: str, modality: str) -> list[str]:
+    """Comma-separated specs and/or preset names (offline, offline+controls, paper) -> specs."""
+    from alignkit.encoders.presets import NAMES, preset
+
+    specs: list[str] = []
+    for part in (p.strip() for p in zoo.split(",")):
+        if not part:
+            continue
+        specs.extend(preset(part, modality) if part in NAMES else [part])
+    if not specs:
+        raise AlignkitError(f"the {modality} zoo {zoo!r} holds no encoder (is anything installed? see `alignkit zoo`)")
+    return list(dict.fromkeys(specs))
+
+
+def is_control(spec: str) -> bool:
+    prefix, name, _ = parse_spec(spec)
+    if prefix is not None:
+        return False
+    try:
+        return get_entry(name).kind == "control"
+    except UnknownEncoderError:
+        return False
+
+
+def embed_probe(specs: Sequence[str], modality: str, probe_spec: str, config: RankConfig,
+                open_source: Callable[[str], Any], progress: Callable[[str], None] = lambda s: None) -> list[Embedded]:
+    """Every encoder over the probe (cached), with layer-wise variants when asked for."""
+    out: list[Embedded] = []
+    for spec in specs:
+        base = create_encoder(spec, device=config.device)
+        if base.modality != modality:
+            raise AlignkitError(f"{spec} encodes {base.modality}, but it was given in the {modality} zoo")
+        layers = [None] + (list(range(1, base.num_layers)) if config.layerwise else [])
+        for layer in layers:
+            enc = base if layer is None else create_encoder(spec, device=config.device, layer=layer)
+            progress(f"{spec}" + (f" layer {layer}" if layer is not None else ""))
+            pairs = itertools.islice(open_source(probe_spec), config.n_probe)
+            items = image_items(pairs) if modality == "image" else first_captions(pairs)
+            store = cached_features(enc, items, f"{probe_spec}#n={config.n_probe}", progress=True)
+            keys, feats = store.load()
+            if modality == "text":
+                keys = [k.rsplit(CAPTION_SEP, 1)[0] for k in keys]
+            out.append(Embedded(spec, modality, is_control(spec), layer, store.fingerprint, keys, feats))
+    return out
+
+
+def first_captions(pairs: Iterable[Pair]) -> Iterator[tuple[str, str]]:
+    """One caption per probe pair (its first): similarity compares one image with one caption."""
+    for p in pairs:
+        if p.captions:
+            yield f"{p.key}{CAPTION_SEP}0", p.captions[0]
+
+
+def align_rows(vision: list[Embedded], text: list[Embedded], n: int | None) -> list[str]:
+    """Restrict every encoder to the probe keys all of them embedded (first n in probe order)."""
+    common = set(vision[0].keys)
+    for e in vision[1:] + text:
+        common &= set(e.keys)
+    keys = [k for k in vision[0].keys if k in common][:n]
+    if len(keys) < 20:
+        raise AlignkitError(f"only {len(keys)} probe pairs were embedded by every encoder; need at least 20")
+    for e in vision + text:
+        pos = {k: i for i, k in enumerate(e.keys)}
+        e.features = e.features[[pos[k] for k in keys]]
+        e.keys = keys
+    return keys
+
+
+def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], config: RankConfig,
+              progress: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """Tidy rows: one per (vision, text, metric), raw and calibrated with intervals; cached."""
+    rows: list[dict[str, Any]] = []
+    keys_digest = hashlib.sha256("\0".join(keys).encode()).hexdigest()[:16]
+    settings = {k: v for k, v in asdict(config).items() if k in ("metrics", "k", "bootstrap", "permutations", "seed")}
+    for v in vision:
+        for t in text:
+            if config.layerwise and v.layer is not None and t.layer is not None:
+                continue  # layer-wise: each layer against the other side's final layer
+            metrics = config.metrics if (v.layer is None and t.layer is None) else (config.primary,)
+            ident = json.dumps([v.fingerprint, t.fingerprint, keys_digest, settings, list(metrics)], sort_keys=True)
+            path = cache_root() / "scores" / f"{slug(v.spec + '|' + t.spec, 40)}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.json"
+            if path.exists():
+                scored = json.loads(path.read_text())
+            else:
+                progress(f"scoring {v.spec}{_layer(v)} x {t.spec}{_layer(t)}")
+                b, p = (config.bootstrap, config.permutations) if metrics == config.metrics else (0, 0)
+                scored = [_score_one(v.features, t.features, m, b, p, config) for m in metrics]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(path, scored)
+            for r in scored:
+                rows.append({"vision": v.spec, "vision_layer": v.layer, "text": t.spec, "text_layer": t.layer,
+                             "control": v.control or t.control, **r})
+    return rows
+
+
+def _score_one(x: np.ndarray, y: np.ndarray, metric: str, bootstrap: int, permutations: int, config: RankConfig) -> dict[str, Any]:
+    """One metric's tidy row; a metric that cannot run on this probe is recorded as NaN with the reason."""
+    opts = {metric: {"k": config.k}} if metric in KNN_METRICS else None
+    try:
+        return score_pair(x, y, (metric,), bootstrap=bootstrap, permutations=permutations, seed=config.seed,
+                          device=config.device, metric_options=opts)[0]
+    except SimilarityInputError as e:
+        nan = float("nan")
+        return {"metric": metric, "raw": nan, "calibrated": nan, "ci_low": nan, "ci_high": nan, "p_value": nan,
+                "n": len(x), "error": str(e)}
+
+
+def _layer(e: Embedded) -> str:
+    return "" if e.layer is None else f"@{e.layer}"
+
+
+def ranking(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
+    """Final-layer pairs, best first by the primary metric's calibrated score (then raw)."""
+    final = [r for r in rows if r["vision_layer"] is None and r["text_layer"] is None]
+    by_pair: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in final:
+        entry = by_pair.setdefault((r["vision"], r["text"]), {"vision": r["vision"], "text": r["text"], "control": r["control"]})
+        entry[r["metric"]] = r["raw"]
+        entry[f"{r['metric']}_cal"] = r["calibrated"]
+        entry[f"{r['metric']}_ci"] = (r["ci_low"], r["ci_high"])
+        entry[f"{r['metric']}_p"] = r["p_value"]
+    if not by_pair:
+        raise AlignkitError("no pair was scored")
+    def key(e: dict[str, Any]) -> tuple[float, float]:
+        cal = e.get(f"{primary}_cal")
+        return (-(cal if cal is not None and np.isfinite(cal) else -np.inf), -e.get(primary, -np.inf))
+    ranked = sorted(by_pair.values(), key=key)
+    for i, e in enumerate(ranked, 1):
+        e["rank"] = i
+    return ranked
+
+
+def best_layers(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
+    """For every encoder scored layer-wise: its best layer by the primary metric's mean raw score."""
+    scores: dict[tuple[str, str, Any], list[float]] = {}
+    for r in rows:
+        if r["metric"] != primary:
+            continue
+        if r["vision_layer"] is not None or (r["text_layer"] is None and r["vision_layer"] is None):
+            scores.setdefault(("image", r["vision"], r["vision_layer"]), []).append(r["raw"])
+        if r["text_layer"] is not None or (r["text_layer"] is None and r["vision_layer"] is None):
+            scores.setdefault(("text", r["text"], r["text_layer"]), []).append(r["raw"])
+    out = []
+    for modality, spec in sorted({(m, s) for m, s, _ in scores}):
+        layers = {l: float(np.mean(v)) for (m, s, l), v in scores.items() if m == modality and s == spec}
+        if len(layers) < 2:
+            continue
+        best = max(layers, key=lambda l: layers[l])
+        out.append({"modality": modality, "encoder": spec, "best_layer": "final" if best is None else best,
+                    f"best_{primary}": layers[best], f"final_{primary}": layers[None],
+                    "layers_scored": len(layers)})
+    return out
+
+
+def pair_json(entry: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
+    """One ranked pair as the JSON object `--format json` prints."""
+    out: dict[str, Any] = {"rank": entry["rank"], "vision": entry["vision"], "text": entry["text"], "control": entry["control"]}
+    for m in metrics:
+        if m in entry:
+            lo, hi = entry[f"{m}_ci"]
+            out[m] = {"raw": entry[m], "calibrated": entry[f"{m}_cal"], "ci_low": lo, "ci_high": hi, "p_value": entry[f"{m}_p"]}
+    return out

@@ -1,0 +1,97 @@
+"""Tables, plots and the HTML page of an encoder-ranking run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from alignkit.report import Report, plots, write_table
+
+
+def metric_matrix(ranked: list[dict[str, Any]], metric: str, calibrated: bool) -> tuple[np.ndarray, list[str], list[str]]:
+    vision = list(dict.fromkeys(e["vision"] for e in ranked))
+    text = list(dict.fromkeys(e["text"] for e in ranked))
+    m = np.full((len(vision), len(text)), np.nan)
+    key = f"{metric}_cal" if calibrated else metric
+    for e in ranked:
+        if key in e and e[key] is not None:
+            m[vision.index(e["vision"]), text.index(e["text"])] = e[key]
+    return m, vision, text
+
+
+def agreement(ranked: list[dict[str, Any]], metrics: Sequence[str]) -> np.ndarray:
+    """Spearman correlation between metrics' calibrated scores across pairs."""
+    cols = np.array([[e.get(f"{m}_cal", np.nan) for e in ranked] for m in metrics], dtype=float)
+    out = np.eye(len(metrics))
+    for i in range(len(metrics)):
+        for j in range(i + 1, len(metrics)):
+            ok = np.isfinite(cols[i]) & np.isfinite(cols[j])
+            rho = spearmanr(cols[i][ok], cols[j][ok]).statistic if ok.sum() >= 3 else np.nan
+            out[i, j] = out[j, i] = rho
+    return out
+
+
+def label(e: dict[str, Any]) -> str:
+    return f"{e['vision']} + {e['text']}" + (" (control)" if e["control"] else "")
+
+
+def write_rank_report(
+    out: str | Path,
+    rows: list[dict[str, Any]],
+    ranked: list[dict[str, Any]],
+    layers: list[dict[str, Any]],
+    metrics: Sequence[str],
+    primary: str,
+    probe_spec: str,
+    n_probe: int,
+    command: str,
+    examples: Sequence[tuple[Any, str]] = (),
+) -> Path:
+    """results.{parquet,csv,jsonl} (tidy rows), ranking.* and index.html in ``out``."""
+    out = Path(out)
+    write_table(rows, out / "results")
+    table = [
+        {"rank": e["rank"], "vision": e["vision"], "text": e["text"], "control": "yes" if e["control"] else "",
+         **{f"{m}": e.get(m) for m in metrics}, **{f"{m} (cal.)": e.get(f"{m}_cal") for m in metrics}}
+        for e in ranked
+    ]
+    write_table(table, out / "ranking")
+    rep = Report("Encoder pair ranking", f"{len(ranked)} pairs on {n_probe} probe pairs from {probe_spec}")
+    rep.code(command)
+    rep.note(
+        "Calibrated = (raw - null mean) / (1 - null mean), where the null re-scores the pair with its image-caption "
+        "pairing shuffled: 0 means no better than unpaired data, 1 is perfect. Raw scores grow with width and depth "
+        "even for unrelated spaces, so rank by calibrated scores. Rows marked control are floors (random weights, "
+        "pixels, n-grams)."
+    )
+    rep.heading("Ranking").table(table, caption=f"sorted by calibrated {primary}",
+                                 highlight=lambda r: r["control"] == "yes",
+                                 best={f"{primary} (cal.)": "max"})
+    ci = [e.get(f"{primary}_ci", (np.nan, np.nan)) for e in ranked]
+    rep.figure(plots.ranked_bars([label(e) for e in ranked], [e.get(primary, np.nan) for e in ranked],
+                                 lower=[c[0] for c in ci], upper=[c[1] for c in ci],
+                                 title=f"{primary} (raw) with {'bootstrap'} interval", xlabel=primary,
+                                 highlight=[label(e) for e in ranked if e["control"]]),
+               caption=f"{primary}, raw score and 95% interval; controls highlighted")
+    rep.heading("Heatmaps")
+    for m in metrics:
+        for cal in (False, True):
+            mat, v, t = metric_matrix(ranked, m, cal)
+            if np.isfinite(mat).any():
+                name = f"{m} ({'calibrated' if cal else 'raw'})"
+                rep.figure(plots.heatmap(mat, v, t, title=name), caption=name)
+    if len(ranked) >= 3 and len(metrics) >= 2:
+        rep.heading("Do the metrics agree?")
+        rep.figure(plots.heatmap(agreement(ranked, metrics), list(metrics), list(metrics), vmin=-1, vmax=1,
+                                 cmap="coolwarm", title="Spearman correlation of calibrated scores across pairs"),
+                   caption="Metric-vs-metric agreement over encoder pairs")
+    if layers:
+        rep.heading("Layer-wise").table(layers, caption=f"best layer per encoder by {primary}")
+        write_table(layers, out / "layers")
+    if examples:
+        rep.heading("Probe pairs").image_grid(list(examples), caption="A few probe images with their first caption")
+    rep.heading("All scores").table(rows, max_rows=400)
+    return rep.write(out)
