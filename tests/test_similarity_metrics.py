@@ -3,6 +3,8 @@ plus invariances and degenerate input."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -331,3 +333,18 @@ def test_unknown_metric_and_option():
         measure("linear_cka", x, y, k=3)
     with pytest.raises(SimilarityInputError, match="2-D"):
         measure("linear_cka", x[:, 0], y)
+
+
+@pytest.mark.parametrize("name", [m for m in ALL if METRICS[m].scorer is not None])
+def test_scorer_matches_the_metric_on_every_pairing(name):
+    """The permutation null relies on scorer(perm) == metric(x, y[perm]) with the same options."""
+    x, y = paired()
+    metric = METRICS[name]
+    scorer_options = {p for p, v in inspect.signature(metric.scorer).parameters.items() if v.kind is v.KEYWORD_ONLY}
+    assert scorer_options == metric.options()
+    options = {"k": 4} if "k" in metric.options() else {}
+    score = metric.scorer(x, y, **options)
+    assert score(None) == metric.fn(x, y, **options)
+    for seed in range(3):
+        p = np.random.default_rng(seed).permutation(N)
+        assert score(torch.from_numpy(p)) == pytest.approx(metric.fn(x, y[p], **options), rel=1e-9, abs=1e-12)

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import torch
 
-from alignkit.similarity.inputs import ArrayLike, Device, SimilarityInputError, TooFewRowsError, check_pair
+from alignkit.similarity.inputs import (
+    ArrayLike,
+    Device,
+    PairScorer,
+    SimilarityInputError,
+    TooFewRowsError,
+    check_pair,
+    repaired,
+)
 
 # Eigenvalues below this fraction of the largest are numerical zeros (directions with no variance).
 RANK_TOLERANCE = 1e-10
@@ -31,31 +39,38 @@ def whitened_components(cov: torch.Tensor, share: float) -> torch.Tensor:
     return evecs[:, :keep] / evals[:keep].sqrt()
 
 
-def canonical_correlations(
-    x: ArrayLike, y: ArrayLike, *, share: float = 1.0, metric: str = "cca", device: Device = None
-) -> torch.Tensor:
-    """Canonical correlations between the top principal components (by ``share``) of x and y."""
+def _mean_cc_scorer(x: ArrayLike, y: ArrayLike, *, share: float, metric: str, device: Device) -> PairScorer:
+    """Mean canonical correlation for any re-pairing: components are found once per side."""
     if not 0 < share <= 1:
         raise SimilarityInputError(f"{metric}: share must be in (0, 1], got {share}")
     X, Y = check_pair(x, y, metric=metric, min_rows=3, device=device)
     Xc, Yc = X - X.mean(dim=0), Y - Y.mean(dim=0)
-    wx = whitened_components(Xc.T @ Xc, share)
-    wy = whitened_components(Yc.T @ Yc, share)
-    n, kx, ky = X.shape[0], wx.shape[1], wy.shape[1]
+    Xw = Xc @ whitened_components(Xc.T @ Xc, share)
+    Yw = Yc @ whitened_components(Yc.T @ Yc, share)
+    n, kx, ky = X.shape[0], Xw.shape[1], Yw.shape[1]
     if kx + ky >= n:
         raise TooFewRowsError(
             f"{metric}: {kx} + {ky} kept components need more than {kx + ky} rows, got {n}; with this few "
             "rows some canonical correlations are 1 by construction. Use more probe pairs or a lower share"
         )
-    cross = wx.T @ (Xc.T @ Yc) @ wy
-    return torch.linalg.svdvals(cross).clamp(0.0, 1.0)
+    return lambda perm=None: float(torch.linalg.svdvals(Xw.T @ repaired(Yw, perm)).clamp(0.0, 1.0).mean())
+
+
+def svcca_scorer(x: ArrayLike, y: ArrayLike, *, share: float = 0.99, device: Device = None) -> PairScorer:
+    """`svcca` for any re-pairing of the rows."""
+    return _mean_cc_scorer(x, y, share=share, metric="svcca", device=device)
+
+
+def cca_scorer(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> PairScorer:
+    """`cca` for any re-pairing of the rows."""
+    return _mean_cc_scorer(x, y, share=1.0, metric="cca", device=device)
 
 
 def svcca(x: ArrayLike, y: ArrayLike, *, share: float = 0.99, device: Device = None) -> float:
     """Mean canonical correlation after keeping the components that explain ``share`` of each side's variance."""
-    return float(canonical_correlations(x, y, share=share, metric="svcca", device=device).mean())
+    return svcca_scorer(x, y, share=share, device=device)(None)
 
 
 def cca(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> float:
     """Mean canonical correlation over every direction with non-zero variance (plain CCA)."""
-    return float(canonical_correlations(x, y, share=1.0, metric="cca", device=device).mean())
+    return cca_scorer(x, y, device=device)(None)

@@ -14,9 +14,11 @@ from alignkit.similarity.inputs import (
     ArrayLike,
     ConstantFeaturesError,
     Device,
+    PairScorer,
     SimilarityInputError,
     TooFewRowsError,
     check_pair,
+    repaired,
 )
 
 
@@ -29,11 +31,17 @@ def _fro2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.T @ b).square().sum()
 
 
-def linear_cka(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> float:
-    """Linear CKA, ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F), in float64 feature space."""
+def linear_cka_scorer(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> PairScorer:
+    """`linear_cka` for any re-pairing of the rows; the two self terms are computed once."""
     X, Y = check_pair(x, y, metric="linear_cka", min_rows=3, device=device)
     Xc, Yc = _centered(X), _centered(Y)
-    return float(_fro2(Xc, Yc) / (_fro2(Xc, Xc).sqrt() * _fro2(Yc, Yc).sqrt()))
+    norm = _fro2(Xc, Xc).sqrt() * _fro2(Yc, Yc).sqrt()
+    return lambda perm=None: float(_fro2(Xc, repaired(Yc, perm)) / norm)
+
+
+def linear_cka(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> float:
+    """Linear CKA, ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F), in float64 feature space."""
+    return linear_cka_scorer(x, y, device=device)(None)
 
 
 def _hsic_unbiased(a: torch.Tensor, b: torch.Tensor, a_sq: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
@@ -53,16 +61,11 @@ def _hsic_unbiased(a: torch.Tensor, b: torch.Tensor, a_sq: torch.Tensor, b_sq: t
     return (trace + sums - 2.0 * dot / (n - 2)) / (n * (n - 3))
 
 
-def unbiased_cka(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> float:
-    """Linear CKA from the unbiased (debiased) HSIC estimator, O(n d^2) like `linear_cka`.
-
-    Removes the finite-sample bias that pushes plain CKA up when d is large relative to n;
-    it can be slightly negative for unrelated features.
-    """
+def unbiased_cka_scorer(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> PairScorer:
+    """`unbiased_cka` for any re-pairing of the rows; the two self terms are computed once."""
     X, Y = check_pair(x, y, metric="unbiased_cka", min_rows=4, device=device)
     Xc, Yc = _centered(X), _centered(Y)
     xs, ys = Xc.square().sum(dim=1), Yc.square().sum(dim=1)
-    hxy = _hsic_unbiased(Xc, Yc, xs, ys)
     hxx = _hsic_unbiased(Xc, Xc, xs, xs)
     hyy = _hsic_unbiased(Yc, Yc, ys, ys)
     if hxx <= 0 or hyy <= 0:
@@ -70,7 +73,17 @@ def unbiased_cka(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> float:
             f"unbiased_cka: the unbiased self-similarity estimate is not positive with {X.shape[0]} rows; "
             "use more probe pairs"
         )
-    return float(hxy / (hxx * hyy).sqrt())
+    norm = (hxx * hyy).sqrt()
+    return lambda perm=None: float(_hsic_unbiased(Xc, repaired(Yc, perm), xs, repaired(ys, perm)) / norm)
+
+
+def unbiased_cka(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> float:
+    """Linear CKA from the unbiased (debiased) HSIC estimator, O(n d^2) like `linear_cka`.
+
+    Removes the finite-sample bias that pushes plain CKA up when d is large relative to n;
+    it can be slightly negative for unrelated features.
+    """
+    return unbiased_cka_scorer(x, y, device=device)(None)
 
 
 def _sq_dists(rows: torch.Tensor, rows_sq: torch.Tensor, all_: torch.Tensor, all_sq: torch.Tensor) -> torch.Tensor:

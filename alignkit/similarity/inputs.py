@@ -7,6 +7,8 @@ returns a number computed from garbage.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -98,3 +100,17 @@ def check_pair(
                 "structure to compare; check the encoder and its inputs"
             )
     return X, Y
+
+
+PairScorer = Callable[[torch.Tensor | None], float]
+"""Scores one pairing of rows: ``score(perm)`` compares x[i] with y[perm[i]]; None keeps x[i] with y[i].
+
+Metrics whose per-side work does not depend on the pairing (Gram norms, principal
+components, neighbour lists) build one of these, so a permutation null redoes only the
+cross term instead of the whole metric.
+"""
+
+
+def repaired(m: torch.Tensor, perm: torch.Tensor | None) -> torch.Tensor:
+    """Rows of ``m`` in the order given by ``perm`` (unchanged for None)."""
+    return m if perm is None else m[perm.to(m.device)]

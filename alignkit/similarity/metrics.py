@@ -1,6 +1,8 @@
 """Every similarity metric behind one name: ``measure("linear_cka", X, Y)``.
 
-Each entry says whether the metric needs distinct rows. k-NN metrics, the unbiased
+Each entry says whether the metric needs distinct rows, and may carry a scorer factory
+(see `inputs.PairScorer`) that scores re-pairings without redoing per-side work; the
+permutation null uses it. k-NN metrics, the unbiased
 estimators and the held-out probe treat a duplicated row as a second item (a free
 neighbour, a U-statistic term, or a train/test leak), so resampling for them draws rows
 without replacement (see `stats`).
@@ -13,10 +15,17 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from alignkit.errors import AlignkitError
-from alignkit.similarity.cca import cca, svcca
-from alignkit.similarity.cka import linear_cka, rbf_cka, unbiased_cka
-from alignkit.similarity.inputs import ArrayLike, SimilarityInputError
-from alignkit.similarity.neighbors import cknna, cycle_knn, mutual_knn
+from alignkit.similarity.cca import cca, cca_scorer, svcca, svcca_scorer
+from alignkit.similarity.cka import linear_cka, linear_cka_scorer, rbf_cka, unbiased_cka, unbiased_cka_scorer
+from alignkit.similarity.inputs import ArrayLike, PairScorer, SimilarityInputError
+from alignkit.similarity.neighbors import (
+    cknna,
+    cknna_scorer,
+    cycle_knn,
+    cycle_knn_scorer,
+    mutual_knn,
+    mutual_knn_scorer,
+)
 from alignkit.similarity.probe import alignment_probe
 
 
@@ -30,6 +39,7 @@ class Metric:
     fn: Callable[..., float]
     distinct_rows: bool
     summary: str
+    scorer: Callable[..., PairScorer] | None = None
 
     def options(self) -> set[str]:
         """Keyword options the metric accepts (besides the two matrices)."""
@@ -49,14 +59,16 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("linear_cka", linear_cka, False, "linear CKA in feature space (Kornblith et al. 2019)"),
-        Metric("unbiased_cka", unbiased_cka, True, "linear CKA with the unbiased HSIC estimator"),
+        Metric("linear_cka", linear_cka, False, "linear CKA in feature space (Kornblith et al. 2019)",
+               linear_cka_scorer),
+        Metric("unbiased_cka", unbiased_cka, True, "linear CKA with the unbiased HSIC estimator",
+               unbiased_cka_scorer),
         Metric("rbf_cka", rbf_cka, False, "CKA with RBF kernels, median-heuristic bandwidth"),
-        Metric("mutual_knn", mutual_knn, True, "share of k cosine neighbours both spaces agree on"),
-        Metric("cycle_knn", cycle_knn, True, "share of rows recovered by a Y-then-X k-NN cycle"),
-        Metric("cknna", cknna, True, "CKA restricted to mutual k-NN pairs (Huh et al. 2024)"),
-        Metric("svcca", svcca, False, "mean canonical correlation of the top principal components"),
-        Metric("cca", cca, False, "mean canonical correlation over all directions"),
+        Metric("mutual_knn", mutual_knn, True, "share of k cosine neighbours both spaces agree on", mutual_knn_scorer),
+        Metric("cycle_knn", cycle_knn, True, "share of rows recovered by a Y-then-X k-NN cycle", cycle_knn_scorer),
+        Metric("cknna", cknna, True, "CKA restricted to mutual k-NN pairs (Huh et al. 2024)", cknna_scorer),
+        Metric("svcca", svcca, False, "mean canonical correlation of the top principal components", svcca_scorer),
+        Metric("cca", cca, False, "mean canonical correlation over all directions", cca_scorer),
         Metric("alignment_probe", alignment_probe, True, "top-1 retrieval of a ridge map fitted on half the pairs"),
     )
 }

@@ -8,12 +8,15 @@ computed in float32 (a ranking needs no more), sums are accumulated in float64.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from alignkit.similarity.inputs import (
     ArrayLike,
     ConstantFeaturesError,
     Device,
+    PairScorer,
     SimilarityInputError,
     TooFewRowsError,
     check_pair,
@@ -61,21 +64,45 @@ def cosine_topk(
     return values, indices
 
 
-def _check_k(metric: str, k: int, minimum: int = 1) -> None:
-    if not isinstance(k, int) or k < minimum:
-        raise SimilarityInputError(f"{metric}: k must be an integer >= {minimum}, got {k!r}")
+Neighbors = tuple[torch.Tensor, torch.Tensor]  # (values, indices), each (n, k)
 
 
-def _neighbors(
-    x: ArrayLike, y: ArrayLike, *, metric: str, k: int, chunk_size: int, device: Device, min_rows: int = 0
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Validated (values, indices) of the k cosine neighbours of every row, on each side."""
-    X, Y = check_pair(x, y, metric=metric, min_rows=max(k + 2, min_rows), device=device, dtype=KNN_DTYPE)
-    out = []
-    for name, m in (("X", X), ("Y", Y)):
-        u = unit_rows(m, metric=metric, name=name)
-        out.append(cosine_topk(u, u, k, exclude_diagonal=True, chunk_size=chunk_size))
-    return out[0], out[1]
+def _repaired_neighbors(side: Neighbors, perm: torch.Tensor | None) -> Neighbors:
+    """Neighbour lists of y[perm] from those of y: a re-pairing needs no new search.
+
+    Row i of y[perm] is row perm[i] of y; its neighbours are that row's, renamed to their
+    positions in y[perm] (inv[perm[j]] = j).
+    """
+    if perm is None:
+        return side
+    values, indices = side
+    perm = perm.to(indices.device)
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(perm.numel(), device=perm.device)
+    return values[perm], inv[indices[perm]]
+
+
+def _neighbor_scorer(
+    metric: str, combine: Callable[[Neighbors, Neighbors], float], *, min_k: int = 1, min_rows: int = 0
+) -> Callable[..., PairScorer]:
+    """A scorer factory for a metric that ``combine``s the two sides' neighbour lists."""
+
+    def factory(
+        x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None
+    ) -> PairScorer:
+        if not isinstance(k, int) or k < min_k:
+            raise SimilarityInputError(f"{metric}: k must be an integer >= {min_k}, got {k!r}")
+        X, Y = check_pair(x, y, metric=metric, min_rows=max(k + 2, min_rows), device=device, dtype=KNN_DTYPE)
+        sides = []
+        for name, m in (("X", X), ("Y", Y)):
+            u = unit_rows(m, metric=metric, name=name)
+            sides.append(cosine_topk(u, u, k, exclude_diagonal=True, chunk_size=chunk_size))
+            del u  # one side's unit copy alive at a time
+        return lambda perm=None: combine(sides[0], _repaired_neighbors(sides[1], perm))
+
+    factory.__name__ = f"{metric}_scorer"
+    factory.__doc__ = f"`{metric}` for any re-pairing of the rows; neighbours are searched once per side."
+    return factory
 
 
 def _shared(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
@@ -83,17 +110,12 @@ def _shared(ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
     return ia[:, :, None] == ib[:, None, :]
 
 
-def mutual_knn(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None) -> float:
-    """Mean over rows of |kNN_X(i) & kNN_Y(i)| / k: how many neighbours the two spaces agree on."""
-    _check_k("mutual_knn", k)
-    (_, ia), (_, ib) = _neighbors(x, y, metric="mutual_knn", k=k, chunk_size=chunk_size, device=device)
-    return float(_shared(ia, ib).any(dim=2).sum(dim=1).double().mean() / k)
+def _mutual(a: Neighbors, b: Neighbors) -> float:
+    return float(_shared(a[1], b[1]).any(dim=2).sum(dim=1).double().mean() / a[1].shape[1])
 
 
-def cycle_knn(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None) -> float:
-    """Share of rows i that come back to themselves: i is among the X-neighbours of some Y-neighbour of i."""
-    _check_k("cycle_knn", k)
-    (_, ia), (_, ib) = _neighbors(x, y, metric="cycle_knn", k=k, chunk_size=chunk_size, device=device)
+def _cycle(a: Neighbors, b: Neighbors) -> float:
+    ia, ib = a[1], b[1]
     back = ia[ib]  # (n, k, k): X-neighbours of each Y-neighbour of i
     home = torch.arange(ia.shape[0], device=ia.device)[:, None, None]
     return float((back == home).flatten(1).any(dim=1).double().mean())
@@ -121,9 +143,7 @@ def _sparse_hsic_unbiased(
     return (trace + total - 2.0 * (col_a @ row_b) / (n - 2)) / (n * (n - 3))
 
 
-def _masked_hsic(
-    va: torch.Tensor, ia: torch.Tensor, vb: torch.Tensor, ib: torch.Tensor
-) -> torch.Tensor:
+def _masked_hsic(va: torch.Tensor, ia: torch.Tensor, vb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
     """Unbiased HSIC of K and L kept only where j is a k-NN of i on both sides (the CKNNA mask)."""
     n, k = ia.shape
     match = _shared(ia, ib)
@@ -133,6 +153,32 @@ def _masked_hsic(
     return _sparse_hsic_unbiased(n, rows, ia[keep], va[keep].double(), l_at_a[keep].double())
 
 
+def _cknna(a: Neighbors, b: Neighbors) -> float:
+    kl, kk, ll = _masked_hsic(*a, *b), _masked_hsic(*a, *a), _masked_hsic(*b, *b)
+    if kk <= 0 or ll <= 0:
+        n, k = a[1].shape
+        raise TooFewRowsError(
+            f"cknna: the masked self-similarity is not positive with {n} rows and k={k}; "
+            "use more probe pairs or a larger k"
+        )
+    return float(kl / (kk * ll).sqrt())
+
+
+mutual_knn_scorer = _neighbor_scorer("mutual_knn", _mutual)
+cycle_knn_scorer = _neighbor_scorer("cycle_knn", _cycle)
+cknna_scorer = _neighbor_scorer("cknna", _cknna, min_k=2, min_rows=4)
+
+
+def mutual_knn(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None) -> float:
+    """Mean over rows of |kNN_X(i) & kNN_Y(i)| / k: how many neighbours the two spaces agree on."""
+    return mutual_knn_scorer(x, y, k=k, chunk_size=chunk_size, device=device)(None)
+
+
+def cycle_knn(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None) -> float:
+    """Share of rows i that come back to themselves: i is among the X-neighbours of some Y-neighbour of i."""
+    return cycle_knn_scorer(x, y, k=k, chunk_size=chunk_size, device=device)(None)
+
+
 def cknna(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, device: Device = None) -> float:
     """Centered kernel nearest-neighbour alignment (Huh et al. 2024).
 
@@ -140,14 +186,4 @@ def cknna(x: ArrayLike, y: ArrayLike, *, k: int = 10, chunk_size: int = 1024, de
     i in both spaces, normalised by the same quantity of each space with itself. Unlike the
     reference code it adds no 1e-6 to the denominator, which would bias small values.
     """
-    _check_k("cknna", k, minimum=2)
-    (va, ia), (vb, ib) = _neighbors(x, y, metric="cknna", k=k, chunk_size=chunk_size, device=device, min_rows=4)
-    kl = _masked_hsic(va, ia, vb, ib)
-    kk = _masked_hsic(va, ia, va, ia)
-    ll = _masked_hsic(vb, ib, vb, ib)
-    if kk <= 0 or ll <= 0:
-        raise TooFewRowsError(
-            f"cknna: the masked self-similarity is not positive with {ia.shape[0]} rows and k={k}; "
-            "use more probe pairs or a larger k"
-        )
-    return float(kl / (kk * ll).sqrt())
+    return cknna_scorer(x, y, k=k, chunk_size=chunk_size, device=device)(None)

@@ -91,18 +91,28 @@ def bootstrap_interval(raw: float, scores: np.ndarray, *, confidence: float) -> 
     return float(raw + lo), float(raw + hi)
 
 
-def _scores(
-    metric: Metric, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor, *, permute_y: bool, options: Mapping[str, Any]
+def _resampled_scores(
+    metric: Metric, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor, options: Mapping[str, Any]
 ) -> np.ndarray:
-    """The metric on each resample (rows of X and Y) or each permutation (rows of Y only)."""
-    what = "permutation" if permute_y else "resample"
+    """The metric on each resample (the same rows taken from X and Y)."""
     out = np.empty(len(rows))
     for i, idx in enumerate(rows.to(X.device)):
         try:
-            out[i] = metric.fn(X, Y[idx], **options) if permute_y else metric.fn(X[idx], Y[idx], **options)
+            out[i] = metric.fn(X[idx], Y[idx], **options)
         except SimilarityInputError as e:
-            raise type(e)(f"{metric.name} failed on {what} {i}: {e}") from e
+            raise type(e)(f"{metric.name} failed on resample {i}: {e}") from e
     return out
+
+
+def _null_scores(
+    metric: Metric, X: torch.Tensor, Y: torch.Tensor, perms: torch.Tensor, options: Mapping[str, Any]
+) -> np.ndarray:
+    """The metric with the pairing broken by each permutation of Y's rows.
+
+    Uses the metric's scorer when it has one, so per-side work is done once.
+    """
+    score = metric.scorer(X, Y, **options) if metric.scorer else lambda p: metric.fn(X, Y[p], **options)
+    return np.array([score(p) for p in perms.to(X.device)], dtype=np.float64)
 
 
 def score_pair(
@@ -146,8 +156,8 @@ def score_pair(
         opts = dict(options.get(metric.name, {}))
         raw = float(metric.fn(X, Y, **opts))
         boot_rows = draws.half_samples if metric.distinct_rows else draws.with_replacement
-        boot = _scores(metric, X, Y, boot_rows, permute_y=False, options=opts)
-        null = _scores(metric, X, Y, draws.permutations, permute_y=True, options=opts)
+        boot = _resampled_scores(metric, X, Y, boot_rows, opts)
+        null = _null_scores(metric, X, Y, draws.permutations, opts)
         ci = bootstrap_interval(raw, boot, confidence=confidence) if bootstrap else (math.nan, math.nan)
         null_mean = float(null.mean()) if permutations else math.nan
         rows.append(
