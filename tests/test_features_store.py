@@ -187,3 +187,17 @@ def test_embed_cli_with_a_registered_backend(image_dir: Path, tmp_path: Path):
     assert r2.exit_code == 0 and "everything reused" in r2.output
     r3 = runner.invoke(cli, ["embed", "--encoder", "fakeimg:x", "--texts", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "t")])
     assert r3.exit_code != 0 and "text encoder" in str(r3.exception)
+
+
+def test_derive_subset_copies_rows_without_encoding(image_dir: Path, tmp_path: Path):
+    from alignkit.features.store import derive_subset
+
+    full = embed_items(FakeImageEncoder(), image_folder_items(image_dir), tmp_path / "s", shard_size=16, progress=False)
+    want = {"img001.png", "img017.png", "img039.png", "img010.png"}  # img010 was skipped: not in the subset
+    sub = derive_subset(full, lambda k: k in want, tmp_path / "sub")
+    keys, feats = sub.load()
+    assert keys == ["img001.png", "img017.png", "img039.png"] and sub.fingerprint == full.fingerprint
+    fk, ff = full.load()
+    assert np.array_equal(feats, ff[[fk.index(k) for k in keys]])
+    again = derive_subset(full, lambda k: False, tmp_path / "sub")  # finished: reused as it is
+    assert again.keys() == keys

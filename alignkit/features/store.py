@@ -21,7 +21,7 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -165,3 +165,37 @@ class FeatureStore:
         toks = [np.pad(t, ((0, 0), (0, t_max - t.shape[1]), (0, 0))) for t in toks]
         masks = [np.pad(m, ((0, 0), (0, t_max - m.shape[1]))) for m in masks]
         return keys, np.concatenate(toks), np.concatenate(masks)
+
+
+def derive_subset(store: FeatureStore, keep: Callable[[str], bool], out: str | Path) -> FeatureStore:
+    """A new store holding only the rows whose key ``keep`` accepts: no encoder work.
+
+    Used for curated subsets of an embedded pool, so training on a subset never re-encodes it.
+    The result keeps the parent's fingerprint (same encoder, same features) and records its parent.
+    """
+    out = Path(out)
+    if (out / MANIFEST).exists():
+        done = FeatureStore(out)
+        if done.complete and done.manifest.get("parent", {}).get("path") == str(store.path):
+            return done
+    out.mkdir(parents=True, exist_ok=True)
+    keys: list[str] = []
+    parts: list[np.ndarray] = []
+    for shard in store.iter_shards():
+        rows = [i for i, k in enumerate(shard.keys) if keep(k)]
+        keys.extend(shard.keys[i] for i in rows)
+        parts.append(np.asarray(shard.features[rows], dtype=np.float16))
+    feats = np.concatenate(parts) if parts else np.zeros((0, store.dim), np.float16)
+    atomic_save_npy(out / "shard-00000.npy", feats)
+    atomic_write_json(out / "shard-00000.json", {"keys": keys, "skipped": []})
+    manifest = {
+        **{k: v for k, v in store.manifest.items() if k not in ("shards", "last_run", "tokens")},
+        "shard_size": max(1, len(keys)),
+        "tokens": False,
+        "shards": [{"index": 0, "name": "shard-00000", "rows": len(keys), "items": len(keys), "skipped": 0,
+                    "keys_digest": keys_digest(keys)}],
+        "parent": {"path": str(store.path), "rows": len(store)},
+        "complete": True,
+    }
+    atomic_write_json(out / MANIFEST, manifest)
+    return FeatureStore(out)
