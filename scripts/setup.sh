@@ -38,5 +38,6 @@ if ((${#missing[@]})); then
 fi
 
 echo "== fetching built-in data sets"
-.venv/bin/alignkit data fetch --all || echo "note: some data sets could not be fetched; see 'alignkit data list'"
+.venv/bin/alignkit data fetch emoji fashion-mnist animal-mnist mnist \
+  || echo "note: some data sets could not be fetched; see 'alignkit data list'"
 echo "== setup done"
