@@ -1,0 +1,67 @@
+"""What a benchmark run compares, in one dataclass: zoos, probe, training data, tasks, budget."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from alignkit.errors import AlignkitError
+from alignkit.evaluate import BASELINES
+from alignkit.similarity.stats import DEFAULT_METRICS
+
+BUILTIN_TASKS = (
+    "builtin:emoji-unseen-style",
+    "builtin:emoji-unseen-concepts",
+    "builtin:fashion-mnist",
+    "builtin:animal-mnist",
+    "builtin:mnist",
+)
+POOLED_HEADS = ("linear", "mlp")
+ALIGN_MODES = ("all", "best")
+
+
+@dataclass
+class BenchConfig:
+    """Every aligned pair gets the same budget: one recipe, the same epochs, the same pairs."""
+
+    vision_zoo: str
+    text_zoo: str
+    probe: str = "builtin:emoji?split=probe&n=1000"
+    n_probe: int = 1000
+    train: str = "builtin:emoji?split=train"
+    tasks: tuple[str, ...] = BUILTIN_TASKS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    primary: str = "linear_cka"
+    k: int = 10
+    bootstrap: int = 50
+    permutations: int = 50
+    seed: int = 0
+    epochs: int | None = None  # None: the recipe's default
+    recipe: dict[str, Any] = field(default_factory=dict)  # AlignConfig overrides for every run
+    align: str = "all"  # "all": every pair; "best": the best-ranked non-control pair only
+    heads: tuple[str, ...] = POOLED_HEADS  # head kinds compared on the chosen pair
+    data_fractions: tuple[float, ...] = (0.1, 0.3)  # training subsets for the chosen pair (full data is the main run)
+    baselines: tuple[str, ...] = tuple(BASELINES)
+    device: str = "cpu"
+
+    def validate(self) -> "BenchConfig":
+        if self.align not in ALIGN_MODES:
+            raise AlignkitError(f"align must be one of {ALIGN_MODES}, got {self.align!r}")
+        if self.primary not in self.metrics:
+            raise AlignkitError(f"the primary metric {self.primary} is not among the metrics {', '.join(self.metrics)}")
+        bad = [h for h in self.heads if h not in POOLED_HEADS]
+        if bad:
+            raise AlignkitError(f"bench compares pooled heads ({', '.join(POOLED_HEADS)}); {bad} cannot run on cached pooled features")
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise AlignkitError(f"unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}")
+        if not self.tasks:
+            raise AlignkitError("no tasks to evaluate on; give at least one --task")
+        if any(not 0 < f < 1 for f in self.data_fractions):
+            raise AlignkitError(f"data fractions must lie in (0, 1) (full data is always run), got {self.data_fractions}")
+        if self.epochs is not None and self.epochs < 1:
+            raise AlignkitError(f"epochs must be at least 1, got {self.epochs}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

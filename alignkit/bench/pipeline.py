@@ -1,0 +1,290 @@
+"""The benchmark pipeline: rank every pair, align, evaluate against baselines, report.
+
+    rank (all metrics, raw and calibrated) -> align (one recipe, one budget) -> evaluate the
+    aligned model and the training-free baselines on the same cached task features -> how well
+    each metric predicts accuracy, a data-efficiency curve and a head comparison for the chosen
+    pair, compute accounting -> one tidy results table and one HTML report.
+
+Everything expensive is cached or reused: features through the shared features cache, scores
+through the rank module's cache, finished training runs by their saved model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from alignkit.align import AlignConfig, AlignedModel, CachedPairs, train_pairs
+from alignkit.align.run import align
+from alignkit.bench.compute import Meter
+from alignkit.bench.config import BenchConfig
+from alignkit.bench.correlation import rank_correlation
+from alignkit.bench.features import is_cached, task_features, training_pairs, TaskFeatures
+from alignkit.bench.runs import reuse_or_train, subset, training_log
+from alignkit.bench.scoring import HEADLINE, score
+from alignkit.bench.verdict import verdicts
+from alignkit.data import open_source
+from alignkit.data.base import caption_items, image_items
+from alignkit.data.tasks import open_task
+from alignkit.encoders import create_encoder
+from alignkit.errors import AlignkitError
+from alignkit.evaluate import TaskResult, make_baseline, paired_rows
+from alignkit.features.cache import cached_features, slug
+from alignkit.similarity.rank import RankConfig, align_rows, embed_probe, ranking, resolve_zoo, score_all
+
+MIN_SUBSET_IMAGES = 20
+Say = Callable[[str], None]
+
+
+@dataclass
+class BenchOutcome:
+    """What a run produced: the tidy rows, the ranking, per-task verdicts and the run folders."""
+
+    rows: list[dict[str, Any]]
+    ranked: list[dict[str, Any]]
+    rank_rows: list[dict[str, Any]]
+    verdicts: list[dict[str, Any]]
+    chosen: tuple[str, str]
+    chosen_note: str
+    runs: dict[str, Path] = field(default_factory=dict)  # run label -> folder
+    results: list[TaskResult] = field(default_factory=list)  # the chosen pair's aligned model, for plots
+    notes: list[str] = field(default_factory=list)
+
+
+def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None, progress: bool = False) -> BenchOutcome:
+    """Run the whole benchmark into ``out`` (runs/ holds the training runs); returns the outcome."""
+    config.validate()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meter = Meter()
+    try:
+        ranked, rank_rows = _rank(config, meter, say)
+        targets, chosen_note = pairs_to_align(ranked, config.align)
+        with meter.stage("open tasks"):
+            tasks = {spec: open_task(spec) for spec in config.tasks}
+        bench = _PairBench(config, out, tasks, meter, say, progress)
+        rows = tidy_rank_rows(ranked, config.metrics)
+        outcome = BenchOutcome(rows, ranked, rank_rows, [], (targets[0]["vision"], targets[0]["text"]), chosen_note)
+        for i, entry in enumerate(targets):
+            outcome.rows += bench.main(entry, outcome, chosen=i == 0)
+        outcome.rows += bench.heads(targets[0], outcome)
+        outcome.rows += bench.data_efficiency(targets[0], outcome)
+        outcome.rows += correlation_rows(ranked, outcome.rows, config.metrics)
+        headline = [r for r in outcome.rows if r["section"] == "zero-shot" and r["headline"]
+                    and (r["vision"], r["text"]) == outcome.chosen]
+        outcome.verdicts = verdicts(headline, "aligned", config.baselines)
+    finally:
+        meter.close()
+    outcome.rows += [{"section": "compute", **r} for r in meter.rows]
+    return outcome
+
+
+def _rank(config: BenchConfig, meter: Meter, say: Say) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rc = RankConfig(metrics=config.metrics, n_probe=config.n_probe, k=config.k, bootstrap=config.bootstrap,
+                    permutations=config.permutations, seed=config.seed, device=config.device, primary=config.primary)
+    with meter.stage("rank: embed probe", modality="image"):
+        vision = embed_probe(resolve_zoo(config.vision_zoo, "image"), "image", config.probe, rc, open_source, say)
+    with meter.stage("rank: embed probe", modality="text"):
+        text = embed_probe(resolve_zoo(config.text_zoo, "text"), "text", config.probe, rc, open_source, say)
+    with meter.stage("rank: score pairs"):
+        keys = align_rows(vision, text, config.n_probe)
+        rows = score_all(vision, text, keys, rc, say)
+    ranked = ranking(rows, config.primary)
+    for e in ranked:
+        e["n_probe"] = len(keys)
+    return ranked, rows
+
+
+def pairs_to_align(ranked: list[dict[str, Any]], mode: str) -> tuple[list[dict[str, Any]], str]:
+    """Every pair (best first), or only the best non-control one; with a sentence saying which and why."""
+    real = [e for e in ranked if not e["control"]]
+    if mode == "all":
+        first = real[0] if real else ranked[0]
+        return [first] + [e for e in ranked if e is not first], f"all {len(ranked)} pairs aligned; the chosen pair is the best-ranked non-control pair"
+    if real:
+        return [real[0]], f"the best-ranked non-control pair (rank {real[0]['rank']} of {len(ranked)})"
+    return [ranked[0]], "every ranked pair is a control, so the best-ranked control pair was aligned"
+
+
+def tidy_rank_rows(ranked: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per (pair, metric, raw|calibrated)."""
+    out = []
+    for e in ranked:
+        for m in metrics:
+            if m not in e:
+                continue
+            lo, hi = e[f"{m}_ci"]
+            for variant, value in (("raw", e[m]), ("calibrated", e[f"{m}_cal"])):
+                out.append({"section": "rank", "vision": e["vision"], "text": e["text"], "control": e["control"],
+                            "rank": e["rank"], "metric": m, "variant": variant, "value": value, "n": e["n_probe"],
+                            "ci_low": lo if variant == "raw" else None, "ci_high": hi if variant == "raw" else None,
+                            "p_value": e[f"{m}_p"]})
+    return out
+
+
+def correlation_rows(ranked: list[dict[str, Any]], rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each metric (raw and calibrated) against the aligned models' mean headline accuracy."""
+    acc: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        if r["section"] == "zero-shot" and r["model"] == "aligned" and r["headline"]:
+            acc.setdefault((r["vision"], r["text"]), []).append(r["value"])
+    aligned = [e for e in ranked if (e["vision"], e["text"]) in acc]
+    accuracy = [float(np.mean(acc[(e["vision"], e["text"])])) for e in aligned]
+    out = []
+    for m in metrics:
+        for variant, key in (("raw", m), ("calibrated", f"{m}_cal")):
+            scores = [float(e.get(key, math.nan)) for e in aligned]
+            out.append({"section": "correlation", "metric": m, "variant": variant,
+                        "target": "mean headline accuracy of the aligned model over the tasks",
+                        **rank_correlation(scores, accuracy)})
+    return out
+
+
+class _PairBench:
+    """Aligns and evaluates pairs; encoders and task features are built once and shared."""
+
+    def __init__(self, config: BenchConfig, out: Path, tasks: dict[str, Any], meter: Meter, say: Say, progress: bool):
+        self.config, self.out, self.tasks, self.meter, self.say, self.progress = config, out, tasks, meter, say, progress
+        self._encoders: dict[str, Any] = {}
+        self._task_features: dict[tuple[str, str], dict[str, TaskFeatures]] = {}
+        self._train: dict[tuple[str, str], CachedPairs] = {}
+        self._models: dict[tuple[str, str], AlignedModel] = {}
+
+    # ---- shared pieces ------------------------------------------------------------
+    def encoder(self, spec: str) -> Any:
+        if spec not in self._encoders:
+            self._encoders[spec] = create_encoder(spec, device=self.config.device)
+        return self._encoders[spec]
+
+    def recipe(self, entry: dict[str, Any], **overrides: Any) -> AlignConfig:
+        base = AlignConfig().with_overrides(self.config.recipe)
+        return base.with_overrides({"vision": entry["vision"], "text": entry["text"], "data": self.config.train,
+                                    "seed": self.config.seed, "epochs": self.config.epochs, **overrides}).validate()
+
+    def run_dir(self, entry: dict[str, Any], name: str) -> Path:
+        return self.out / "runs" / slug(f"{entry['vision']}+{entry['text']}", 40) / name
+
+    def train_data(self, entry: dict[str, Any], recipe: AlignConfig) -> CachedPairs:
+        key = (entry["vision"], entry["text"])
+        if key not in self._train:
+            stores = {}
+            for side, items in (("image", image_items), ("text", caption_items)):
+                enc = self.encoder(entry["vision" if side == "image" else "text"])
+                with self.meter.stage("encode training pairs", encoder=enc.spec, data=self.config.train) as m:
+                    m["reused"] = is_cached(enc, self.config.train)
+                    self.say(f"embedding {self.config.train} with {enc.spec}" + (" (cached)" if m["reused"] else ""))
+                    stores[side] = cached_features(enc, items(open_source(self.config.train)), self.config.train,
+                                                   batch_size=recipe.encode_batch_size, progress=self.progress)
+            self._train[key] = training_pairs(stores["image"], stores["text"])
+        return self._train[key]
+
+    def features(self, entry: dict[str, Any]) -> dict[str, TaskFeatures]:
+        key = (entry["vision"], entry["text"])
+        if key not in self._task_features:
+            v, t = self.encoder(entry["vision"]), self.encoder(entry["text"])
+            feats = {}
+            for spec, task in self.tasks.items():
+                with self.meter.stage("encode task", task=spec, encoder=f"{v.spec} + {t.spec}") as m:
+                    m["reused"] = is_cached(v, spec)
+                    self.say(f"task {spec}: {v.spec} + {t.spec}" + (" (cached)" if m["reused"] else ""))
+                    feats[spec] = task_features(task, spec, v, t, self.progress)
+            self._task_features[key] = feats
+        return self._task_features[key]
+
+    def fit_baselines(self, data: CachedPairs, label: str) -> dict[str, Any]:
+        x, y = paired_rows(data.pooled_features("image"), data.pooled_features("text"), data.text_owner)
+        fitted = {}
+        for name in self.config.baselines:
+            with self.meter.stage("fit baseline", baseline=name, pair=label, train_images=len(data.image_keys)):
+                fitted[name] = make_baseline(name).fit(x, y)
+        return fitted
+
+    def train(self, run: Path, identity: dict[str, Any], fit: Callable[[bool], AlignedModel], label: str) -> AlignedModel:
+        with self.meter.stage("train", run=label) as m:
+            model, m["reused"] = reuse_or_train(run, identity, fit)
+            m["train_loop_seconds"] = round(sum(r["seconds"] for r in training_log(run)), 3)
+            m["epochs_run"] = len(training_log(run))
+        self.say(f"{label}: {'reused the finished run' if m['reused'] else 'trained'} in {run}")
+        return model
+
+    def evaluate(self, entry: dict[str, Any], models: dict[str, Any], section: str, data: CachedPairs,
+                 head: str) -> tuple[list[dict[str, Any]], dict[str, TaskResult]]:
+        rows, aligned = [], {}
+        for spec, tf in self.features(entry).items():
+            for name, model in models.items():
+                res = score(model, tf, name)
+                if name == "aligned":
+                    aligned[spec] = res
+                for r in res.rows:
+                    rows.append({"section": section, "vision": entry["vision"], "text": entry["text"],
+                                 "control": entry["control"], **r, "kind": tf.kind,
+                                 "headline": r["metric"] == HEADLINE[tf.kind], "task_spec": spec,
+                                 "head": head if name == "aligned" else None, "train_images": len(data.image_keys),
+                                 "train_captions": len(data.text_keys), "skipped": len(tf.skipped)})
+        return rows, aligned
+
+    # ---- the three kinds of run ---------------------------------------------------
+    def main(self, entry: dict[str, Any], outcome: BenchOutcome, chosen: bool) -> list[dict[str, Any]]:
+        """The pair under the bench recipe on all training pairs, beside every baseline."""
+        recipe = self.recipe(entry)
+        data = self.train_data(entry, recipe)
+        label = f"{entry['vision']} + {entry['text']}"
+        run = self.run_dir(entry, _head_name(recipe))
+        model = self.train(run, {"recipe": recipe.to_dict()},
+                           lambda resume: align(recipe, run, resume=resume, progress=self.progress), label)
+        self._models[(entry["vision"], entry["text"])] = model
+        outcome.runs[label] = run
+        models = {"aligned": model, **self.fit_baselines(data, label)}
+        rows, aligned = self.evaluate(entry, models, "zero-shot", data, _head_name(recipe))
+        if chosen:
+            outcome.results = list(aligned.values())
+        return rows
+
+    def heads(self, entry: dict[str, Any], outcome: BenchOutcome) -> list[dict[str, Any]]:
+        """The chosen pair with each other head kind, everything else unchanged."""
+        rows = []
+        main_head = _head_name(self.recipe(entry))
+        for kind in self.config.heads:
+            if kind == main_head:
+                continue
+            recipe = self.recipe(entry, **{"image_head.kind": kind, "text_head.kind": kind})
+            data = self.train_data(entry, recipe)
+            run = self.run_dir(entry, kind)
+            label = f"{entry['vision']} + {entry['text']} ({kind} heads)"
+            model = self.train(run, {"recipe": recipe.to_dict()},
+                               lambda resume: align(recipe, run, resume=resume, progress=self.progress), label)
+            outcome.runs[label] = run
+            rows += self.evaluate(entry, {"aligned": model}, "heads", data, kind)[0]
+        return rows
+
+    def data_efficiency(self, entry: dict[str, Any], outcome: BenchOutcome) -> list[dict[str, Any]]:
+        """The chosen pair (and the baselines) on nested subsets of the training images."""
+        recipe = self.recipe(entry)
+        full = self.train_data(entry, recipe)
+        sizes = sorted({round(f * len(full.image_keys)) for f in self.config.data_fractions})
+        too_small = [n for n in sizes if n < MIN_SUBSET_IMAGES]
+        if too_small:
+            outcome.notes.append(f"data-efficiency sizes {too_small} skipped: fewer than {MIN_SUBSET_IMAGES} training images")
+        rows = []
+        for n in (n for n in sizes if n >= MIN_SUBSET_IMAGES):
+            data = subset(full, n, self.config.seed)
+            run = self.run_dir(entry, f"{_head_name(recipe)}-{n}-images")
+            encoders = {side: {"spec": enc.spec, "fingerprint": enc.fingerprint()}
+                        for side, enc in (("image", self.encoder(entry["vision"])), ("text", self.encoder(entry["text"])))}
+            label = f"{entry['vision']} + {entry['text']} ({n} images)"
+            model = self.train(run, {"recipe": recipe.to_dict(), "subset_images": n, "subset_seed": self.config.seed},
+                               lambda resume: train_pairs(recipe, data, run, encoders=encoders, resume=resume,
+                                                          progress=self.progress), label)
+            outcome.runs[label] = run
+            models = {"aligned": model, **self.fit_baselines(data, label)}
+            rows += self.evaluate(entry, models, "data-efficiency", data, _head_name(recipe))[0]
+        return rows
+
+
+def _head_name(recipe: AlignConfig) -> str:
+    i, t = recipe.image_head.kind, recipe.text_head.kind
+    return i if i == t else f"{i}-{t}"

@@ -1,0 +1,189 @@
+"""The benchmark's outputs on disk: one tidy results table and one self-contained HTML report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from alignkit.bench.pipeline import BenchOutcome
+from alignkit.bench.runs import training_log
+from alignkit.evaluate import compare_models
+from alignkit.report import Report, plots, write_table
+from alignkit.similarity.rank_report import label, metric_matrix
+
+
+def machine_facts() -> dict[str, Any]:
+    """What the numbers were measured on (timings depend on it; accuracies should not)."""
+    import torch
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "load_average_at_report": [round(x, 2) for x in load] if load else None}
+
+
+def write_bench_outputs(outcome: BenchOutcome, out: str | Path, title: str, command: str, config: dict[str, Any],
+                        intro: Sequence[str] = ()) -> Path:
+    """``results.{parquet,csv,jsonl}`` (every number), ``rank.*`` (full ranking rows) and ``index.html``."""
+    out = Path(out)
+    write_table(outcome.rows, out / "results")
+    write_table(outcome.rank_rows, out / "rank")
+    rows = outcome.rows
+    chosen = outcome.chosen
+    rep = Report(title, f"chosen pair: {chosen[0]} + {chosen[1]} ({outcome.chosen_note})")
+    rep.code(command)
+    for line in intro:
+        rep.note(line)
+    _verdicts(rep, outcome)
+    _ranking(rep, outcome, config)
+    _zero_shot(rep, rows, outcome)
+    _curves(rep, outcome)
+    _score_vs_accuracy(rep, outcome, config)
+    _heads(rep, rows, chosen)
+    _data_efficiency(rep, rows, chosen)
+    _compute(rep, rows)
+    rep.heading("Setup").code(json.dumps({"config": config, "machine": machine_facts()}, indent=1, default=str))
+    return rep.write(out)
+
+
+def _verdicts(rep: Report, outcome: BenchOutcome) -> None:
+    rep.heading("Verdict per task")
+    rep.paragraph("Headline number per task: top-1 accuracy (classification) or image-to-text R@1 (retrieval); "
+                  "the aligned model must beat every training-free baseline (fitted on the same training pairs, scored "
+                  "by the same code) and chance, strictly.")
+    for v in outcome.verdicts:
+        ok = v["beats_all_baselines"] and v["beats_chance"]
+        rep.note(("WIN: " if ok else "LOSS: ") + v["text"], kind="info" if ok else "warning")
+    wins = sum(v["beats_all_baselines"] and v["beats_chance"] for v in outcome.verdicts)
+    rep.paragraph(f"The aligned model beats every baseline and chance on {wins} of {len(outcome.verdicts)} tasks.")
+    for note in outcome.notes:
+        rep.note(note, kind="warning")
+
+
+def _ranking(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
+    metrics, primary = config["metrics"], config["primary"]
+    table = [{"rank": e["rank"], "vision": e["vision"], "text": e["text"], "control": "yes" if e["control"] else "",
+              **{m: e.get(m) for m in metrics}, **{f"{m} (cal.)": e.get(f"{m}_cal") for m in metrics}}
+             for e in outcome.ranked]
+    rep.heading("Encoder pair ranking").table(
+        table, caption=f"sorted by calibrated {primary} on {outcome.ranked[0]['n_probe']} probe pairs; controls highlighted",
+        highlight=lambda r: r["control"] == "yes", best={f"{primary} (cal.)": "max"})
+    rep.paragraph("Calibrated = (raw - null mean) / (1 - null mean), the null being the same pair with its image-caption "
+                  "pairing shuffled: 0 is no better than unpaired data. Controls (pixels, n-grams, random weights) are floors.")
+    for cal in (False, True):
+        mat, v, t = metric_matrix(outcome.ranked, primary, cal)
+        name = f"{primary} ({'calibrated' if cal else 'raw'})"
+        rep.figure(plots.heatmap(mat, v, t, title=name), caption=f"{name}: vision encoders (rows) x text encoders (columns)")
+
+
+def _zero_shot(rep: Report, rows: list[dict[str, Any]], outcome: BenchOutcome) -> None:
+    rep.heading("Zero-shot results with baselines and chance")
+    pairs = list(dict.fromkeys((r["vision"], r["text"]) for r in rows if r["section"] == "zero-shot"))
+    for v, t in pairs:
+        mine = [r for r in rows if r["section"] == "zero-shot" and (r["vision"], r["text"]) == (v, t)]
+        wide = compare_models(mine)
+        models = [c for c in wide.columns if c not in ("task", "metric", "chance")]
+        n_img = mine[0]["train_images"]
+        rep.table(wide, caption=f"{v} + {t}: aligned heads vs training-free baselines, all fitted on the same "
+                                f"{n_img} training images ({mine[0]['train_captions']} captions); best per row in bold",
+                  row_best=models, max_rows=None)
+        skipped = {r["task"]: r["skipped"] for r in mine if r["skipped"]}
+        if skipped:
+            rep.note("skipped items (the metrics cover the rest): " + ", ".join(f"{k}: {n}" for k, n in skipped.items()),
+                     kind="warning")
+    for res in outcome.results:
+        if res.confusion is not None and res.classnames is not None:
+            rep.figure(plots.confusion_matrix(res.confusion, res.classnames, title=f"{res.task}: aligned model"),
+                       caption=f"{res.task}: confusion of the chosen pair's aligned model (rows: true class)")
+
+
+def _curves(rep: Report, outcome: BenchOutcome) -> None:
+    rep.heading("Training curves")
+    for name, run in outcome.runs.items():
+        log = training_log(run)
+        if not log:
+            continue
+        epochs = [r["epoch"] for r in log]
+        series = {"train loss": (epochs, [r["train_loss"] for r in log])}
+        if "val_i2t_r1" in log[0]:
+            val = {"val R@1 image->text": (epochs, [r["val_i2t_r1"] for r in log]),
+                   "val R@1 text->image": (epochs, [r["val_t2i_r1"] for r in log])}
+            rep.figure(plots.line_curves(val, "epoch", "R@1", f"{name}: validation", reference=log[0].get("val_chance_r1")),
+                       caption=f"{name}: held-out validation R@1 per epoch (best epoch {log[-1]['best_epoch']} kept)")
+        rep.figure(plots.line_curves(series, "epoch", "InfoNCE loss", f"{name}: training loss"),
+                   caption=f"{name}: training loss per epoch")
+
+
+def _score_vs_accuracy(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
+    rep.heading("Does the similarity score predict accuracy?")
+    corr = [r for r in outcome.rows if r["section"] == "correlation"]
+    n = corr[0]["n"] if corr else 0
+    rep.note(corr[0]["note"] if corr else "no pair was aligned", kind="warning" if n < 8 else "info")
+    if n < 2:
+        rep.paragraph("Only one pair was aligned, so there is no score-vs-accuracy comparison; `alignkit bench` aligns every pair.")
+        return
+    acc: dict[tuple[str, str], list[float]] = {}
+    for r in outcome.rows:
+        if r["section"] == "zero-shot" and r["model"] == "aligned" and r["headline"]:
+            acc.setdefault((r["vision"], r["text"]), []).append(r["value"])
+    entries = [e for e in outcome.ranked if (e["vision"], e["text"]) in acc]
+    y = [float(np.mean(acc[(e["vision"], e["text"])])) for e in entries]
+    primary = config["primary"]
+    for key, name in ((f"{primary}_cal", f"{primary} (calibrated)"), (primary, f"{primary} (raw)")):
+        rep.figure(plots.scatter_fit([e.get(key, math.nan) for e in entries], y, [label(e) for e in entries],
+                                     name, "mean headline accuracy (aligned)", f"{name} vs zero-shot accuracy"),
+                   caption=f"each point one aligned pair; {name} on the probe vs the aligned model's mean headline accuracy")
+    rep.table(corr, caption="Rank correlation of each metric with the aligned models' mean headline accuracy", max_rows=None)
+
+
+def _heads(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> None:
+    mine = [r for r in rows if r["section"] in ("zero-shot", "heads") and r["model"] == "aligned" and r["headline"]
+            and (r["vision"], r["text"]) == chosen]
+    heads = list(dict.fromkeys(r["head"] for r in mine))
+    rep.heading("Head types")
+    if len(heads) < 2:
+        rep.paragraph("Only one head type was trained.")
+        return
+    table = []
+    for task in dict.fromkeys(r["task"] for r in mine):
+        by = {r["head"]: r for r in mine if r["task"] == task}
+        first = next(iter(by.values()))
+        table.append({"task": task, "metric": first["metric"], "chance": first["chance"], **{h: by[h]["value"] for h in heads if h in by}})
+    rep.table(table, caption=f"{chosen[0]} + {chosen[1]}: headline number per head type, same recipe otherwise",
+              row_best=heads, max_rows=None)
+
+
+def _data_efficiency(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> None:
+    mine = [r for r in rows if r["section"] in ("zero-shot", "data-efficiency") and r["headline"]
+            and (r["vision"], r["text"]) == chosen]
+    rep.heading("Data efficiency")
+    sizes = sorted({r["train_images"] for r in mine})
+    if len(sizes) < 2:
+        rep.paragraph("No training subset was run.")
+        return
+    for task in dict.fromkeys(r["task"] for r in mine):
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        for r in sorted((r for r in mine if r["task"] == task), key=lambda r: r["train_images"]):
+            xs, ys = series.setdefault(r["model"], ([], []))
+            xs.append(r["train_images"])
+            ys.append(r["value"])
+        chance = next(r["chance"] for r in mine if r["task"] == task)
+        metric = next(r["metric"] for r in mine if r["task"] == task)
+        rep.figure(plots.line_curves(series, "training images (each with all its captions)", metric, task,
+                                     logx=True, reference=chance),
+                   caption=f"{task}: {metric} vs training images, aligned heads and baselines on the same nested subsets")
+
+
+def _compute(rep: Report, rows: list[dict[str, Any]]) -> None:
+    compute = [{k: v for k, v in r.items() if k != "section"} for r in rows if r["section"] == "compute"]
+    rep.heading("Compute")
+    rep.paragraph("Wall time per stage (reused = served from the features cache or a finished run); python_peak_mb is the "
+                  "peak of Python-tracked allocations (numpy included, torch's allocator not) during the stage; "
+                  "process_peak_rss_mb is the process's resident-set high-water mark so far (it never decreases).")
+    rep.table(compute, caption="compute accounting", max_rows=None)

@@ -1,0 +1,54 @@
+"""Training runs of a benchmark: reused when finished, resumed when interrupted, else started.
+
+The align module refuses to overwrite a run folder, so a finished run is recognised by a
+marker written after training returned (``bench-run.json``: the recipe and the data it was
+trained on). A marker for another recipe is refused rather than silently reused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from alignkit.align import AlignedModel, CachedPairs
+from alignkit.align.trainer import LAST, METRICS
+from alignkit.errors import AlignkitError
+from alignkit.features.store import atomic_write_json
+
+MARKER = "bench-run.json"
+
+
+def reuse_or_train(out: Path, identity: dict[str, Any], train: Callable[[bool], AlignedModel]) -> tuple[AlignedModel, bool]:
+    """The run in ``out``: (model, reused). ``train(resume)`` trains it when it is not finished."""
+    marker = out / MARKER
+    if marker.exists():
+        if json.loads(marker.read_text(encoding="utf-8")) != identity:
+            raise AlignkitError(f"{out} holds a finished run with another recipe or data; use another --out or delete {out}")
+        return AlignedModel.from_pretrained(out), True
+    model = train((out / LAST / "state.json").exists())
+    atomic_write_json(marker, identity)
+    return model, False
+
+
+def training_log(out: Path) -> list[dict[str, Any]]:
+    """The per-epoch records of a run (loss, validation R@1, seconds)."""
+    path = out / METRICS
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()] if path.exists() else []
+
+
+def subset(data: CachedPairs, n_images: int, seed: int) -> CachedPairs:
+    """The first ``n_images`` training images of a seeded shuffle, with all their captions.
+
+    Subsets are nested (a smaller one is a prefix of a larger one), so a data-efficiency curve
+    compares more data against less, not one random draw against another.
+    """
+    order = np.random.default_rng(seed).permutation(len(data.image_keys))[:n_images]
+    keep = np.zeros(len(data.image_keys), dtype=bool)
+    keep[order] = True
+    rows = np.sort(order)
+    text_rows = np.flatnonzero(keep[data.text_owner])
+    image, text = data.pooled_features("image").numpy(), data.pooled_features("text").numpy()
+    return CachedPairs([data.image_keys[i] for i in rows], image[rows], [data.text_keys[j] for j in text_rows], text[text_rows])

@@ -1,0 +1,26 @@
+"""`alignkit demo`: rank the offline zoo, align the best pair, evaluate it against the
+training-free baselines on held-out tasks, and write reports/demo/index.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from alignkit.cli.bench import apply_options, pipeline_options, run_and_report
+
+
+@click.command("demo")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/demo"), show_default=True,
+              help="Report folder; a rerun reuses its finished runs and the cached features.")
+@click.option("--quick", is_flag=True, help="A few-minute version: smaller probe, training set and tasks, 5 epochs.")
+@click.option("--vision-zoo", help="Image encoders to rank (default: the installed offline ones and the pixels control).")
+@click.option("--text-zoo", help="Text encoders to rank (default: the installed offline ones and the n-gram control).")
+@pipeline_options
+def demo(out, quick, quiet, **options):
+    """The embedded default end to end: rank, align the best non-control pair, evaluate, report."""
+    from alignkit.bench import budget_note, demo_config
+
+    config = apply_options(demo_config(quick), **options)
+    intro = [budget_note(config), "Reproducible: the same seed gives the same numbers (timings excepted)."]
+    run_and_report(config, out, "alignkit demo" + (" (quick)" if quick else ""), intro, quiet)
