@@ -13,6 +13,11 @@ Measures, side by side in one run:
               exist, so it includes the interpreter, torch, the inputs and the metric's
               working memory), and its wall time.
 
+  coverage    (--coverage-reps > 0) how often score_pair's 95% intervals contain E[score at
+              this n], estimated from 300 independent datasets of the same size; and the
+              interval width as a share of the true sampling spread. Written to
+              <out>_coverage.json/.md.
+
 All CKA timings use float64 on both sides, the best of --repeats runs. The machine may be
 shared; quote ratios from one run.
 
@@ -36,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alignkit.similarity import linear_cka, mutual_knn  # noqa: E402
+from alignkit.similarity import linear_cka, measure, mutual_knn, score_pair  # noqa: E402
 
 
 def paired_features(n: int, d: int, seed: int = 0, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +179,35 @@ def bench_knn(n: int, d: int, k: int) -> dict:
     return out
 
 
+def coverage_dataset(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One draw of n pairs from a fixed population (fixed loadings, fresh latents and noise)."""
+    fixed = np.random.default_rng(999)
+    a, b = fixed.standard_normal((5, 12)), fixed.standard_normal((5, 20))
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, 5))
+    return z @ a + 2 * rng.standard_normal((n, 12)), np.tanh(z @ b) + rng.standard_normal((n, 20))
+
+
+def bench_coverage(reps: int, n: int = 200, resamples: int = 60, truth_draws: int = 300) -> dict:
+    metrics = ["linear_cka", "unbiased_cka", "mutual_knn", "cknna", "svcca"]
+    samples = {m: np.array([measure(m, *coverage_dataset(n, 10_000 + s)) for s in range(truth_draws)])
+               for m in metrics}
+    hits, widths = {m: 0 for m in metrics}, {m: [] for m in metrics}
+    for s in range(reps):
+        for r in score_pair(*coverage_dataset(n, s), metrics, bootstrap=resamples, permutations=0, seed=s):
+            m = r["metric"]
+            hits[m] += r["ci_low"] <= samples[m].mean() <= r["ci_high"]
+            widths[m].append(r["ci_high"] - r["ci_low"])
+    out = {"n": n, "reps": reps, "resamples": resamples, "truth_draws": truth_draws, "confidence": 0.95,
+           "metrics": {}}
+    for m in metrics:
+        out["metrics"][m] = {"coverage": hits[m] / reps,
+                             "width_over_true_spread": float(np.mean(widths[m]) / (2 * 1.96 * samples[m].std(ddof=1)))}
+        print(f"coverage {m}: {hits[m] / reps:.2f}, width / true 95% spread "
+              f"{out['metrics'][m]['width_over_true_spread']:.2f}", flush=True)
+    return out
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     mem = next((int(line.split()[1]) // 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
@@ -226,6 +260,26 @@ def write_markdown(path: Path, r: dict) -> None:
     path.write_text("\n".join(lines))
 
 
+def write_coverage_markdown(path: Path, r: dict) -> None:
+    c = r["coverage"]
+    lines = [
+        "# Similarity interval coverage",
+        "",
+        f"Command: `{r['command']}`  ",
+        f"Date: {r['date']}",
+        "",
+        f"{c['reps']} datasets of n = {c['n']} pairs (12- and 20-dim views of a shared 5-dim latent), "
+        f"{c['resamples']} resamples each; the target E[score at n] is the mean over {c['truth_draws']} further "
+        f"datasets. Nominal coverage {c['confidence']:.0%}; with {c['reps']} datasets the coverage estimate has "
+        f"a standard error of about {np.sqrt(0.95 * 0.05 / c['reps']):.2f}.",
+        "",
+        "| metric | coverage | interval width / true 95% spread |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {m} | {v['coverage']:.2f} | {v['width_over_true_spread']:.2f} |" for m, v in c["metrics"].items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n-large", type=int, default=50_000)
@@ -235,25 +289,31 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/similarity", help="writes <out>.json and <out>.md")
+    ap.add_argument("--coverage-reps", type=int, default=0, help="datasets for the interval-coverage check (0: skip)")
+    ap.add_argument("--skip-speed", action="store_true", help="only run the coverage check")
     ap.add_argument("--knn-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.knn_child:
         knn_child(*(int(v) for v in args.knn_child.split(",")))
         return
-    result = {
-        "command": " ".join([".venv/bin/python", "benchmarks/bench_similarity.py", *sys.argv[1:]]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": machine(),
-    }
-    result["cka"] = bench_cka(args.n_large, args.d, [int(v) for v in args.n_gram.split(",")], args.n_trace,
-                              args.repeats)
-    result["mutual_knn"] = bench_knn(args.n_large, args.d, args.k)
+    command = " ".join([".venv/bin/python", "benchmarks/bench_similarity.py", *sys.argv[1:]])
+    stamp = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine()}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    write_markdown(out.with_suffix(".md"), result)
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
-
+    if not args.skip_speed:
+        result = dict(stamp)
+        result["cka"] = bench_cka(args.n_large, args.d, [int(v) for v in args.n_gram.split(",")], args.n_trace,
+                                  args.repeats)
+        result["mutual_knn"] = bench_knn(args.n_large, args.d, args.k)
+        out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+        write_markdown(out.with_suffix(".md"), result)
+        print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    if args.coverage_reps:
+        cov = dict(stamp, coverage=bench_coverage(args.coverage_reps))
+        path = out.with_name(out.name + "_coverage")
+        path.with_suffix(".json").write_text(json.dumps(cov, indent=1))
+        write_coverage_markdown(path.with_suffix(".md"), cov)
+        print(f"wrote {path.with_suffix('.json')} and {path.with_suffix('.md')}")
 
 if __name__ == "__main__":
     main()
