@@ -86,7 +86,7 @@ RECIPES: dict[str, dict] = {
     "50 epochs": {"epochs": 50},
     "linear heads": {"image_head.kind": "linear", "text_head.kind": "linear"},
     "standardize inputs": {"image_head.standardize": True, "text_head.standardize": True},
-    "siglip, T0=0.1": {"loss": "siglip", "init_temperature": 0.1},
+    "siglip": {"loss": "siglip", "init_temperature": 0.1},
     "all captions": {"captions": "all"},
     "dropout 0.3": {"image_head.dropout": 0.3, "text_head.dropout": 0.3},
     "dropout 0": {"image_head.dropout": 0.0, "text_head.dropout": 0.0},
