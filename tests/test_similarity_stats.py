@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from alignkit.similarity import SimilarityInputError, UnknownMetricError, calibrate, measure, permutation_p_value, score_pair
+from alignkit.similarity import (
+    SimilarityInputError,
+    UnknownMetricError,
+    calibrate,
+    measure,
+    permutation_p_value,
+    score_pair,
+)
 from alignkit.similarity.stats import bootstrap_interval, draw_resamples
 
 FIELDS = {
