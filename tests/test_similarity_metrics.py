@@ -348,3 +348,13 @@ def test_scorer_matches_the_metric_on_every_pairing(name):
     for seed in range(3):
         p = np.random.default_rng(seed).permutation(N)
         assert score(torch.from_numpy(p)) == pytest.approx(metric.fn(x, y[p], **options), rel=1e-9, abs=1e-12)
+
+
+def test_device_argument_and_float16_store_features():
+    """Feature stores hold float16; an explicit device is honoured (CPU here, the same code on GPU)."""
+    x, y = paired()
+    for name in ALL:
+        expected = measure(name, x, y)
+        assert measure(name, x, y, device="cpu") == expected
+        half = measure(name, x.astype(np.float16), y.astype(np.float16), device=torch.device("cpu"))
+        assert half == pytest.approx(expected, abs=0.02)
