@@ -126,7 +126,7 @@ class OnlinePairs(PairedData):
 
     def __init__(self, pairs: Sequence[Any], image_encoder: Any, text_encoder: Any, *, image_tokens: bool = False, text_tokens: bool = False, batch_size: int = 64):
         from alignkit.data.images import decode_image
-        from alignkit.features.extract import clean_text
+        from alignkit.data.checks import clean_caption
 
         self.image_encoder, self.text_encoder = image_encoder, text_encoder
         self.image_keys, self._images, self._texts, self.skipped = [], [], [], []
@@ -140,7 +140,7 @@ class OnlinePairs(PairedData):
             captions = []
             for c in pair.captions:
                 try:
-                    captions.append(clean_text(c))
+                    captions.append(clean_caption(c))
                 except BadItemError as e:
                     self.skipped.append({"key": pair.key, "reason": str(e)})
             if not captions:
