@@ -16,7 +16,7 @@ DETERMINISTIC = ("rank", "zero-shot", "heads", "data-efficiency", "correlation")
 
 
 def bench_args(setup: dict, out: Path) -> list[str]:
-    args = ["bench", "--vision-zoo", "pixels,pixels?size=4", "--text-zoo", "hashed-ngrams",
+    args = ["bench", "--vision-zoo", "pixels?size=4,pixels?size=6", "--text-zoo", "hashed-ngrams?dim=64",
             "--probe", setup["probe"], "--n", "40", "--train", setup["train"], "--metrics", "linear_cka,mutual_knn",
             "--bootstrap", "5", "--permutations", "5", "--epochs", "3", "--fractions", "0.5", "--seed", "3",
             "--out", str(out), "--quiet"]

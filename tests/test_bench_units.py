@@ -1,0 +1,89 @@
+"""The bench's pure pieces: which pairs get aligned, the per-task verdicts, the correlation's
+sample-size honesty, nested training subsets, and finished-run reuse."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from alignkit.bench.correlation import rank_correlation
+from alignkit.bench.pipeline import pairs_to_align
+from alignkit.bench.runs import MARKER, reuse_or_train, subset
+from alignkit.bench.verdict import verdicts
+from alignkit.errors import AlignkitError
+
+
+def entry(rank: int, control: bool) -> dict:
+    return {"rank": rank, "vision": f"v{rank}", "text": "t", "control": control}
+
+
+def test_best_non_control_pair_is_chosen():
+    ranked = [entry(1, True), entry(2, False), entry(3, False)]
+    chosen, why = pairs_to_align(ranked, "best")
+    assert [e["rank"] for e in chosen] == [2] and "non-control" in why
+    every, _ = pairs_to_align(ranked, "all")
+    assert [e["rank"] for e in every] == [2, 1, 3]  # the chosen pair first, every pair aligned
+    only_controls, why = pairs_to_align([entry(1, True)], "best")
+    assert only_controls[0]["rank"] == 1 and "control" in why
+
+
+def row(task: str, model: str, value: float, chance: float = 0.1) -> dict:
+    return {"task": task, "metric": "top1", "value": value, "chance": chance, "model": model}
+
+
+def test_verdicts_are_strict_and_name_the_losers():
+    rows = [row("a", "aligned", 0.5), row("a", "asif", 0.4), row("a", "ridge", 0.3),
+            row("b", "aligned", 0.3), row("b", "asif", 0.3), row("b", "ridge", 0.45),
+            row("c", "aligned", 0.05), row("c", "asif", 0.01)]
+    v = {x["task"]: x for x in verdicts(rows, "aligned", ["asif", "ridge"])}
+    assert v["a"]["beats_all_baselines"] and v["a"]["beats_chance"] and "best: asif 0.400" in v["a"]["text"]
+    assert not v["b"]["beats_all_baselines"]  # a tie with asif is not a win
+    assert "not beaten: ridge 0.450, asif 0.300" in v["b"]["text"]
+    assert v["c"]["beats_all_baselines"] and not v["c"]["beats_chance"] and "does NOT beat chance" in v["c"]["text"]
+
+
+def test_correlation_reports_n_and_refuses_two_points():
+    two = rank_correlation([0.1, 0.2], [0.3, 0.4])
+    assert two["n"] == 2 and math.isnan(two["spearman"]) and "too few" in two["note"]
+    few = rank_correlation([0.1, 0.2, 0.3, float("nan")], [0.3, 0.5, 0.4, 0.9])
+    assert few["n"] == 3 and few["spearman"] == pytest.approx(0.5) and "hint" in few["note"]
+    many = rank_correlation(list(range(10)), [x * x for x in range(10)])
+    assert many["spearman"] == pytest.approx(1.0) and many["kendall"] == pytest.approx(1.0) and many["note"] == "n=10 pairs"
+
+
+def test_subsets_are_nested_and_keep_all_captions():
+    from alignkit.align import CachedPairs
+
+    keys = [f"k{i}" for i in range(30)]
+    text_keys = [f"{k}#{j}" for k in keys for j in range(2)]
+    rng = np.random.default_rng(0)
+    data = CachedPairs(keys, rng.standard_normal((30, 4)), text_keys, rng.standard_normal((60, 3)))
+    small, large = subset(data, 10, seed=5), subset(data, 20, seed=5)
+    assert set(small.image_keys) < set(large.image_keys) and len(small.image_keys) == 10
+    assert sorted(small.text_keys) == sorted(f"{k}#{j}" for k in small.image_keys for j in range(2))
+    row_of = {k: i for i, k in enumerate(data.image_keys)}
+    i = small.image_keys.index(small.image_keys[3])
+    assert np.array_equal(small.pooled_features("image")[i].numpy(), data.pooled_features("image")[row_of[small.image_keys[3]]].numpy())
+
+
+def test_finished_run_is_reused_and_another_recipe_refused(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_train(resume: bool):
+        calls.append(resume)
+        return "model"
+
+    monkeypatch.setattr("alignkit.bench.runs.AlignedModel.from_pretrained", lambda path: "loaded")
+    assert reuse_or_train(tmp_path, {"recipe": 1}, fake_train) == ("model", False)
+    assert json.loads((tmp_path / MARKER).read_text()) == {"recipe": 1}
+    assert reuse_or_train(tmp_path, {"recipe": 1}, fake_train) == ("loaded", True) and calls == [False]
+    with pytest.raises(AlignkitError, match="another recipe"):
+        reuse_or_train(tmp_path, {"recipe": 2}, fake_train)
+    (tmp_path / MARKER).unlink()
+    (tmp_path / "checkpoints" / "last").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "last" / "state.json").write_text("{}")
+    reuse_or_train(tmp_path, {"recipe": 2}, fake_train)
+    assert calls == [False, True]  # an interrupted run resumes
