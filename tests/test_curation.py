@@ -149,3 +149,31 @@ def test_curate_needs_concepts(tmp_path: Path):
 
     res = CliRunner().invoke(cli, ["curate", "--pool", str(tmp_path), "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and "give concepts" in res.output
+
+
+def test_align_on_a_subset_reuses_the_pool_features(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    from alignkit.cli import cli
+    from alignkit.features import FeatureStore
+
+    pool = tmp_path / "pool"
+    make_pool(pool)
+    (tmp_path / "concepts.txt").write_text("red\ngreen\nblue\nyellow\n")
+    out = tmp_path / "cur"
+    res = CliRunner().invoke(cli, ["curate", "--pool", f"folder:{pool}", "--vision", "pixels", "--text", "hashed-ngrams",
+                                   "--concepts-file", str(tmp_path / "concepts.txt"), "--per-concept", "4",
+                                   "--min-score", "0.05", "--out", str(out)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    keys = set(json.loads((out / "subset.json").read_text())["keys"])
+    pool_stores = sorted((tmp_path / "cache" / "features").glob("folder-*/*/manifest.json"))
+    mtimes = {p: p.stat().st_mtime_ns for p in pool_stores}
+    res = CliRunner().invoke(cli, ["align", "--vision", "pixels", "--text", "hashed-ngrams", "--data",
+                                   f"subset:{out / 'subset.json'}", "--out", str(tmp_path / "run"), "--epochs", "2",
+                                   "--val-fraction", "0.25", "--batch-size", "8", "--quiet"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert {p: p.stat().st_mtime_ns for p in pool_stores} == mtimes  # the pool was not embedded again
+    derived = [FeatureStore(p.parent) for p in (tmp_path / "cache" / "features").glob("subset-*/*/manifest.json")]
+    assert len(derived) == 2 and all("parent" in s.manifest for s in derived)
+    image_store = next(s for s in derived if s.encoder["modality"] == "image")
+    assert set(image_store.keys()) == keys
+    assert (tmp_path / "run" / "model.safetensors").exists()

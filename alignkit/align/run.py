@@ -48,23 +48,47 @@ def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cac
 
 def _cached_stores(config: AlignConfig, source: Any, encoders: dict[str, Any], cache_root: str | Path | None, progress: bool) -> dict[str, Path]:
     """Embed (rank 0 only; other ranks wait) and return both store folders."""
-    from alignkit.data.base import caption_items, image_items
+    from alignkit.data import open_source
+    from alignkit.data.base import caption_items, image_items, pair_key_of
     from alignkit.features.cache import cached_features, store_path
+    from alignkit.features.store import derive_subset
 
     root = Path(cache_root) if cache_root else None
     items = {"image": image_items, "text": caption_items}
     ids = {side: config.data + ("+tokens" if config.uses_tokens(side) else "") for side in encoders}
+    subset = _pool_subset(source, config)
+    if subset is not None:  # a curated subset: embed (or reuse) the whole pool once, then copy rows
+        ids = {side: f"{config.data}@{subset[1]}" for side in encoders}
     if D.rank() == 0:
         for side, enc in encoders.items():
-            cached_features(
-                enc, items[side](source), ids[side], root=root, tokens=config.uses_tokens(side),
-                batch_size=config.encode_batch_size, progress=progress,
-            )
+            if subset is None:
+                cached_features(
+                    enc, items[side](source), ids[side], root=root, tokens=config.uses_tokens(side),
+                    batch_size=config.encode_batch_size, progress=progress,
+                )
+                continue
+            pool = cached_features(enc, items[side](open_source(source.pool_spec)), source.pool_spec, root=root,
+                                   batch_size=config.encode_batch_size, progress=progress)
+            keys = subset[0]
+            keep = (lambda k: k in keys) if side == "image" else (lambda k: pair_key_of(k) in keys)
+            derive_subset(pool, keep, store_path(ids[side], enc, root))
     if D.world_size() > 1:
         import torch.distributed as dist
 
         dist.barrier()
     return {side: store_path(ids[side], enc, root) for side, enc in encoders.items()}
+
+
+def _pool_subset(source: Any, config: AlignConfig) -> tuple[set[str], str] | None:
+    """(chosen keys, their digest) when ``source`` is a curated subset of a pool trained on pooled features."""
+    import hashlib
+
+    from alignkit.data.subset import SubsetSource
+
+    if not isinstance(source, SubsetSource) or config.uses_tokens("image") or config.uses_tokens("text"):
+        return None
+    digest = hashlib.sha256("\0".join(sorted(source.keys)).encode()).hexdigest()[:12]
+    return set(source.keys), digest
 
 
 def _encoder_device(name: str) -> str:
