@@ -31,7 +31,6 @@ from alignkit.data import open_source
 from alignkit.data.base import caption_items, image_items
 from alignkit.data.tasks import open_task
 from alignkit.encoders import create_encoder
-from alignkit.errors import AlignkitError
 from alignkit.evaluate import TaskResult, make_baseline, paired_rows
 from alignkit.features.cache import cached_features, slug
 from alignkit.similarity.rank import RankConfig, align_rows, embed_probe, ranking, resolve_zoo, score_all
