@@ -58,6 +58,7 @@ def test_rank_json_report_and_cached_rerun(probe: str, tmp_path: Path, monkeypat
         for m in ("linear_cka", "mutual_knn"):
             s = o[m]
             assert 0 <= s["raw"] <= 1 and s["ci_low"] <= s["raw"] <= s["ci_high"] and 0 < s["p_value"] <= 1
+            assert s["calibrated_ci_low"] <= s["calibrated"] <= s["calibrated_ci_high"]
             assert s["calibrated"] < s["raw"]  # the null sits above zero: calibration lowers the score
     cal = [o["linear_cka"]["calibrated"] for o in objs]
     assert cal == sorted(cal, reverse=True)

@@ -75,7 +75,7 @@ def format_ranking(ranked: list[dict], metrics: tuple[str, ...], primary: str) -
     head = ["rank", "vision", "text", "control"] + [f"{m}" for m in shown] + [f"{primary} cal. [95% CI]", "p"]
     lines = []
     for e in ranked:
-        lo, hi = e[f"{primary}_ci"]
+        lo, hi = e[f"{primary}_cal_ci"]
         cells = [str(e["rank"]), e["vision"], e["text"], "yes" if e["control"] else ""]
         cells += [_num(e.get(m)) for m in shown]
         cells += [f"{_num(e.get(f'{primary}_cal'))} [{_num(lo)}, {_num(hi)}]", _num(e.get(f"{primary}_p"))]

@@ -175,6 +175,7 @@ def ranking(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
         entry[r["metric"]] = r["raw"]
         entry[f"{r['metric']}_cal"] = r["calibrated"]
         entry[f"{r['metric']}_ci"] = (r["ci_low"], r["ci_high"])
+        entry[f"{r['metric']}_cal_ci"] = (r.get("calibrated_ci_low", float("nan")), r.get("calibrated_ci_high", float("nan")))
         entry[f"{r['metric']}_p"] = r["p_value"]
     if not by_pair:
         raise AlignkitError("no pair was scored")
@@ -215,5 +216,7 @@ def pair_json(entry: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
     for m in metrics:
         if m in entry:
             lo, hi = entry[f"{m}_ci"]
-            out[m] = {"raw": entry[m], "calibrated": entry[f"{m}_cal"], "ci_low": lo, "ci_high": hi, "p_value": entry[f"{m}_p"]}
+            clo, chi = entry[f"{m}_cal_ci"]
+            out[m] = {"raw": entry[m], "ci_low": lo, "ci_high": hi, "calibrated": entry[f"{m}_cal"],
+                      "calibrated_ci_low": clo, "calibrated_ci_high": chi, "p_value": entry[f"{m}_p"]}
     return out
