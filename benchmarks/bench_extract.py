@@ -29,7 +29,7 @@ def make_images(folder: Path, n: int) -> None:
     from PIL import Image
     from skimage import data as skd
 
-    photos = [getattr(skd, name)() for name in ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left")]
+    photos = [getattr(skd, name)() for name in ("chelsea", "coffee", "astronaut", "rocket", "cat")]
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
