@@ -165,6 +165,7 @@ def main() -> None:
     ap.add_argument("--data", default="builtin:emoji?split=train")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--only", default="", help="comma-separated recipe names")
+    ap.add_argument("--recipes-out", default="benchmarks/results/align_recipes", help="stem of the recipe tables (.json, .md)")
     args = ap.parse_args()
     if args.recipes:
         import sys
@@ -172,10 +173,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             rows = recipes(args.vision, args.text, args.data, [int(x) for x in args.seeds.split(",")],
                            [x for x in args.only.split(",") if x] or None, Path(tmp))
-        out = Path("benchmarks/results")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "align_recipes.json").write_text(json.dumps(rows, indent=1))
-        (out / "align_recipes.md").write_text(recipes_markdown(rows, " ".join(["python"] + sys.argv), machine_info()))
+        stem = Path(args.recipes_out)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        stem.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+        stem.with_suffix(".md").write_text(recipes_markdown(rows, " ".join(["python"] + sys.argv), machine_info()))
         return
     with tempfile.TemporaryDirectory() as tmp:
         result = {
