@@ -61,7 +61,7 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
     out.mkdir(parents=True, exist_ok=True)
     meter = Meter()
     try:
-        ranked, rank_rows = _rank(config, meter, say)
+        ranked, rank_rows = _rank(config, meter, say, progress)
         targets, chosen_note = pairs_to_align(ranked, config.align)
         with meter.stage("open tasks"):
             tasks = {spec: open_task(spec) for spec in config.tasks}
@@ -82,13 +82,13 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
     return outcome
 
 
-def _rank(config: BenchConfig, meter: Meter, say: Say) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _rank(config: BenchConfig, meter: Meter, say: Say, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rc = RankConfig(metrics=config.metrics, n_probe=config.n_probe, k=config.k, bootstrap=config.bootstrap,
                     permutations=config.permutations, seed=config.seed, device=config.device, primary=config.primary)
     with meter.stage("rank: embed probe", modality="image"):
-        vision = embed_probe(resolve_zoo(config.vision_zoo, "image"), "image", config.probe, rc, open_source, say)
+        vision = embed_probe(resolve_zoo(config.vision_zoo, "image"), "image", config.probe, rc, open_source, say, bars=progress)
     with meter.stage("rank: embed probe", modality="text"):
-        text = embed_probe(resolve_zoo(config.text_zoo, "text"), "text", config.probe, rc, open_source, say)
+        text = embed_probe(resolve_zoo(config.text_zoo, "text"), "text", config.probe, rc, open_source, say, bars=progress)
     with meter.stage("rank: score pairs"):
         keys = align_rows(vision, text, config.n_probe)
         rows = score_all(vision, text, keys, rc, say)

@@ -80,8 +80,10 @@ def is_control(spec: str) -> bool:
 
 
 def embed_probe(specs: Sequence[str], modality: str, probe_spec: str, config: RankConfig,
-                open_source: Callable[[str], Any], progress: Callable[[str], None] = lambda s: None) -> list[Embedded]:
-    """Every encoder over the probe (cached), with layer-wise variants when asked for."""
+                open_source: Callable[[str], Any], progress: Callable[[str], None] = lambda s: None,
+                bars: bool = True) -> list[Embedded]:
+    """Every encoder over the probe (cached), with layer-wise variants when asked for; ``bars``
+    shows the embedding progress bars."""
     out: list[Embedded] = []
     for spec in specs:
         base = create_encoder(spec, device=config.device)
@@ -93,7 +95,7 @@ def embed_probe(specs: Sequence[str], modality: str, probe_spec: str, config: Ra
             progress(f"{spec}" + (f" layer {layer}" if layer is not None else ""))
             pairs = itertools.islice(open_source(probe_spec), config.n_probe)
             items = image_items(pairs) if modality == "image" else first_captions(pairs)
-            store = cached_features(enc, items, f"{probe_spec}#n={config.n_probe}", progress=True)
+            store = cached_features(enc, items, f"{probe_spec}#n={config.n_probe}", progress=bars)
             keys, feats = store.load()
             if modality == "text":
                 keys = [k.rsplit(CAPTION_SEP, 1)[0] for k in keys]
