@@ -96,3 +96,15 @@ def test_unknown_encoder_and_wrong_modality(probe: str, tmp_path: Path, monkeypa
     res = CliRunner().invoke(cli, ["rank-encoders", "--vision-zoo", "hashed-ngrams", "--text-zoo", "hashed-ngrams",
                                    "--probe", probe])
     assert res.exit_code != 0 and "in the image zoo" in str(res.exception)
+
+
+def test_svcca_share_reaches_the_metric(probe: str, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    raw = {}
+    for share in ("0.5", "0.8"):
+        res = run(["--vision-zoo", "pixels", "--text-zoo", "hashed-ngrams", "--probe", probe, "--n", "60",
+                   "--metrics", "linear_cka,svcca", "--svcca-share", share, "--bootstrap", "0", "--permutations", "5",
+                   "--format", "json", "--out", str(tmp_path / share)])
+        obj = json.loads(next(line for line in res.stdout.splitlines() if line.startswith("{")))
+        raw[share] = obj["svcca"]["raw"]
+    assert all(0 < v <= 1 for v in raw.values()) and raw["0.5"] != raw["0.8"]

@@ -23,6 +23,8 @@ DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
               help="Comma-separated metrics (see alignkit.similarity.METRICS).")
 @click.option("--primary", default="linear_cka", show_default=True, help="Metric the ranking sorts by (calibrated).")
 @click.option("--k", default=10, show_default=True, type=click.IntRange(1), help="Neighbours for the k-NN metrics.")
+@click.option("--svcca-share", default=0.95, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Share of variance SVCCA keeps per side (0.99 needs more probe pairs than kept components).")
 @click.option("--bootstrap", default=50, show_default=True, type=click.IntRange(0), help="Resamples for the intervals.")
 @click.option("--permutations", default=50, show_default=True, type=click.IntRange(0), help="Shuffled pairings for the null.")
 @click.option("--seed", default=0, show_default=True)
@@ -32,7 +34,7 @@ DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
               help="json: one object per pair with every metric, raw and calibrated, with its interval.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Report folder (default: reports/rank-<time>).")
-def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k, bootstrap, permutations, seed,
+def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k, svcca_share, bootstrap, permutations, seed,
                   device, layerwise, fmt, out):
     """Rank every vision x text encoder pair by CKA, mutual k-NN and more, raw and calibrated."""
     from alignkit.data import open_source
@@ -45,7 +47,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if primary not in metric_list:
         raise AlignkitError(f"--primary {primary} is not among --metrics {','.join(metric_list)}")
-    config = RankConfig(metrics=metric_list, n_probe=n_probe, k=k, bootstrap=bootstrap, permutations=permutations,
+    config = RankConfig(metrics=metric_list, n_probe=n_probe, k=k, svcca_share=svcca_share, bootstrap=bootstrap, permutations=permutations,
                         seed=seed, device=device, primary=primary, layerwise=layerwise)
     say = (lambda s: click.echo(s, err=True))
     t0 = time.perf_counter()

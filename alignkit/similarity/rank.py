@@ -34,6 +34,7 @@ class RankConfig:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     n_probe: int | None = 1000  # probe pairs used (the first n of the probe source, in its order)
     k: int = 10  # neighbours for the k-NN metrics
+    svcca_share: float = 0.95  # variance SVCCA keeps per side (0.99 needs more probe pairs than widths)
     bootstrap: int = 50
     permutations: int = 50
     seed: int = 0
@@ -130,7 +131,7 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
     """Tidy rows: one per (vision, text, metric), raw and calibrated with intervals; cached."""
     rows: list[dict[str, Any]] = []
     keys_digest = hashlib.sha256("\0".join(keys).encode()).hexdigest()[:16]
-    settings = {k: v for k, v in asdict(config).items() if k in ("metrics", "k", "bootstrap", "permutations", "seed")}
+    settings = {k: v for k, v in asdict(config).items() if k in ("metrics", "k", "svcca_share", "bootstrap", "permutations", "seed")}
     for v in vision:
         for t in text:
             if config.layerwise and v.layer is not None and t.layer is not None:
@@ -154,7 +155,7 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
 
 def _score_one(x: np.ndarray, y: np.ndarray, metric: str, bootstrap: int, permutations: int, config: RankConfig) -> dict[str, Any]:
     """One metric's tidy row; a metric that cannot run on this probe is recorded as NaN with the reason."""
-    opts = {metric: {"k": config.k}} if metric in KNN_METRICS else None
+    opts = _metric_options(metric, config)
     try:
         return score_pair(x, y, (metric,), bootstrap=bootstrap, permutations=permutations, seed=config.seed,
                           device=config.device, metric_options=opts)[0]
@@ -162,6 +163,14 @@ def _score_one(x: np.ndarray, y: np.ndarray, metric: str, bootstrap: int, permut
         nan = float("nan")
         return {"metric": metric, "raw": nan, "calibrated": nan, "ci_low": nan, "ci_high": nan, "p_value": nan,
                 "n": len(x), "error": str(e)}
+
+
+def _metric_options(metric: str, config: RankConfig) -> dict[str, dict[str, Any]] | None:
+    if metric in KNN_METRICS:
+        return {metric: {"k": config.k}}
+    if metric == "svcca":
+        return {metric: {"share": config.svcca_share}}
+    return None
 
 
 def _layer(e: Embedded) -> str:
