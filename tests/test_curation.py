@@ -177,3 +177,42 @@ def test_align_on_a_subset_reuses_the_pool_features(tmp_path: Path, monkeypatch)
     image_store = next(s for s in derived if s.encoder["modality"] == "image")
     assert set(image_store.keys()) == keys
     assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_interrupted_scoring_resumes_to_the_same_selection(tmp_path: Path, monkeypatch):
+    import importlib
+
+    cur = importlib.import_module("alignkit.curation.curate")  # the module, not the function of that name
+    from alignkit.curation import Concepts, CurateConfig, curate
+    from alignkit.features import embed_items
+    from fakes import FakeImageEncoder, FakeTextEncoder
+
+    rng = np.random.default_rng(0)
+    words = list(COLOURS)
+    pairs = [(f"p{i:03d}", words[i % 4] + " " + words[rng.integers(4)]) for i in range(64)]
+    imgs = [(k, Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))) for k, _ in pairs]
+    image_store = embed_items(FakeImageEncoder(), imgs, tmp_path / "img", shard_size=16, progress=False)
+    text_store = embed_items(FakeTextEncoder(), [(f"{k}#0", c) for k, c in pairs], tmp_path / "txt", shard_size=16,
+                             progress=False)
+    protos = FakeTextEncoder().encode(words).pooled.numpy()
+    concepts = Concepts(words, text=protos / np.linalg.norm(protos, axis=1, keepdims=True))
+    config = CurateConfig(per_concept=5, min_score=0.0, dedup=None)
+    reference = curate(image_store, text_store, concepts, config, tmp_path / "ref")
+
+    real, calls = cur.concept_scores, []
+
+    def crash_on_third_shard(feats, prototypes):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(feats, prototypes)
+
+    monkeypatch.setattr(cur, "concept_scores", crash_on_third_shard)
+    with pytest.raises(KeyboardInterrupt):
+        curate(image_store, text_store, concepts, config, tmp_path / "state")
+    assert json.loads((tmp_path / "state" / "state-text" / "state.json").read_text())["shard"] == 1
+    calls.clear()
+    monkeypatch.setattr(cur, "concept_scores", lambda f, p: (calls.append(1), real(f, p))[1])
+    resumed = curate(image_store, text_store, concepts, config, tmp_path / "state")
+    assert len(calls) == 2  # only the two unfinished shards were scored again
+    assert resumed.keys == reference.keys and resumed.scores == reference.scores

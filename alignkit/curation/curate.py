@@ -185,10 +185,10 @@ def _scoring_pass(
             top.scores = np.load(state / "scores.npy", allow_pickle=False)
             top.rows = np.load(state / "rows.npy", allow_pickle=False)
     state.mkdir(parents=True, exist_ok=True)
-    for shard in store.iter_shards(load_features=False):
+    for shard in store.iter_shards():  # features are memory-mapped: skipped shards are never read
         if shard.index <= done:
             continue
-        feats = np.asarray(np.load(store.path / f"shard-{shard.index:05d}.npy", mmap_mode="r"), dtype=np.float32)
+        feats = np.asarray(shard.features, dtype=np.float32)
         rows = np.array([index.get(pair_key_of(k) if side == "text" else k, -1) for k in shard.keys], dtype=np.int64)
         ok = rows >= 0
         ok[ok] &= ~excluded[rows[ok]]
