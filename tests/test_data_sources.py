@@ -215,3 +215,22 @@ def test_spec_parsing_and_guessing(tmp_path: Path) -> None:
         open_source("  ")
     with pytest.raises(AlignkitError, match="never training data"):
         open_source("builtin:fashion-mnist")
+
+
+def test_sources_joined_with_plus_read_as_one(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from alignkit.data import open_source
+
+    for name, caption in (("a", "a red box"), ("b", "a blue box")):
+        root = tmp_path / name
+        root.mkdir()
+        Image.new("RGB", (8, 8), (200, 0, 0)).save(root / "x.png")
+        lines = [json.dumps({"image": "x.png", "caption": caption}), json.dumps({"image": "gone.png", "caption": "lost"})]
+        (root / "captions.jsonl").write_text("\n".join(lines))
+    src = open_source(f"folder:{tmp_path / 'a'} + folder:{tmp_path / 'b'}")
+    pairs = list(src)
+    assert [(p.key, p.captions) for p in pairs] == [("0:x.png", ["a red box"]), ("1:x.png", ["a blue box"])]
+    assert sorted(s.key for s in src.skipped) == ["0:gone.png", "1:gone.png"]

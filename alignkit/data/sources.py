@@ -7,6 +7,7 @@
     hf:/data/saved_dataset?image=image&text=caption&split=train   (a hub name where a hub answers)
     builtin:emoji?split=train                built-in offline sets (``alignkit data list``)
     subset:runs/curated/subset.json          the pairs a curation run chose from its pool
+    builtin:emoji?split=train + builtin:clipart   several sources as one (keys prefixed 0:, 1:, ...)
 
 A spec without a scheme is guessed: ``*.tar`` (brace patterns too) -> wds, ``*.csv|tsv|parquet``
 -> that table, ``*.json|jsonl`` -> folder (the captions file; images relative to it), a folder
@@ -131,6 +132,10 @@ _OPENERS: dict[str, Callable[[str, dict[str, str], str], PairSource]] = {
 
 def open_source(spec: str) -> PairSource:
     """The pair source a ``--data`` spec names (syntax in this module's docstring)."""
+    from alignkit.data.concat import SEPARATOR, ConcatSource
+
+    if SEPARATOR in spec:
+        return ConcatSource([part.strip() for part in spec.split(SEPARATOR)])
     scheme, loc, params = parse_data_spec(spec)
     scheme = scheme or guess_scheme(loc)
     if not loc:
