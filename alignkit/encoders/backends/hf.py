@@ -35,25 +35,13 @@ from alignkit.errors import AlignkitError
 POOLINGS = ("cls", "mean", "cls+mean")
 
 
-class HFVisionEncoder(TorchEncoder):
-    """A transformers vision model; features from ``last_hidden_state`` or ``hidden_states[layer]``."""
+class _HFEncoder(TorchEncoder):
+    """What transformers image and text encoders share: the config, its layer count, the pooled width."""
 
-    modality = "image"
-
-    def __init__(self, model: torch.nn.Module, config: Any, transform: Any, transform_desc: dict[str, Any],
-                 options: EncoderOptions, spec: str):
+    def __init__(self, model: torch.nn.Module, config: Any, options: EncoderOptions, spec: str):
         super().__init__(model, options, spec)
         self.config = config
-        self.transform = transform
-        self._transform_desc = transform_desc
-        self.prefix_tokens = _prefix_tokens(config)
         self._num_layers = _count_layers(config)
-        if options.pooling is None:
-            options.pooling = "cls" if self.prefix_tokens else "mean"
-        check_pooling(options, POOLINGS, spec)
-        if options.pooling != "mean" and not self.prefix_tokens:
-            raise AlignkitError(f"{spec}: this model has no CLS token; use pool=mean")
-        self.layer = resolve_layer(options.layer, self.num_layers, spec)
 
     @property
     def num_layers(self) -> int:
@@ -61,6 +49,25 @@ class HFVisionEncoder(TorchEncoder):
 
     def known_dim(self) -> int | None:
         return _pooled_width(self.config, self.options.pooling)
+
+
+class HFVisionEncoder(_HFEncoder):
+    """A transformers vision model; features from ``last_hidden_state`` or ``hidden_states[layer]``."""
+
+    modality = "image"
+
+    def __init__(self, model: torch.nn.Module, config: Any, transform: Any, transform_desc: dict[str, Any],
+                 options: EncoderOptions, spec: str):
+        super().__init__(model, config, options, spec)
+        self.transform = transform
+        self._transform_desc = transform_desc
+        self.prefix_tokens = _prefix_tokens(config)
+        if options.pooling is None:
+            options.pooling = "cls" if self.prefix_tokens else "mean"
+        check_pooling(options, POOLINGS, spec)
+        if options.pooling != "mean" and not self.prefix_tokens:
+            raise AlignkitError(f"{spec}: this model has no CLS token; use pool=mean")
+        self.layer = resolve_layer(options.layer, self.num_layers, spec)
 
     def preprocessing(self) -> dict[str, Any]:
         return {"image": self._transform_desc, "prefix_tokens": self.prefix_tokens}
@@ -91,29 +98,20 @@ class HFVisionEncoder(TorchEncoder):
         return pool_tokens(patches_and_cls, None, self.options.pooling, has_cls=True)
 
 
-class HFTextEncoder(TorchEncoder):
+class HFTextEncoder(_HFEncoder):
     """A transformers text encoder with its tokenizer; masked mean pooling by default."""
 
     modality = "text"
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, config: Any, options: EncoderOptions, spec: str,
                  max_length: int | None = None):
-        super().__init__(model, options, spec)
-        self.config = config
+        super().__init__(model, config, options, spec)
         self.tokenizer = tokenizer
         self.max_length = max_length or _max_length(tokenizer, config)
-        self._num_layers = _count_layers(config)
         if options.pooling is None:
             options.pooling = "mean"
         check_pooling(options, POOLINGS, spec)
         self.layer = resolve_layer(options.layer, self.num_layers, spec)
-
-    @property
-    def num_layers(self) -> int:
-        return self._num_layers
-
-    def known_dim(self) -> int | None:
-        return _pooled_width(self.config, self.options.pooling)
 
     def preprocessing(self) -> dict[str, Any]:
         return {
