@@ -54,8 +54,17 @@ class AlignConfig:
     warmup_fraction: float = 0.05
     grad_clip: float = 1.0
     captions: str = "sample"  # one random caption per image per epoch, or every caption
+    # image-feature augmentation: add u * (x_a - x_b), u ~ U(0, style_shift), where a and b are two
+    # training images of one group (one concept in two renderings); 0 turns it off
+    style_shift: float = 0.0
     val_fraction: float = 0.1
     patience: int = 5  # epochs without a better validation R@1 before stopping; 0 = never stop early
+    # after a validation run, train again on every pair (validation rows included) for the
+    # latest epoch count whose validation R@1 is within refit_tolerance of the best (held-out
+    # concepts do not get worse there, and the training concepts are fitted better); the
+    # validation run is kept in <out>/selection
+    refit: bool = False
+    refit_tolerance: float = 0.01
     seed: int = 0
     device: str = "auto"
     online: bool = False
@@ -89,6 +98,8 @@ class AlignConfig:
         _range("val_fraction", self.val_fraction, 0.0, 0.9)
         _range("warmup_fraction", self.warmup_fraction, 0.0, 1.0)
         _range("weight_decay", self.weight_decay, 0.0, 10.0)
+        _range("style_shift", self.style_shift, 0.0, 10.0)
+        _range("refit_tolerance", self.refit_tolerance, 0.0, 1.0)
         for name in ("embed_dim", "epochs", "batch_size", "encode_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from alignkit.align import distributed as D
+from alignkit.align.augment import group_pairs, style_shifts
 from alignkit.align.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from alignkit.align.config import AlignConfig
 from alignkit.align.heads import shared_width
@@ -39,6 +40,8 @@ from alignkit.errors import AlignkitError
 RECIPE = "recipe.json"
 METRICS = "metrics.jsonl"
 LAST = Path("checkpoints") / "last"
+SELECTION = "selection"  # the validation run of a refit recipe
+REFIT = "refit.json"
 # keys that may change between a run and its resumption; anything else must match
 RESUMABLE_CHANGES = {"epochs", "patience", "device", "online", "encode_batch_size"}
 
@@ -112,6 +115,8 @@ def train_pairs(
 ) -> AlignedModel:
     """The training loop over any PairedData (cached or online). Returns the best model."""
     config.validate()
+    if config.refit and config.val_fraction > 0:
+        return _train_and_refit(config, data, out_dir, encoders=encoders, resume=resume, progress=progress)
     out = Path(out_dir)
     rank, world = D.rank(), D.world_size()
     device = _device(config.device)
@@ -130,6 +135,9 @@ def train_pairs(
     global_batch = local * world
     steps_per_epoch = n_pairs // global_batch
     total_steps = steps_per_epoch * config.epochs
+    shift_pairs = group_pairs(train_rows, groups) if config.style_shift > 0 else np.zeros((0, 2), dtype=np.int64)
+    if config.style_shift > 0 and not len(shift_pairs) and rank == 0 and progress:
+        _note("style_shift has no effect: no training group holds two images (no concept in two renderings)")
 
     torch.manual_seed(config.seed)
     model = _build_model(config, data, encoders or {})
@@ -157,12 +165,17 @@ def train_pairs(
         t0 = time.perf_counter()
         torch.manual_seed(config.seed + 7919 * (epoch + 1) + rank)  # dropout masks
         img_rows, txt_rows = epoch_pairs(train_rows, captions_of, config.captions, torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        shift_gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7_777_777)
         trainable.train()
         losses = []
         bar = _bar(steps_per_epoch, f"epoch {epoch + 1}/{config.epochs}", progress and rank == 0)
         for s in range(steps_per_epoch):
             mine = slice(s * global_batch + rank * local, s * global_batch + (rank + 1) * local)
-            image, text = data.image_batch(img_rows[mine]).to(device), data.text_batch(txt_rows[mine]).to(device)
+            image, text = data.image_batch(img_rows[mine]), data.text_batch(txt_rows[mine]).to(device)
+            if len(shift_pairs):  # drawn for the global batch, so every rank's slice matches one process
+                shift = style_shifts(shift_pairs, lambda r: data.image_batch(r).pooled, config.style_shift, global_batch, shift_gen)
+                image.pooled = image.pooled + shift[rank * local : (rank + 1) * local]
+            image = image.to(device)
             ids = torch.from_numpy(groups[img_rows[mine]]).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * _lr_factor(state["step"], total_steps, config.warmup_fraction)
@@ -212,6 +225,49 @@ def train_pairs(
     if world > 1:
         torch.distributed.barrier()
     return AlignedModel.from_pretrained(out, device=str(device))
+
+
+def _train_and_refit(
+    config: AlignConfig, data: PairedData, out_dir: str | Path, *, encoders: dict[str, dict[str, Any]] | None,
+    resume: bool, progress: bool,
+) -> AlignedModel:
+    """Choose the epoch count on the validation split (run kept in ``out/selection``), then train
+    on every pair for that many epochs into ``out``. Held-out rows are whole concepts; leaving
+    them out of the final model would drop those concepts from it for no benefit."""
+    out = Path(out_dir)
+    select = out / SELECTION
+    train_pairs(config.with_overrides({"refit": False}), data, select, encoders=encoders,
+                resume=resume and (select / LAST / "state.json").exists(), progress=progress)
+    log = [json.loads(x) for x in (select / METRICS).read_text(encoding="utf-8").splitlines() if x.strip()]
+    epochs = refit_epochs(log, config.refit_tolerance)
+    final = config.with_overrides({"refit": False, "val_fraction": 0.0, "epochs": epochs, "patience": 0})
+    if progress and D.rank() == 0:
+        _note(f"refit: validation R@1 peaked at epoch {log[-1]['best_epoch']}; epoch {epochs} is the latest within "
+              f"{config.refit_tolerance} of it; training on every pair for {epochs} epochs")
+    model = train_pairs(final, data, out, encoders=encoders, resume=resume and (out / LAST / "state.json").exists(), progress=progress)
+    if D.rank() == 0:
+        chosen = next((r for r in log if r["epoch"] == epochs), {})
+        summary = {"selection": SELECTION, "epochs": epochs, "best_epoch": log[-1]["best_epoch"], "epochs_run": len(log),
+                   "tolerance": config.refit_tolerance, "recipe": config.to_dict(),
+                   **{k: v for k, v in chosen.items() if k.startswith("val_")}}
+        (out / REFIT).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return model
+
+
+def refit_epochs(log: list[dict[str, Any]], tolerance: float) -> int:
+    """The latest epoch whose mean validation R@1 is within ``tolerance`` of the best one (every
+    epoch run when the split left no validation rows, as can happen on tiny data)."""
+    scores = [(r["epoch"], (r["val_i2t_r1"] + r["val_t2i_r1"]) / 2) for r in log if "val_i2t_r1" in r]
+    if not scores:
+        return int(log[-1]["epoch"])
+    best = max(s for _, s in scores)
+    return max(e for e, s in scores if s >= best - tolerance)
+
+
+def _note(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(message)
 
 
 def _build_model(config: AlignConfig, data: PairedData, encoders: dict[str, dict[str, Any]]) -> AlignedModel:

@@ -33,14 +33,16 @@ HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 @click.option("--captions", type=click.Choice(["sample", "all"]), help="One random caption per image per epoch, or all.")
 @click.option("--val-fraction", type=float, help="Share of pairs held out for validation R@1.")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better validation R@1 (0: never).")
+@click.option("--refit/--no-refit", default=None, help="After validation picks the best epoch, retrain on every pair for that many epochs.")
+@click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see the README).")
 @click.option("--seed", type=int)
 @click.option("--device", help="auto | cpu | cuda | cuda:N")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1.")
 @click.option("--cache", type=click.Path(path_type=Path), help="Features cache root (default $ALIGNKIT_CACHE or ~/.cache/alignkit).")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 def align(vision, text, data_spec, out, config_file, resume, online, image_head, text_head, hidden, dropout, standardize,
-          embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, seed,
-          device, extra, cache, quiet):
+          embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, refit,
+          style_shift, seed, device, extra, cache, quiet):
     """Align two frozen encoders: train small heads with a contrastive loss, save an AlignedModel."""
     import yaml
 
@@ -56,7 +58,7 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
         "vision": vision, "text": text, "data": data_spec, "online": online, "embed_dim": embed_dim, "loss": loss,
         "init_temperature": init_temperature, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "weight_decay": weight_decay, "captions": captions, "val_fraction": val_fraction, "patience": patience,
-        "seed": seed, "device": device, "image_head.kind": image_head, "text_head.kind": text_head,
+        "refit": refit, "style_shift": style_shift, "seed": seed, "device": device, "image_head.kind": image_head, "text_head.kind": text_head,
     }
     for side in ("image_head", "text_head"):
         overrides.update({f"{side}.hidden": hidden, f"{side}.dropout": dropout, f"{side}.standardize": standardize})
@@ -72,12 +74,17 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
 
 def _summary(out: Path, model) -> None:
     from alignkit.align.distributed import rank
+    from alignkit.align.trainer import SELECTION
 
     if rank() != 0:
         return
-    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    refit = (out / SELECTION / "metrics.jsonl").exists()
+    log = out / SELECTION / "metrics.jsonl" if refit else out / "metrics.jsonl"
+    lines = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
     best = next((r for r in lines if r["epoch"] == lines[-1]["best_epoch"]), lines[-1])
     click.echo(f"saved {out}/ (model.safetensors, config.json, recipe.json, metrics.jsonl, checkpoints/last/)")
+    if refit:
+        click.echo(f"refit on every pair for {best['epoch']} epochs; the validation run is in {out / SELECTION}/")
     if "val_i2t_r1" in best:
         click.echo(
             f"best epoch {best['epoch']}/{lines[-1]['epoch']}: validation R@1 image->text {best['val_i2t_r1']:.3f}, "
