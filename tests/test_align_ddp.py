@@ -22,7 +22,7 @@ def recipe(loss: str) -> AlignConfig:
     head = {"kind": "mlp", "dropout": 0.0}
     return AlignConfig.from_dict(
         {"image_head": head, "text_head": head, "embed_dim": 16, "epochs": 3, "batch_size": 64, "lr": 3e-3,
-         "val_fraction": 0.2, "loss": loss, "init_temperature": 0.1, "patience": 0, "device": "cpu"}
+         "val_fraction": 0.2, "loss": loss, "init_temperature": 0.1, "patience": 0, "refit": False, "device": "cpu"}
     )
 
 

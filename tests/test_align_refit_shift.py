@@ -16,7 +16,7 @@ from alignkit.align.trainer import refit_epochs
 
 
 def recipe(**kw) -> AlignConfig:
-    base = {"embed_dim": 16, "epochs": 6, "batch_size": 64, "lr": 3e-3, "val_fraction": 0.25, "patience": 0}
+    base = {"embed_dim": 16, "epochs": 6, "batch_size": 64, "lr": 3e-3, "val_fraction": 0.25, "patience": 0, "refit": False}
     return AlignConfig.from_dict({**base, **kw})
 
 
@@ -140,3 +140,29 @@ def test_bad_refit_and_shift_values_are_refused():
         recipe(style_shift=-1.0).validate()
     with pytest.raises(ConfigError, match="refit_tolerance"):
         recipe(refit_tolerance=2.0).validate()
+
+
+def test_an_ensemble_scores_with_its_members_mean_cosine_and_round_trips(tmp_path):
+    from alignkit.align import AlignedModel
+    from alignkit.align.heads import members_of
+
+    data, truth = styled_pairs(120)
+    cfg = recipe(epochs=8, ensemble=3, val_fraction=0.2)
+    model = train_pairs(cfg, data, tmp_path, progress=False)
+    assert model.members == 3 and model.info["shared_dim"] == 3 * 16
+    x, y = data.image_batch(np.arange(240)).pooled, torch.from_numpy(truth["text"])
+    with torch.no_grad():
+        zi, zt = model.encode_image_features(x), model.encode_text_features(y)
+    assert zi.shape == (240, 48) and torch.allclose(zi.norm(dim=1), torch.ones(240), atol=1e-5)
+    parts_i, parts_t = members_of(zi, 3), members_of(zt, 3)
+    mean_cos = sum(a @ b.T for a, b in zip(parts_i, parts_t)) / 3
+    assert torch.allclose(zi @ zt.T, mean_cos, atol=1e-5)
+    # every member learned on its own (each alone is far above chance), and they differ
+    for a, b in zip(parts_i, parts_t):
+        assert float(((a[:120] @ b.T).argmax(1) == torch.arange(120)).float().mean()) > 0.3
+    assert not torch.allclose(parts_i[0], parts_i[1], atol=1e-3)
+    loaded = AlignedModel.from_pretrained(tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(loaded.encode_image_features(x), zi, atol=1e-6)
+    with pytest.raises(ConfigError, match="ensemble"):
+        recipe(ensemble=0).validate()

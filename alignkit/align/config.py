@@ -42,12 +42,15 @@ class AlignConfig:
     image_head: HeadConfig = field(default_factory=HeadConfig)
     text_head: HeadConfig = field(default_factory=HeadConfig)
     embed_dim: int = 512
+    # independently initialised head pairs trained side by side, each with its own loss on the
+    # same batches; the model scores with their mean cosine (a cheap ensemble; 1 = one pair)
+    ensemble: int = 1
     loss: str = "infonce"
     init_temperature: float = 0.07
     learn_temperature: bool = True
     max_logit_scale: float = 100.0
     siglip_bias_init: float = -10.0
-    epochs: int = 20
+    epochs: int = 40
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.1
@@ -56,14 +59,14 @@ class AlignConfig:
     captions: str = "sample"  # one random caption per image per epoch, or every caption
     # image-feature augmentation: add u * (x_a - x_b), u ~ U(0, style_shift), where a and b are two
     # training images of one group (one concept in two renderings); 0 turns it off
-    style_shift: float = 0.0
+    style_shift: float = 1.0
     val_fraction: float = 0.1
-    patience: int = 5  # epochs without a better validation R@1 before stopping; 0 = never stop early
+    patience: int = 0  # epochs without a better validation R@1 before stopping; 0 = never stop early
     # after a validation run, train again on every pair (validation rows included) for the
     # latest epoch count whose validation R@1 is within refit_tolerance of the best (held-out
     # concepts do not get worse there, and the training concepts are fitted better); the
     # validation run is kept in <out>/selection
-    refit: bool = False
+    refit: bool = True
     refit_tolerance: float = 0.01
     seed: int = 0
     device: str = "auto"
@@ -100,7 +103,7 @@ class AlignConfig:
         _range("weight_decay", self.weight_decay, 0.0, 10.0)
         _range("style_shift", self.style_shift, 0.0, 10.0)
         _range("refit_tolerance", self.refit_tolerance, 0.0, 1.0)
-        for name in ("embed_dim", "epochs", "batch_size", "encode_batch_size"):
+        for name in ("embed_dim", "ensemble", "epochs", "batch_size", "encode_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:

@@ -7,7 +7,10 @@ never need to know which kind they hold.
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from alignkit.align.config import HeadConfig
@@ -119,7 +122,31 @@ class IdentityHead(Head):
         return self.prepare(pooled)
 
 
-def build_head(cfg: HeadConfig, in_dim: int, out_dim: int, token_dim: int | None = None) -> Head:
+class EnsembleHead(Head):
+    """K independently initialised heads of one kind. The output is their unit vectors side by
+    side, each scaled by 1/sqrt(K): a cosine between two outputs is the members' mean cosine,
+    and each member can still be trained with its own loss (``members_of``)."""
+
+    def __init__(self, members: list[Head]):
+        super().__init__(members[0].in_dim, members[0].out_dim * len(members), standardize=False)
+        self.members = nn.ModuleList(members)
+        self.uses_tokens = members[0].uses_tokens
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        scale = 1.0 / math.sqrt(len(self.members))
+        return torch.cat([F.normalize(m(pooled, tokens, mask).float(), dim=-1) * scale for m in self.members], dim=-1)
+
+
+def members_of(z: torch.Tensor, k: int) -> list[torch.Tensor]:
+    """Split (B, K*D) ensemble outputs into the K members' unit vectors."""
+    return [F.normalize(part, dim=-1) for part in z.chunk(k, dim=-1)] if k > 1 else [z]
+
+
+def build_head(cfg: HeadConfig, in_dim: int, out_dim: int, token_dim: int | None = None, members: int = 1) -> Head:
+    """A head from its config; ``members > 1`` gives an ensemble of that many, each ``out_dim`` wide."""
+    if members > 1:
+        return EnsembleHead([build_head(cfg, in_dim, out_dim, token_dim) for _ in range(members)])
+
     """A head from its config; ``out_dim`` is ignored by ``identity`` (its width is ``in_dim``)."""
     hidden = cfg.hidden or 2 * out_dim
     if cfg.kind == "linear":

@@ -55,20 +55,28 @@ class AlignedModel(nn.Module):
         text_head: HeadConfig,
         shared_dim: int,
         training: dict[str, Any] | None = None,
+        members: int = 1,
     ) -> "AlignedModel":
-        """``vision``/``text``: {spec, fingerprint, dim, token_dim} of the encoder behind each side."""
+        """``vision``/``text``: {spec, fingerprint, dim, token_dim} of the encoder behind each side.
+        ``shared_dim`` is one member's width; an ensemble of ``members`` outputs members x shared_dim."""
         info = {
             "format": FORMAT,
             "vision": dict(vision),
             "text": dict(text),
             "image_head": vars(image_head).copy(),
             "text_head": vars(text_head).copy(),
-            "shared_dim": shared_dim,
+            "shared_dim": shared_dim * members,
+            "members": members,
             "logit_scale": math.log(1 / 0.07),
             "logit_bias": None,
             "training": training or {},
         }
         return cls(info)
+
+    @property
+    def members(self) -> int:
+        """How many independently trained head pairs the model averages (1: a single pair)."""
+        return int(self.info.get("members", 1))
 
     @property
     def temperature(self) -> float:
@@ -211,7 +219,8 @@ class AlignedModel(nn.Module):
 
 def _head(info: dict[str, Any], side: str) -> Head:
     enc = info[SIDES[side]]
-    return build_head(HeadConfig(**info[f"{side}_head"]), int(enc["dim"]), int(info["shared_dim"]), enc.get("token_dim"))
+    members = int(info.get("members", 1))
+    return build_head(HeadConfig(**info[f"{side}_head"]), int(enc["dim"]), int(info["shared_dim"]) // members, enc.get("token_dim"), members)
 
 
 def _tensor(x: Any, device: torch.device) -> torch.Tensor | None:

@@ -30,7 +30,7 @@ from alignkit.align import distributed as D
 from alignkit.align.augment import group_pairs, style_shifts
 from alignkit.align.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from alignkit.align.config import AlignConfig
-from alignkit.align.heads import shared_width
+from alignkit.align.heads import members_of, shared_width
 from alignkit.align.losses import ContrastiveLoss, build_loss
 from alignkit.align.model import AlignedModel
 from alignkit.align.pairs import CachedPairs, PairedData, PairsError, epoch_pairs, split_rows
@@ -56,7 +56,8 @@ class _Trainable(nn.Module):
     def forward(self, image: Any, text: Any, ids: torch.Tensor) -> torch.Tensor:
         zi = self.model.encode_image_features(image.pooled, image.tokens, image.mask)
         zt = self.model.encode_text_features(text.pooled, text.tokens, text.mask)
-        return self.loss(zi, zt, ids)
+        k = self.model.members
+        return sum(self.loss(i, t, ids) for i, t in zip(members_of(zi, k), members_of(zt, k))) / k
 
 
 def train(
@@ -283,18 +284,20 @@ def _build_model(config: AlignConfig, data: PairedData, encoders: dict[str, dict
             "token_dim": int(token_dim) if config.uses_tokens(side) else None,
         }
     width = shared_width(config.image_head, config.text_head, data.image_dim, data.text_dim, config.embed_dim)
-    return AlignedModel.create(sides["image"], sides["text"], config.image_head, config.text_head, width, training=config.to_dict())
+    return AlignedModel.create(sides["image"], sides["text"], config.image_head, config.text_head, width,
+                               training=config.to_dict(), members=config.ensemble)
 
 
 def _fit_standardizers(model: AlignedModel, data: PairedData, train_rows: np.ndarray, captions_of: list[np.ndarray]) -> None:
     """Fit input standardisation on the training split only (never on validation rows)."""
-    for head, fetch, rows in (
+    for outer, fetch, rows in (
         (model.image_head, data.image_batch, train_rows),
         (model.text_head, data.text_batch, np.concatenate([captions_of[i] for i in train_rows])),
     ):
-        if head.standardize is not None:
-            with torch.no_grad():
-                head.standardize.fit(fetch(rows).pooled)
+        for head in getattr(outer, "members", [outer]):
+            if head.standardize is not None:
+                with torch.no_grad():
+                    head.standardize.fit(fetch(rows).pooled)
 
 
 def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
