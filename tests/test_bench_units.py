@@ -87,3 +87,16 @@ def test_finished_run_is_reused_and_another_recipe_refused(tmp_path, monkeypatch
     (tmp_path / "checkpoints" / "last" / "state.json").write_text("{}")
     reuse_or_train(tmp_path, {"recipe": 2}, fake_train)
     assert calls == [False, True]  # an interrupted run resumes
+
+
+def test_runs_of_different_recipes_get_different_folders(tmp_path):
+    from alignkit.bench.compute import Meter
+    from alignkit.bench.demo import demo_config
+    from alignkit.bench.pipeline import _PairBench
+
+    bench = _PairBench(demo_config(quick=True), tmp_path, {}, Meter(), lambda s: None, False)
+    pair = {"vision": "efficientnet-lite0", "text": "mpnet-base"}
+    a = bench.run_dir(pair, "mlp", {"recipe": {"epochs": 40}})
+    assert a == bench.run_dir(pair, "mlp", {"recipe": {"epochs": 40}})  # a rerun finds its run
+    assert a != bench.run_dir(pair, "mlp", {"recipe": {"epochs": 20}})  # another recipe trains beside it
+    assert a.parent.parent == tmp_path / "runs" and a.name.startswith("mlp-")

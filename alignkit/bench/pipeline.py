@@ -11,6 +11,8 @@ through the rank module's cache, finished training runs by their saved model.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,8 +166,11 @@ class _PairBench:
         return base.with_overrides({"vision": entry["vision"], "text": entry["text"], "data": self.config.train,
                                     "seed": self.config.seed, "epochs": self.config.epochs, **overrides}).validate()
 
-    def run_dir(self, entry: dict[str, Any], name: str) -> Path:
-        return self.out / "runs" / slug(f"{entry['vision']}+{entry['text']}", 40) / name
+    def run_dir(self, entry: dict[str, Any], name: str, identity: dict[str, Any]) -> Path:
+        """A run's folder, named by the recipe's digest too: a rerun with another recipe trains
+        beside the old run instead of tripping over it."""
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+        return self.out / "runs" / slug(f"{entry['vision']}+{entry['text']}", 40) / f"{name}-{digest}"
 
     def train_data(self, entry: dict[str, Any], recipe: AlignConfig) -> CachedPairs:
         key = (entry["vision"], entry["text"])
@@ -232,8 +237,9 @@ class _PairBench:
         recipe = self.recipe(entry)
         data = self.train_data(entry, recipe)
         label = f"{entry['vision']} + {entry['text']}"
-        run = self.run_dir(entry, _head_name(recipe))
-        model = self.train(run, {"recipe": recipe.to_dict()},
+        identity = {"recipe": recipe.to_dict()}
+        run = self.run_dir(entry, _head_name(recipe), identity)
+        model = self.train(run, identity,
                            lambda resume: align(recipe, run, resume=resume, progress=self.progress), label)
         self._models[(entry["vision"], entry["text"])] = model
         outcome.runs[label] = run
@@ -252,9 +258,10 @@ class _PairBench:
                 continue
             recipe = self.recipe(entry, **{"image_head.kind": kind, "text_head.kind": kind})
             data = self.train_data(entry, recipe)
-            run = self.run_dir(entry, kind)
+            identity = {"recipe": recipe.to_dict()}
+            run = self.run_dir(entry, kind, identity)
             label = f"{entry['vision']} + {entry['text']} ({kind} heads)"
-            model = self.train(run, {"recipe": recipe.to_dict()},
+            model = self.train(run, identity,
                                lambda resume: align(recipe, run, resume=resume, progress=self.progress), label)
             outcome.runs[label] = run
             rows += self.evaluate(entry, {"aligned": model}, "heads", data, kind)[0]
@@ -271,11 +278,12 @@ class _PairBench:
         rows = []
         for n in (n for n in sizes if n >= MIN_SUBSET_IMAGES):
             data = subset(full, n, self.config.seed)
-            run = self.run_dir(entry, f"{_head_name(recipe)}-{n}-images")
+            identity = {"recipe": recipe.to_dict(), "subset_images": n, "subset_seed": self.config.seed}
+            run = self.run_dir(entry, f"{_head_name(recipe)}-{n}-images", identity)
             encoders = {side: {"spec": enc.spec, "fingerprint": enc.fingerprint()}
                         for side, enc in (("image", self.encoder(entry["vision"])), ("text", self.encoder(entry["text"])))}
             label = f"{entry['vision']} + {entry['text']} ({n} images)"
-            model = self.train(run, {"recipe": recipe.to_dict(), "subset_images": n, "subset_seed": self.config.seed},
+            model = self.train(run, identity,
                                lambda resume: train_pairs(recipe, data, run, encoders=encoders, resume=resume,
                                                           progress=self.progress), label)
             outcome.runs[label] = run
