@@ -166,3 +166,47 @@ def test_an_ensemble_scores_with_its_members_mean_cosine_and_round_trips(tmp_pat
         assert torch.allclose(loaded.encode_image_features(x), zi, atol=1e-6)
     with pytest.raises(ConfigError, match="ensemble"):
         recipe(ensemble=0).validate()
+
+
+def test_a_refit_run_killed_in_its_selection_run_resumes_from_its_saved_recipe(tmp_path):
+    from alignkit.errors import AlignkitError
+
+    data, _ = styled_pairs(80)
+    cfg = recipe(epochs=4, refit=True, refit_tolerance=0.0, vision="v", text="t", data="d")
+    train_pairs(cfg, data, tmp_path / "full", progress=False)
+    fetch, calls = data.image_batch, {"n": 0}
+
+    def crashing(rows):
+        calls["n"] += 1
+        if calls["n"] == 12:  # inside the selection run
+            raise Crash()
+        return fetch(rows)
+
+    data.image_batch = crashing
+    with pytest.raises(Crash):
+        train_pairs(cfg, data, tmp_path / "cut", progress=False)
+    data.image_batch = fetch
+    assert not (tmp_path / "cut/checkpoints").exists() and (tmp_path / "cut/selection/checkpoints/last").exists()
+    with pytest.raises(AlignkitError, match="already holds a training run"):
+        train_pairs(cfg, data, tmp_path / "cut", progress=False)  # not silently restarted
+    saved = AlignConfig.from_file(tmp_path / "cut/recipe.json")  # what `alignkit align --resume` reads
+    assert saved.refit is True and saved.to_dict() == cfg.to_dict()
+    train_pairs(saved, data, tmp_path / "cut", resume=True, progress=False)
+    a = load_file(str(tmp_path / "full/model.safetensors"))
+    b = load_file(str(tmp_path / "cut/model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "cut/refit.json").read_text())["epochs"] == json.loads((tmp_path / "full/refit.json").read_text())["epochs"]
+
+
+def test_style_shift_is_off_with_a_note_for_online_data(capsys):
+    from alignkit.align.trainer import _shift_pairs
+
+    data, _ = styled_pairs(20)
+
+    class Online:  # any PairedData that is not cached features
+        pass
+
+    rows, groups = np.arange(40), data.image_groups()
+    assert len(_shift_pairs(recipe(style_shift=1.0), data, rows, groups, True)) == 2 * 20
+    assert _shift_pairs(recipe(style_shift=1.0), Online(), rows, groups, True).shape == (0, 2)
+    assert "off for --online" in capsys.readouterr().out

@@ -136,9 +136,7 @@ def train_pairs(
     global_batch = local * world
     steps_per_epoch = n_pairs // global_batch
     total_steps = steps_per_epoch * config.epochs
-    shift_pairs = group_pairs(train_rows, groups) if config.style_shift > 0 else np.zeros((0, 2), dtype=np.int64)
-    if config.style_shift > 0 and not len(shift_pairs) and rank == 0 and progress:
-        _note("style_shift has no effect: no training group holds two images (no concept in two renderings)")
+    shift_pairs = _shift_pairs(config, data, train_rows, groups, progress and rank == 0)
 
     torch.manual_seed(config.seed)
     model = _build_model(config, data, encoders or {})
@@ -237,6 +235,11 @@ def _train_and_refit(
     them out of the final model would drop those concepts from it for no benefit."""
     out = Path(out_dir)
     select = out / SELECTION
+    if not resume:
+        _refuse_existing(out)
+    if D.rank() == 0 and not (out / LAST / "state.json").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        config.save(out / RECIPE)  # `alignkit align --resume` reads it back; the refit run replaces it
     train_pairs(config.with_overrides({"refit": False}), data, select, encoders=encoders,
                 resume=resume and (select / LAST / "state.json").exists(), progress=progress)
     log = [json.loads(x) for x in (select / METRICS).read_text(encoding="utf-8").splitlines() if x.strip()]
@@ -263,6 +266,23 @@ def refit_epochs(log: list[dict[str, Any]], tolerance: float) -> int:
         return int(log[-1]["epoch"])
     best = max(s for _, s in scores)
     return max(e for e, s in scores if s >= best - tolerance)
+
+
+def _shift_pairs(config: AlignConfig, data: PairedData, train_rows: np.ndarray, groups: np.ndarray, say: bool) -> np.ndarray:
+    """The rendering pairs style shift draws from; none (with a note) where it cannot act: on
+    --online data (each shift would run the image encoder twice more per image) or data where no
+    concept has two renderings."""
+    none = np.zeros((0, 2), dtype=np.int64)
+    if config.style_shift <= 0:
+        return none
+    if not isinstance(data, CachedPairs):
+        if say:
+            _note("style_shift is off for --online training: it works on cached features")
+        return none
+    pairs = group_pairs(train_rows, groups)
+    if not len(pairs) and say:
+        _note("style_shift has no effect: no training group holds two images (no concept in two renderings)")
+    return pairs
 
 
 def _note(message: str) -> None:
@@ -358,6 +378,11 @@ def _resume(out: Path, trainable: nn.Module, optimizer: torch.optim.Optimizer, c
     state = load_checkpoint(out / LAST, trainable, optimizer)
     _truncate_metrics(out / METRICS, state["epoch"])
     return state
+
+
+def _refuse_existing(out: Path) -> None:
+    if (out / LAST / "state.json").exists() or (out / SELECTION / LAST / "state.json").exists():
+        raise AlignkitError(f"{out} already holds a training run; pass --resume to continue it, or choose a new --out")
 
 
 def _start_folder(out: Path, rank: int) -> None:
