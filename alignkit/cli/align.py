@@ -33,7 +33,7 @@ HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 @click.option("--captions", type=click.Choice(["sample", "all"]), help="One random caption per image per epoch, or all.")
 @click.option("--val-fraction", type=float, help="Share of pairs held out for validation R@1.")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better validation R@1 (0: never).")
-@click.option("--refit/--no-refit", default=None, help="After validation picks the best epoch, retrain on every pair for that many epochs.")
+@click.option("--refit/--no-refit", default=None, help="After the validation run, retrain on every pair for the latest epoch count within refit_tolerance of the best.")
 @click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see the README).")
 @click.option("--seed", type=int)
 @click.option("--device", help="auto | cpu | cuda | cuda:N")
@@ -74,7 +74,7 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
 
 def _summary(out: Path, model) -> None:
     from alignkit.align.distributed import rank
-    from alignkit.align.trainer import SELECTION
+    from alignkit.align.trainer import REFIT, SELECTION
 
     if rank() != 0:
         return
@@ -84,7 +84,8 @@ def _summary(out: Path, model) -> None:
     best = next((r for r in lines if r["epoch"] == lines[-1]["best_epoch"]), lines[-1])
     click.echo(f"saved {out}/ (model.safetensors, config.json, recipe.json, metrics.jsonl, checkpoints/last/)")
     if refit:
-        click.echo(f"refit on every pair for {best['epoch']} epochs; the validation run is in {out / SELECTION}/")
+        epochs = json.loads((out / REFIT).read_text(encoding="utf-8"))["epochs"]
+        click.echo(f"refit on every pair for {epochs} epochs; the validation run is in {out / SELECTION}/")
     if "val_i2t_r1" in best:
         click.echo(
             f"best epoch {best['epoch']}/{lines[-1]['epoch']}: validation R@1 image->text {best['val_i2t_r1']:.3f}, "
