@@ -11,6 +11,8 @@ costs no encoder work.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -24,7 +26,9 @@ def group_pairs(rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def style_shifts(pairs: np.ndarray, fetch, strength: float, count: int, generator: torch.Generator) -> torch.Tensor:
+def style_shifts(
+    pairs: np.ndarray, fetch: Callable[[np.ndarray], torch.Tensor], strength: float, count: int, generator: torch.Generator
+) -> torch.Tensor:
     """``count`` shift vectors u * (x_a - x_b): (a, b) drawn from ``pairs``, u ~ U(0, strength).
 
     ``fetch(rows)`` returns the pooled features of image rows. Draws come from ``generator``

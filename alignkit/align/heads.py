@@ -143,11 +143,10 @@ def members_of(z: torch.Tensor, k: int) -> list[torch.Tensor]:
 
 
 def build_head(cfg: HeadConfig, in_dim: int, out_dim: int, token_dim: int | None = None, members: int = 1) -> Head:
-    """A head from its config; ``members > 1`` gives an ensemble of that many, each ``out_dim`` wide."""
+    """A head from its config; ``out_dim`` is ignored by ``identity`` (its width is ``in_dim``).
+    ``members > 1`` gives an ensemble of that many heads, each as wide as one would be."""
     if members > 1:
         return EnsembleHead([build_head(cfg, in_dim, out_dim, token_dim) for _ in range(members)])
-
-    """A head from its config; ``out_dim`` is ignored by ``identity`` (its width is ``in_dim``)."""
     hidden = cfg.hidden or 2 * out_dim
     if cfg.kind == "linear":
         return LinearHead(in_dim, out_dim, cfg.standardize)
