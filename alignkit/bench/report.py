@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from alignkit.align.trainer import REFIT, SELECTION
 from alignkit.bench.pipeline import BenchOutcome
-from alignkit.align.trainer import SELECTION
 from alignkit.bench.runs import training_log
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
@@ -117,12 +117,17 @@ def _curves(rep: Report, outcome: BenchOutcome) -> None:
             val_epochs = [r["epoch"] for r in val_log]
             val = {"val R@1 image->text": (val_epochs, [r["val_i2t_r1"] for r in val_log]),
                    "val R@1 text->image": (val_epochs, [r["val_t2i_r1"] for r in val_log])}
-            kept = (f"refit on every pair for the best epoch count, {val_log[-1]['best_epoch']}" if val_log is not log
-                    else f"best epoch {val_log[-1]['best_epoch']} kept")
+            kept = (f"best epoch {val_log[-1]['best_epoch']}; refit on every pair for {_refit_epochs(run)} epochs, the latest "
+                    "within the refit tolerance of the best" if val_log is not log else f"best epoch {val_log[-1]['best_epoch']} kept")
             rep.figure(plots.line_curves(val, "epoch", "R@1", f"{name}: validation", reference=val_log[0].get("val_chance_r1")),
                        caption=f"{name}: held-out validation R@1 per epoch ({kept})")
         rep.figure(plots.line_curves(series, "epoch", "InfoNCE loss", f"{name}: training loss"),
                    caption=f"{name}: training loss per epoch")
+
+
+def _refit_epochs(run: Path) -> int | str:
+    path = run / REFIT
+    return json.loads(path.read_text(encoding="utf-8"))["epochs"] if path.exists() else "?"
 
 
 def _score_vs_accuracy(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
