@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -80,23 +81,31 @@ class Crash(Exception):
     pass
 
 
-def test_style_shift_run_resumes_exactly(tmp_path):
-    data, _ = styled_pairs(80)
-    cfg = recipe(epochs=4, style_shift=1.0)
-    train_pairs(cfg, data, tmp_path / "full", progress=False)
-    calls = {"n": 0}
-    fetch = data.image_batch
+@contextmanager
+def killed_at_call(data: CachedPairs, n: int):
+    """``data.image_batch`` raises Crash on its n-th call (a run killed part-way), restored after."""
+    fetch, calls = data.image_batch, {"n": 0}
 
-    def crashing(rows):  # killed in epoch 3 (a batch, its shifts, then validation fetch per epoch)
+    def crashing(rows):
         calls["n"] += 1
-        if calls["n"] == 20:
+        if calls["n"] == n:
             raise Crash()
         return fetch(rows)
 
     data.image_batch = crashing
-    with pytest.raises(Crash):
+    try:
+        with pytest.raises(Crash):
+            yield
+    finally:
+        data.image_batch = fetch
+
+
+def test_style_shift_run_resumes_exactly(tmp_path):
+    data, _ = styled_pairs(80)
+    cfg = recipe(epochs=4, style_shift=1.0)
+    train_pairs(cfg, data, tmp_path / "full", progress=False)
+    with killed_at_call(data, 20):  # in epoch 3 (per step: a batch and its shifts; per epoch: validation)
         train_pairs(cfg, data, tmp_path / "cut", progress=False)
-    data.image_batch = fetch
     done = json.loads((tmp_path / "cut/checkpoints/last/state.json").read_text())["epoch"]
     assert 1 <= done < 4
     train_pairs(cfg, data, tmp_path / "cut", resume=True, progress=False)
@@ -174,18 +183,8 @@ def test_a_refit_run_killed_in_its_selection_run_resumes_from_its_saved_recipe(t
     data, _ = styled_pairs(80)
     cfg = recipe(epochs=4, refit=True, refit_tolerance=0.0, vision="v", text="t", data="d")
     train_pairs(cfg, data, tmp_path / "full", progress=False)
-    fetch, calls = data.image_batch, {"n": 0}
-
-    def crashing(rows):
-        calls["n"] += 1
-        if calls["n"] == 12:  # inside the selection run
-            raise Crash()
-        return fetch(rows)
-
-    data.image_batch = crashing
-    with pytest.raises(Crash):
+    with killed_at_call(data, 12):  # inside the selection run
         train_pairs(cfg, data, tmp_path / "cut", progress=False)
-    data.image_batch = fetch
     assert not (tmp_path / "cut/checkpoints").exists() and (tmp_path / "cut/selection/checkpoints/last").exists()
     with pytest.raises(AlignkitError, match="already holds a training run"):
         train_pairs(cfg, data, tmp_path / "cut", progress=False)  # not silently restarted

@@ -236,13 +236,13 @@ def _train_and_refit(
     out = Path(out_dir)
     select = out / SELECTION
     if not resume:
-        _refuse_existing(out)
+        _refuse_existing(out, select)
     if D.rank() == 0 and not (out / LAST / "state.json").exists():
         out.mkdir(parents=True, exist_ok=True)
         config.save(out / RECIPE)  # `alignkit align --resume` reads it back; the refit run replaces it
     train_pairs(config.with_overrides({"refit": False}), data, select, encoders=encoders,
                 resume=resume and (select / LAST / "state.json").exists(), progress=progress)
-    log = [json.loads(x) for x in (select / METRICS).read_text(encoding="utf-8").splitlines() if x.strip()]
+    log = read_metrics(select)
     epochs = refit_epochs(log, config.refit_tolerance)
     final = config.with_overrides({"refit": False, "val_fraction": 0.0, "epochs": epochs, "patience": 0})
     if progress and D.rank() == 0:
@@ -256,6 +256,12 @@ def _train_and_refit(
                    **{k: v for k, v in chosen.items() if k.startswith("val_")}}
         (out / REFIT).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return model
+
+
+def read_metrics(run: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch records of a run folder (loss, validation R@1, seconds); empty before its first epoch."""
+    path = Path(run) / METRICS
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()] if path.exists() else []
 
 
 def refit_epochs(log: list[dict[str, Any]], tolerance: float) -> int:
@@ -380,15 +386,15 @@ def _resume(out: Path, trainable: nn.Module, optimizer: torch.optim.Optimizer, c
     return state
 
 
-def _refuse_existing(out: Path) -> None:
-    if (out / LAST / "state.json").exists() or (out / SELECTION / LAST / "state.json").exists():
+def _refuse_existing(out: Path, *runs: Path) -> None:
+    """Refuse to start over a run in ``out`` (or in any of ``runs`` inside it)."""
+    if any((run / LAST / "state.json").exists() for run in (out, *runs)):
         raise AlignkitError(f"{out} already holds a training run; pass --resume to continue it, or choose a new --out")
 
 
 def _start_folder(out: Path, rank: int) -> None:
     """Refuse (on every rank, so none waits alone) to overwrite a run; rank 0 prepares the folder."""
-    if (out / LAST / "state.json").exists():
-        raise AlignkitError(f"{out} already holds a training run; pass --resume to continue it, or choose a new --out")
+    _refuse_existing(out)
     if rank != 0:
         return
     out.mkdir(parents=True, exist_ok=True)

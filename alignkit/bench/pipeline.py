@@ -22,11 +22,12 @@ import numpy as np
 
 from alignkit.align import AlignConfig, AlignedModel, CachedPairs, train_pairs
 from alignkit.align.run import align
+from alignkit.align.trainer import SELECTION, read_metrics
 from alignkit.bench.compute import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.bench.correlation import rank_correlation
 from alignkit.bench.features import is_cached, task_features, training_pairs, TaskFeatures
-from alignkit.bench.runs import reuse_or_train, subset, training_log
+from alignkit.bench.runs import reuse_or_train, subset
 from alignkit.bench.scoring import HEADLINE, score
 from alignkit.bench.verdict import verdicts
 from alignkit.data import open_source
@@ -210,8 +211,9 @@ class _PairBench:
     def train(self, run: Path, identity: dict[str, Any], fit: Callable[[bool], AlignedModel], label: str) -> AlignedModel:
         with self.meter.stage("train", run=label) as m:
             model, m["reused"] = reuse_or_train(run, identity, fit)
-            m["train_loop_seconds"] = round(sum(r["seconds"] for r in training_log(run)), 3)
-            m["epochs_run"] = len(training_log(run))
+            log = read_metrics(run / SELECTION) + read_metrics(run)  # a refit trains twice: count both
+            m["train_loop_seconds"] = round(sum(r["seconds"] for r in log), 3)
+            m["epochs_run"] = len(log)
         self.say(f"{label}: {'reused the finished run' if m['reused'] else 'trained'} in {run}")
         return model
 

@@ -11,9 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignkit.align.trainer import REFIT, SELECTION
+from alignkit.align.trainer import REFIT, SELECTION, read_metrics
 from alignkit.bench.pipeline import BenchOutcome
-from alignkit.bench.runs import training_log
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
 from alignkit.similarity.rank_report import label, metric_matrix
@@ -107,12 +106,12 @@ def _zero_shot(rep: Report, rows: list[dict[str, Any]], outcome: BenchOutcome) -
 def _curves(rep: Report, outcome: BenchOutcome) -> None:
     rep.heading("Training curves")
     for name, run in outcome.runs.items():
-        log = training_log(run)
+        log = read_metrics(run)
         if not log:
             continue
         epochs = [r["epoch"] for r in log]
         series = {"train loss": (epochs, [r["train_loss"] for r in log])}
-        val_log = training_log(run / SELECTION) or log  # a refit run validates in its selection run
+        val_log = read_metrics(run / SELECTION) or log  # a refit run validates in its selection run
         if "val_i2t_r1" in val_log[0]:
             val_epochs = [r["epoch"] for r in val_log]
             val = {"val R@1 image->text": (val_epochs, [r["val_i2t_r1"] for r in val_log]),

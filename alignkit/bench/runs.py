@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from alignkit.align import AlignedModel, CachedPairs
-from alignkit.align.trainer import LAST, METRICS
+from alignkit.align.trainer import LAST
 from alignkit.errors import AlignkitError
 from alignkit.features.store import atomic_write_json
 
@@ -31,12 +31,6 @@ def reuse_or_train(out: Path, identity: dict[str, Any], train: Callable[[bool], 
     model = train((out / LAST / "state.json").exists())
     atomic_write_json(marker, identity)
     return model, False
-
-
-def training_log(out: Path) -> list[dict[str, Any]]:
-    """The per-epoch records of a run (loss, validation R@1, seconds)."""
-    path = out / METRICS
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()] if path.exists() else []
 
 
 def subset(data: CachedPairs, n_images: int, seed: int) -> CachedPairs:

@@ -74,13 +74,13 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
 
 def _summary(out: Path, model) -> None:
     from alignkit.align.distributed import rank
-    from alignkit.align.trainer import REFIT, SELECTION
+    from alignkit.align.trainer import REFIT, SELECTION, read_metrics
 
     if rank() != 0:
         return
-    refit = (out / SELECTION / "metrics.jsonl").exists()
-    log = out / SELECTION / "metrics.jsonl" if refit else out / "metrics.jsonl"
-    lines = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
+    lines = read_metrics(out / SELECTION)  # a refit run validates in its selection run
+    refit = bool(lines)
+    lines = lines or read_metrics(out)
     best = next((r for r in lines if r["epoch"] == lines[-1]["best_epoch"]), lines[-1])
     click.echo(f"saved {out}/ (model.safetensors, config.json, recipe.json, metrics.jsonl, checkpoints/last/)")
     if refit:
