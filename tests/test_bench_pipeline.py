@@ -53,7 +53,7 @@ def test_bench_table_report_reuse_and_seed(setup: dict, tmp_path: Path):
     assert set(df["section"]) == {"rank", "zero-shot", "heads", "data-efficiency", "correlation", "compute"}
 
     zs = df.filter(pl.col("section") == "zero-shot")
-    assert set(zs["model"]) == {"aligned", "asif", "procrustes", "ridge", "cca"}
+    assert set(zs["model"]) == {"aligned", "asif", "asif-centred", "procrustes", "ridge", "cca"}
     assert zs.select("vision", "text").unique().height == 2  # both pairs aligned with the same budget
     assert zs.filter(pl.col("model") == "aligned")["train_images"].unique().to_list() == [80]
     top1 = zs.filter((pl.col("metric") == "top1") & (pl.col("model") == "aligned"))

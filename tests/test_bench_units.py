@@ -34,15 +34,56 @@ def row(task: str, model: str, value: float, chance: float = 0.1) -> dict:
     return {"task": task, "metric": "top1", "value": value, "chance": chance, "model": model}
 
 
-def test_verdicts_are_strict_and_name_the_losers():
+def test_verdicts_without_item_scores_are_strict_and_name_the_losers():
     rows = [row("a", "aligned", 0.5), row("a", "asif", 0.4), row("a", "ridge", 0.3),
             row("b", "aligned", 0.3), row("b", "asif", 0.3), row("b", "ridge", 0.45),
             row("c", "aligned", 0.05), row("c", "asif", 0.01)]
     v = {x["task"]: x for x in verdicts(rows, "aligned", ["asif", "ridge"])}
-    assert v["a"]["beats_all_baselines"] and v["a"]["beats_chance"] and "best: asif 0.400" in v["a"]["text"]
-    assert not v["b"]["beats_all_baselines"]  # a tie with asif is not a win
-    assert "not beaten: ridge 0.450, asif 0.300" in v["b"]["text"]
-    assert v["c"]["beats_all_baselines"] and not v["c"]["beats_chance"] and "does NOT beat chance" in v["c"]["text"]
+    assert v["a"]["verdict"] == "win" and v["a"]["beats_chance"] and "asif 0.400 (win)" in v["a"]["text"]
+    assert v["b"]["verdict"] == "loss" and v["b"]["calls"] == {"asif": "loss", "ridge": "loss"}  # equal is not a win
+    assert "strict comparison" in v["b"]["text"]
+    assert v["c"]["verdict"] == "loss" and not v["c"]["beats_chance"] and "does NOT beat chance" in v["c"]["text"]
+
+
+def hits_with_rate(rate: float, n: int, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random(n) < rate).astype(np.int8)
+
+
+def test_verdicts_call_a_small_difference_a_tie_and_a_large_one_a_win():
+    n = 500
+    mine = hits_with_rate(0.17, n, 0)
+    close = mine.copy()  # 20 items lost, 14 gained: 0.012 lower, well inside the noise of 34 discordant items
+    close[np.flatnonzero(mine == 1)[:20]] = 0
+    close[np.flatnonzero(mine == 0)[:14]] = 1
+    far = hits_with_rate(0.05, n, 1)
+    rows = [row("t", "aligned", mine.mean()), row("t", "ridge", close.mean()), row("u", "aligned", mine.mean()),
+            row("u", "ridge", far.mean())]
+    hits = {("t", "aligned"): mine, ("t", "ridge"): close, ("u", "aligned"): mine, ("u", "ridge"): far}
+    v = {x["task"]: x for x in verdicts(rows, "aligned", ["ridge"], hits=hits)}
+    assert v["t"]["verdict"] == "tie" and v["t"]["aligned"] > v["t"]["best_baseline_value"]  # higher, yet a tie
+    assert v["t"]["intervals"]["ridge"]["low"] < 0 < v["t"]["intervals"]["ridge"]["high"]
+    assert v["u"]["verdict"] == "win" and "TIE" in v["t"]["text"] and "WIN" in v["u"]["text"]
+    flipped = verdicts(rows, "ridge", ["aligned"], hits=hits)  # the same numbers seen from the other side
+    assert {x["task"]: x["verdict"] for x in flipped} == {"t": "tie", "u": "loss"}
+
+
+def test_paired_interval_uses_the_pairing_and_the_seeds():
+    from alignkit.evaluate.paired import paired_difference
+
+    rng = np.random.default_rng(0)
+    base = (rng.random(400) < 0.5).astype(float)
+    better = base.copy()
+    better[np.flatnonzero(base == 0)[:20]] = 1  # +0.05 on the same items: paired, clearly positive
+    paired = paired_difference(better, base)
+    assert paired["diff"] == pytest.approx(0.05) and paired["low"] > 0
+    unpaired = paired_difference(better, rng.permutation(base))  # same means, pairing destroyed: much wider
+    assert (unpaired["high"] - unpaired["low"]) > 3 * (paired["high"] - paired["low"])
+    width = lambda c: c["high"] - c["low"]  # noqa: E731
+    steady = paired_difference(np.stack([better, better, better]), base)
+    noisy = paired_difference(np.stack([better, base, better]), base)  # seed-to-seed noise widens the interval
+    assert steady["seeds"] == noisy["seeds"] == 3 and width(noisy) > 1.5 * width(steady)
+    with pytest.raises(AlignkitError, match="same items"):
+        paired_difference(base, base[:10])
 
 
 def test_correlation_reports_n_and_refuses_two_points():

@@ -33,8 +33,9 @@ def test_demo_writes_verdicts_per_task(tmp_path: Path, monkeypatch):
     tasks = zs["task"].unique().to_list()
     assert len(tasks) == 2
     for task in tasks:  # one plain verdict per task, on the page and in the terminal
-        line = re.search(rf"(WIN|LOSS): {re.escape(task)} \((top1|i2t_R@1)\): aligned [0-9.]+ (beats|does NOT beat) every "
-                         r"training-free baseline.*; (beats|does NOT beat) chance [0-9.]+\.", page)
+        line = re.search(rf"(WIN|LOSS|TIE): {re.escape(task)} \((top1|i2t_R@1)\): aligned [0-9.]+ vs [a-z_-]+ [0-9.]+ "
+                         r"\((win|loss|tie), diff [-+][0-9.]+ \[[-+][0-9.]+, [-+][0-9.]+\]\).*paired 95% interval\]; "
+                         r"(beats|does NOT beat) chance [0-9.]+\.", page)
         assert line, f"no verdict line for {task}"
         assert task in res.output
     assert "every ranked pair is a control" in page  # and it says why a control pair was aligned

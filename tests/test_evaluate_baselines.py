@@ -89,7 +89,7 @@ def correlated_pairs(n: int, seed: int):
     return x, y
 
 
-@pytest.mark.parametrize("name", ["asif", "procrustes", "ridge", "cca"])
+@pytest.mark.parametrize("name", ["asif", "asif-centred", "procrustes", "ridge", "cca"])
 def test_every_baseline_beats_chance_on_held_out_pairs(name):
     x, y = correlated_pairs(1500, seed=6)
     model = make_baseline(name).fit(x[:1200], y[:1200])

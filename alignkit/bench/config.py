@@ -36,6 +36,7 @@ class BenchConfig:
     bootstrap: int = 50
     permutations: int = 50
     seed: int = 0
+    seeds: int = 1  # training seeds of the chosen pair's main run (seed, seed + 1, ...); verdicts use all of them
     epochs: int | None = None  # None: the recipe's default
     recipe: dict[str, Any] = field(default_factory=dict)  # AlignConfig overrides for every run
     align: str = "all"  # "all": every pair; "best": the best-ranked non-control pair only
@@ -59,6 +60,8 @@ class BenchConfig:
             raise AlignkitError("no tasks to evaluate on; give at least one --task")
         if any(not 0 < f < 1 for f in self.data_fractions):
             raise AlignkitError(f"data fractions must lie in (0, 1) (full data is always run), got {self.data_fractions}")
+        if self.seeds < 1:
+            raise AlignkitError(f"seeds must be at least 1, got {self.seeds}")
         if self.epochs is not None and self.epochs < 1:
             raise AlignkitError(f"epochs must be at least 1, got {self.epochs}")
         return self

@@ -78,7 +78,7 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
         outcome.rows += correlation_rows(ranked, outcome.rows, config.metrics)
         headline = [r for r in outcome.rows if r["section"] == "zero-shot" and r["headline"]
                     and (r["vision"], r["text"]) == outcome.chosen]
-        outcome.verdicts = verdicts(headline, "aligned", config.baselines)
+        outcome.verdicts = verdicts(headline, "aligned", config.baselines, hits=bench.hits)
     finally:
         meter.close()
     outcome.rows += [{"section": "compute", **r} for r in meter.rows]
@@ -155,6 +155,8 @@ class _PairBench:
         self._task_features: dict[tuple[str, str], dict[str, TaskFeatures]] = {}
         self._train: dict[tuple[str, str], CachedPairs] = {}
         self._models: dict[tuple[str, str], AlignedModel] = {}
+        # (task, model) -> per-item headline hits of the chosen pair's main run, (seeds, items) for "aligned"
+        self.hits: dict[tuple[str, str], np.ndarray] = {}
 
     # ---- shared pieces ------------------------------------------------------------
     def encoder(self, spec: str) -> Any:
@@ -225,6 +227,11 @@ class _PairBench:
                 res = score(model, tf, name)
                 if name == "aligned":
                     aligned[spec] = res
+                if section == "zero-shot" and res.hits is not None:
+                    model_key = "aligned" if name.startswith("aligned") else name
+                    prev = self.hits.get((res.task, model_key))
+                    hits = np.atleast_2d(res.hits)
+                    self.hits[(res.task, model_key)] = hits if prev is None or not name.startswith("aligned@") else np.vstack([prev, hits])
                 for r in res.rows:
                     rows.append({"section": section, "vision": entry["vision"], "text": entry["text"],
                                  "control": entry["control"], **r, "kind": tf.kind,
@@ -235,22 +242,28 @@ class _PairBench:
 
     # ---- the three kinds of run ---------------------------------------------------
     def main(self, entry: dict[str, Any], outcome: BenchOutcome, chosen: bool) -> list[dict[str, Any]]:
-        """The pair under the bench recipe on all training pairs, beside every baseline."""
-        recipe = self.recipe(entry)
-        data = self.train_data(entry, recipe)
+        """The pair under the bench recipe on all training pairs, beside every baseline. The chosen
+        pair is trained with ``config.seeds`` seeds; its aligned rows are the mean over them."""
         label = f"{entry['vision']} + {entry['text']}"
-        identity = {"recipe": recipe.to_dict()}
-        run = self.run_dir(entry, _head_name(recipe), identity)
-        model = self.train(run, identity,
-                           lambda resume: align(recipe, run, resume=resume, progress=self.progress), label)
-        self._models[(entry["vision"], entry["text"])] = model
-        outcome.runs[label] = run
-        models = {"aligned": model, **self.fit_baselines(data, label)}
+        seeds = [self.config.seed + i for i in range(self.config.seeds if chosen else 1)]
+        models: dict[str, Any] = {}
+        for s in seeds:
+            recipe = self.recipe(entry, seed=s)
+            data = self.train_data(entry, recipe)
+            identity = {"recipe": recipe.to_dict()}
+            run = self.run_dir(entry, _head_name(recipe), identity)
+            name = "aligned" if s == seeds[0] else f"aligned@seed{s}"
+            seed_label = label if s == seeds[0] else f"{label} (seed {s})"
+            models[name] = self.train(run, identity,
+                                      lambda resume, recipe=recipe, run=run: align(recipe, run, resume=resume, progress=self.progress),
+                                      seed_label)
+            outcome.runs[seed_label] = run
+        self._models[(entry["vision"], entry["text"])] = models["aligned"]
+        models.update(self.fit_baselines(data, label))
         rows, aligned = self.evaluate(entry, models, "zero-shot", data, _head_name(recipe))
         if chosen:
             outcome.results = list(aligned.values())
-        return rows
-
+        return _mean_over_seeds(rows, len(seeds))
     def heads(self, entry: dict[str, Any], outcome: BenchOutcome) -> list[dict[str, Any]]:
         """The chosen pair with each other head kind, everything else unchanged."""
         rows = []
@@ -292,6 +305,28 @@ class _PairBench:
             models = {"aligned": model, **self.fit_baselines(data, label)}
             rows += self.evaluate(entry, models, "data-efficiency", data, _head_name(recipe))[0]
         return rows
+
+
+def _mean_over_seeds(rows: list[dict[str, Any]], n_seeds: int) -> list[dict[str, Any]]:
+    """Fold the extra seeds' rows into the "aligned" rows: value = mean over seeds, with the
+    first seed's value, min and max kept; the per-seed rows move to section "seeds"."""
+    if n_seeds == 1:
+        return rows
+    per_seed: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        if r["model"].startswith("aligned"):
+            per_seed.setdefault((r["task"], r["metric"]), []).append(r["value"])
+    out = []
+    for r in rows:
+        if r["model"].startswith("aligned@"):
+            out.append({**r, "section": "seeds"})
+        elif r["model"] == "aligned":
+            values = per_seed[(r["task"], r["metric"])]
+            out.append({**r, "value": float(np.mean(values)), "first_seed_value": r["value"], "seeds": len(values),
+                        "seed_min": float(min(values)), "seed_max": float(max(values))})
+        else:
+            out.append(r)
+    return out
 
 
 def _head_name(recipe: AlignConfig) -> str:

@@ -54,14 +54,18 @@ def write_bench_outputs(outcome: BenchOutcome, out: str | Path, title: str, comm
 
 def _verdicts(rep: Report, outcome: BenchOutcome) -> None:
     rep.heading("Verdict per task")
-    rep.paragraph("Headline number per task: top-1 accuracy (classification) or image-to-text R@1 (retrieval); "
-                  "the aligned model must beat every training-free baseline (fitted on the same training pairs, scored "
-                  "by the same code) and chance, strictly.")
+    seeds = max((v.get("seeds", 1) for v in outcome.verdicts), default=1)
+    rep.paragraph("Headline number per task: top-1 accuracy (classification) or image-to-text R@1 (retrieval), "
+                  f"mean over {seeds} training seed(s). Against each training-free baseline (fitted on the same training "
+                  "pairs, scored by the same code) the per-item difference gets a paired 95% bootstrap interval over test "
+                  "items" + (" and seeds" if seeds > 1 else "") + ". WIN: every interval lies above zero (and the model beats "
+                  "chance); LOSS: some baseline is better beyond its interval; TIE: otherwise.")
+    kinds = {"win": "info", "tie": "info", "loss": "warning"}
     for v in outcome.verdicts:
-        ok = v["beats_all_baselines"] and v["beats_chance"]
-        rep.note(("WIN: " if ok else "LOSS: ") + v["text"], kind="info" if ok else "warning")
-    wins = sum(v["beats_all_baselines"] and v["beats_chance"] for v in outcome.verdicts)
-    rep.paragraph(f"The aligned model beats every baseline and chance on {wins} of {len(outcome.verdicts)} tasks.")
+        rep.note(v["text"], kind=kinds[v["verdict"]])
+    counts = {k: sum(v["verdict"] == k for v in outcome.verdicts) for k in ("win", "tie", "loss")}
+    rep.paragraph(f"Of {len(outcome.verdicts)} tasks: {counts['win']} wins, {counts['tie']} ties, {counts['loss']} losses "
+                  "against the best training-free baseline.")
     for note in outcome.notes:
         rep.note(note, kind="warning")
 

@@ -21,6 +21,7 @@ def pipeline_options(fn: Callable) -> Callable:
         click.option("--task", "tasks", multiple=True, help="Evaluation task spec, repeatable (default: the built-in tasks)."),
         click.option("--epochs", type=click.IntRange(1), help="Epochs for every alignment run (default: the recipe's)."),
         click.option("--seed", type=int, help="Seed for ranking statistics, training and subsets."),
+        click.option("--seeds", type=click.IntRange(1), help="Training seeds of the chosen pair (seed, seed+1, ...); verdicts cover them all."),
         click.option("--bootstrap", type=click.IntRange(0), help="Bootstrap resamples for the ranking intervals."),
         click.option("--permutations", type=click.IntRange(0), help="Shuffled pairings for the ranking null."),
         click.option("--fractions", help="Comma-separated training fractions in (0, 1) for the data-efficiency curve."),
@@ -53,7 +54,7 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
     page = write_bench_outputs(outcome, out, title, command, config.to_dict(), intro)
     click.echo(f"chosen pair: {outcome.chosen[0]} + {outcome.chosen[1]} ({outcome.chosen_note})")
     for v in outcome.verdicts:
-        click.echo(("WIN   " if v["beats_all_baselines"] and v["beats_chance"] else "LOSS  ") + v["text"])
+        click.echo(v["text"])
     corr = next((r for r in outcome.rows if r["section"] == "correlation" and r["variant"] == "calibrated"
                  and r["metric"] == config.primary), None)
     if corr:

@@ -4,7 +4,7 @@
     rows = evaluate(AlignedModel.from_pretrained("runs/m"), open_task("builtin:fashion-mnist"), "m")
 """
 
-from alignkit.evaluate.baselines import ASIF, CCA, BASELINES, Baseline, Procrustes, RidgeMap, make_baseline
+from alignkit.evaluate.baselines import ASIF, CCA, BASELINES, Baseline, CentredASIF, Procrustes, RidgeMap, make_baseline
 from alignkit.evaluate.evaluate import (
     BaselineModel,
     TaskResult,
@@ -19,7 +19,7 @@ from alignkit.evaluate.retrieval import retrieval_chance, retrieval_metrics
 from alignkit.evaluate.zeroshot import classification_chance, classification_metrics, zero_shot_classifier
 
 __all__ = [
-    "ASIF", "BASELINES", "CCA", "Baseline", "BaselineModel", "Procrustes", "RidgeMap", "TaskResult",
+    "ASIF", "BASELINES", "CCA", "Baseline", "CentredASIF", "BaselineModel", "Procrustes", "RidgeMap", "TaskResult",
     "classification_chance", "classification_metrics", "classification_result", "compare_models", "evaluate", "evaluate_task",
     "make_baseline", "paired_rows", "retrieval_chance", "retrieval_metrics", "retrieval_result",
     "write_eval_outputs", "zero_shot_classifier",

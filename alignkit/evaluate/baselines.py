@@ -6,7 +6,9 @@ space and exposes the interface of an aligned model on cached features:
 Row i of the training X and Y is one pair (repeat an image once per caption).
 
 - ``ASIF`` (Norelli et al. 2023): no map at all; a sample is described by its similarities
-  to the anchor images (or anchor captions), keeping the top k and raising them to a power.
+  to the anchor images (or anchor captions), keeping the top k and raising them to a power
+  (as published: raw cosines, k = 800, p = 8). ``CentredASIF`` (``asif-centred``) is alignkit's
+  variant, named apart: centred features, k = 64, p = 4.
 - ``Procrustes``: centre both sides, reduce both to the same width with PCA (fitted on the
   training pairs), then the best rotation image -> text.
 - ``RidgeMap``: a ridge regression from centred image features to centred text features;
@@ -77,18 +79,18 @@ class Baseline(ABC):
 
 
 class ASIF(Baseline):
-    """Relative representations over anchor pairs (Norelli et al., "ASIF", NeurIPS 2023).
+    """Relative representations over anchor pairs, as published (Norelli et al., "ASIF", NeurIPS 2023).
 
     An image's vector is its cosine similarity to each anchor image, a caption's to each anchor
     caption; both index the same anchor pairs, so they are comparable. Only the ``k`` largest
     similarities are kept (the rest set to 0), negatives are clipped to 0, and the kept values
-    are raised to ``power`` to sharpen them. Features are centred on the anchor mean first
-    (``center``), which removes the shared offset that makes all raw cosines look alike.
+    are raised to ``power`` to sharpen them. The paper's settings: raw cosines of the unit
+    features (no centring), k = 800, p = 8.
     """
 
     name = "asif"
 
-    def __init__(self, k: int = 64, power: float = 4.0, center: bool = True):
+    def __init__(self, k: int = 800, power: float = 8.0, center: bool = False):
         if k < 1 or power <= 0:
             raise ValueError("ASIF needs k >= 1 and power > 0")
         self.k, self.power, self.center = k, power, center
@@ -112,6 +114,17 @@ class ASIF(Baseline):
 
     def _text(self, y: np.ndarray) -> np.ndarray:
         return self._relative(y, self._ay, self._my)
+
+
+class CentredASIF(ASIF):
+    """alignkit's variant of ASIF, named apart: features are centred on the anchor mean first
+    (which removes the shared offset that makes all raw cosines of CNN features look alike), and
+    fewer, sharper neighbours are kept (k = 64, p = 4)."""
+
+    name = "asif-centred"
+
+    def __init__(self, k: int = 64, power: float = 4.0, center: bool = True):
+        super().__init__(k, power, center)
 
 
 # ---- linear maps ----------------------------------------------------------------------------
@@ -251,11 +264,11 @@ class CCA(Baseline):
         return (y - self._my) @ self._wy * self._scale
 
 
-BASELINES: dict[str, type[Baseline]] = {"asif": ASIF, "procrustes": Procrustes, "ridge": RidgeMap, "cca": CCA}
+BASELINES: dict[str, type[Baseline]] = {"asif": ASIF, "asif-centred": CentredASIF, "procrustes": Procrustes, "ridge": RidgeMap, "cca": CCA}
 
 
 def make_baseline(name: str, **options: Any) -> Baseline:
-    """A baseline by name (``asif``, ``procrustes``, ``ridge``, ``cca``)."""
+    """A baseline by name (``asif``, ``asif-centred``, ``procrustes``, ``ridge``, ``cca``)."""
     if name not in BASELINES:
         raise AlignkitError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     return BASELINES[name](**options)

@@ -20,7 +20,7 @@ from alignkit.data.tasks import ClassificationTask, RetrievalTask
 from alignkit.errors import AlignkitError, BadItemError
 from alignkit.evaluate._arrays import as_matrix
 from alignkit.evaluate.baselines import Baseline
-from alignkit.evaluate.retrieval import DEFAULT_KS, retrieval_chance, retrieval_metrics
+from alignkit.evaluate.retrieval import DEFAULT_KS, image_to_text_hits, retrieval_chance, retrieval_metrics
 from alignkit.evaluate.zeroshot import classification_chance, classification_metrics, zero_shot_classifier
 
 CLASSIFICATION_METRICS = ("top1", "top5", "mean_per_class_recall")
@@ -36,6 +36,8 @@ class TaskResult:
     confusion: np.ndarray | None = None
     classnames: list[str] | None = None
     skipped: list[Skip] = field(default_factory=list)
+    # per-query 1/0 hits of the headline metric (top-1, or image-to-text R@1), for paired comparisons
+    hits: np.ndarray | None = None
 
 
 def classification_result(
@@ -48,7 +50,7 @@ def classification_result(
     m = classification_metrics(img @ cls.T, labels)
     chance = classification_chance(cls.shape[0])
     rows = [_row(task, k, m[k], chance[k], m["n"], model) for k in CLASSIFICATION_METRICS if k in m]
-    return TaskResult(task, "classification", rows, m["confusion"], classnames)
+    return TaskResult(task, "classification", rows, m["confusion"], classnames, hits=m["top1_hits"])
 
 
 def retrieval_result(
@@ -59,7 +61,7 @@ def retrieval_result(
     chance = retrieval_chance(text_to_image, ks)
     n_img, n_txt = len(set(int(i) for i in text_to_image)), len(text_to_image)
     rows = [_row(task, k, v, chance[k], n_img if k.startswith("i2t") else n_txt, model) for k, v in m.items()]
-    return TaskResult(task, "retrieval", rows)
+    return TaskResult(task, "retrieval", rows, hits=image_to_text_hits(image_emb, text_emb, text_to_image))
 
 
 def _row(task: str, metric: str, value: float, chance: float, n: int, model: str) -> dict[str, Any]:

@@ -41,6 +41,14 @@ def retrieval_metrics(
     return out
 
 
+def image_to_text_hits(image_emb: Any, text_emb: Any, text_to_image: Sequence[int], k: int = 1, chunk: int = 1024) -> np.ndarray:
+    """Per image: 1 when one of its captions ranks in the top ``k`` (the items behind ``i2t_R@k``)."""
+    img = l2_normalize(as_matrix(image_emb, "image embeddings"))
+    txt = l2_normalize(as_matrix(text_emb, "text embeddings"))
+    owner = _check_owner(text_to_image, len(img), len(txt))
+    return (_image_to_text_ranks(img, txt, owner, chunk) < k).astype(np.int8)
+
+
 def _check_owner(text_to_image: Sequence[int], n_images: int, n_texts: int) -> np.ndarray:
     owner = np.asarray(text_to_image, dtype=np.int64)
     if owner.shape != (n_texts,):

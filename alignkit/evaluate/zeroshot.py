@@ -70,6 +70,7 @@ def classification_metrics(logits: Any, labels: Sequence[int]) -> dict[str, Any]
     recall = np.diag(confusion)[present] / support[present]
     out: dict[str, Any] = {
         "top1": float((pred == y).mean()),
+        "top1_hits": (pred == y).astype(np.int8),
         "mean_per_class_recall": float(recall.mean()),
         "confusion": confusion,
         "n": n,
