@@ -16,10 +16,11 @@ def retrieval_r1(
     n, m = image.shape[0], text.shape[0]
     group = torch.as_tensor(np.arange(n) if image_groups is None else image_groups, dtype=torch.long)
     text_group = group[torch.as_tensor(text_owner, dtype=torch.long)]
-    i2t_hits = 0
+    per_image = torch.zeros(n, dtype=torch.int8)
     for s in range(0, n, chunk):
         top = (image[s : s + chunk] @ text.T).argmax(1)
-        i2t_hits += int((text_group[top] == group[s : s + chunk]).sum())
+        per_image[s : s + chunk] = (text_group[top] == group[s : s + chunk]).to(torch.int8)
+    i2t_hits = int(per_image.sum())
     t2i_hits = 0
     for s in range(0, m, chunk):
         top = (text[s : s + chunk] @ image.T).argmax(1)
@@ -31,4 +32,5 @@ def retrieval_r1(
         "t2i_r1": t2i_hits / m,
         "i2t_chance": float(texts_per_group[group_ix].float().mean()) / m,
         "t2i_chance": float(images_per_group[group_ix[torch.as_tensor(text_owner, dtype=torch.long)]].float().mean()) / n,
+        "i2t_hits": per_image.numpy(),  # per image query, for paired comparisons
     }
