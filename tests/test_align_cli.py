@@ -91,3 +91,24 @@ def test_config_file_and_bad_options(folder, tmp_path):
         invoke("align", "--out", str(tmp_path / "b"), "--vision", "hashed-ngrams", "--text", "hashed-ngrams", "--data", f"folder:{folder}")
     with pytest.raises(ConfigError, match="unknown config key"):
         invoke(*common(folder, tmp_path / "b", tmp_path / "c"), "--set", "epochz=3")
+
+
+def test_align_select_chooses_on_training_folds_then_trains_the_choice(folder, tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    cands = tmp_path / "candidates.yaml"
+    cands.write_text("short: {epochs: 1}\nlonger: {epochs: 6}\n")
+    r = invoke(*common(folder, out, cache), "--select", str(cands), "--no-refit", "--val-fraction", "0")
+    assert r.exit_code == 0, r.output
+    sel = json.loads((out / "recipe-selection" / "selection.json").read_text())
+    assert sel["chosen"] == max(sel["scores"], key=sel["scores"].get)
+    assert {row["fold"] for row in sel["rows"]} == {"20% of concepts held out"}  # folder keys have no domain prefix
+    assert {"asif", "procrustes"} <= {row["model"] for row in sel["rows"]}  # baselines on the same folds
+    chosen_epochs = {"short": 1, "longer": 6}[sel["chosen"]]
+    assert json.loads((out / "recipe.json").read_text())["epochs"] == chosen_epochs  # the choice, trained on every pair
+    assert "recipe selection" in r.output and (out / "recipe-selection" / "selection.md").exists()
+    again = invoke(*common(folder, tmp_path / "run2", cache), "--select", str(cands), "--no-refit", "--val-fraction", "0")
+    assert json.loads((tmp_path / "run2" / "recipe-selection" / "selection.json").read_text())["scores"] == sel["scores"]  # deterministic
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- epochs: 3\n")
+    r = CliRunner().invoke(cli, [*common(folder, tmp_path / "run3", cache), "--select", str(bad)])
+    assert r.exit_code != 0 and "must map candidate names" in str(r.exception or r.output)

@@ -18,8 +18,13 @@ from alignkit.align.pairs import OnlinePairs
 from alignkit.align.trainer import train, train_pairs
 
 
-def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cache_root: str | Path | None = None, progress: bool = True) -> AlignedModel:
-    """Build both encoders from ``config.vision``/``config.text``, read ``config.data``, train."""
+def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cache_root: str | Path | None = None, progress: bool = True,
+          candidates: dict[str, dict[str, Any]] | None = None) -> AlignedModel:
+    """Build both encoders from ``config.vision``/``config.text``, read ``config.data``, train.
+
+    ``candidates`` (name -> recipe overrides) first runs the selection protocol on folds of the
+    training pairs (``alignkit.align.selection``), records it in ``<out>/recipe-selection/``, and
+    then trains the chosen candidate on every pair."""
     from alignkit.data import open_source
     from alignkit.encoders import create_encoder
 
@@ -43,7 +48,35 @@ def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cac
         return train_pairs(config, data, out_dir, encoders=info, resume=resume, progress=progress)
     stores = _cached_stores(config, source, encoders, cache_root, progress)
     fingerprints = {side: enc.fingerprint() for side, enc in encoders.items()}
+    if candidates:
+        config = _select(config, candidates, stores, Path(out_dir), progress)
     return train(config, stores["image"], stores["text"], out_dir, resume=resume, progress=progress, expected_fingerprints=fingerprints)
+
+
+def _select(config: AlignConfig, candidates: dict[str, dict[str, Any]], stores: dict[str, Path], out: Path, progress: bool) -> AlignConfig:
+    """Run the selection protocol (resumable: finished fold runs are kept) and return the chosen recipe."""
+    import json
+
+    from alignkit.align.pairs import CachedPairs
+    from alignkit.align.selection import SELECTION_DIR, select_recipe, write_selection
+    from alignkit.evaluate import BASELINES
+
+    if config.online:
+        raise ConfigError("recipe selection trains every candidate on every fold; it needs cached features (drop --online)")
+    recipes = {name: config.with_overrides(overrides).validate() for name, overrides in candidates.items()}
+    data = CachedPairs.from_stores(stores["image"], stores["text"])
+    say = _say if progress and D.rank() == 0 else (lambda s: None)
+    sel = select_recipe(recipes, data, out / SELECTION_DIR / "runs", baselines=tuple(BASELINES), progress=False, say=say)
+    if D.rank() == 0:
+        write_selection(sel, recipes, out / SELECTION_DIR)
+    say(f"selection: chose {sel.chosen!r} (mean validation i2t R@1 {sel.scores[sel.chosen]:.3f}); training it on every pair")
+    return recipes[sel.chosen]
+
+
+def _say(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(message)
 
 
 def _cached_stores(config: AlignConfig, source: Any, encoders: dict[str, Any], cache_root: str | Path | None, progress: bool) -> dict[str, Path]:

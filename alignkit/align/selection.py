@@ -29,6 +29,7 @@ from alignkit.align.pairs import CachedPairs, PairsError
 from alignkit.errors import AlignkitError
 
 FOLD_KINDS = ("domain", "concepts")
+SELECTION_DIR = "recipe-selection"
 MIN_FOLD_IMAGES = 10
 
 
@@ -175,13 +176,62 @@ def select_recipe(
             fixed = cfg.with_overrides({"refit": False, "val_fraction": 0.0})
             run = out / _slug(name) / _slug(fold.name)
             say(f"selection: {name} on {fold.name} ({len(fold.train)} train / {len(fold.val)} validation images)")
-            model = train(fixed, sub, run, progress=progress)
+            model = _fold_run(train, fixed, sub, run, progress)
             s = fold_scores(model, data, fold)
             hits[(name, fold.name)] = s.pop("hits")
             rows.append({"model": name, "kind": "candidate", "fold": fold.name, **s})
     scores = {name: float(np.mean([r["i2t_R@1"] for r in rows if r["model"] == name])) for name in candidates}
     chosen = max(candidates, key=lambda n: (scores[n], -list(candidates).index(n)))
     return Selection(rows, chosen, scores, hits)
+
+
+def _fold_run(train: Callable[..., Any], cfg: AlignConfig, data: CachedPairs, run: Path, progress: bool) -> Any:
+    """A fold's training run: reused when finished with this recipe, resumed when interrupted."""
+    import json
+
+    from alignkit.align.model import AlignedModel
+    from alignkit.features.store import atomic_write_json
+
+    marker = run / "fold-run.json"
+    identity = {"recipe": cfg.to_dict(), "images": len(data.image_keys), "captions": len(data.text_keys)}
+    if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == identity:
+        return AlignedModel.from_pretrained(run)
+    if marker.exists():
+        raise AlignkitError(f"{run} holds a fold run of another recipe or data; remove it or choose another --out")
+    model = train(cfg, data, run, resume=(run / "checkpoints" / "last" / "state.json").exists(), progress=progress)
+    atomic_write_json(marker, identity)
+    return model
+
+
+def selection_table(sel: Selection) -> list[dict[str, Any]]:
+    """One row per model: its validation i2t R@1 on each fold, the mean, and whether it was chosen."""
+    out = []
+    for name in dict.fromkeys(r["model"] for r in sel.rows):
+        mine = [r for r in sel.rows if r["model"] == name]
+        out.append({"model": name, "kind": mine[0]["kind"], **{r["fold"]: round(r["i2t_R@1"], 4) for r in mine},
+                    "mean i2t R@1": round(float(np.mean([r["i2t_R@1"] for r in mine])), 4),
+                    "chosen": "yes" if name == sel.chosen else ""})
+    return sorted(out, key=lambda r: -r["mean i2t R@1"])
+
+
+def write_selection(sel: Selection, recipes: dict[str, AlignConfig], folder: str | Path) -> Path:
+    """``selection.json`` (every row, the scores, the chosen recipe in full) and ``selection.md``."""
+    import json
+
+    from alignkit.features.store import atomic_write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = selection_table(sel)
+    atomic_write_json(folder / "selection.json", {"chosen": sel.chosen, "scores": sel.scores, "rows": sel.rows, "table": table,
+                                                   "recipes": {n: r.to_dict() for n, r in recipes.items()}})
+    cols = list(table[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in table]
+    text = (f"# Recipe selection on folds of the training data\n\nChosen: **{sel.chosen}** (highest mean validation "
+            "image-to-text R@1 over the folds; no test task was scored).\n\n" + "\n".join(lines) + "\n")
+    (folder / "selection.md").write_text(text, encoding="utf-8")
+    return folder / "selection.json"
 
 
 def _slug(text: str) -> str:

@@ -39,10 +39,12 @@ HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 @click.option("--device", help="auto | cpu | cuda | cuda:N")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1.")
 @click.option("--cache", type=click.Path(path_type=Path), help="Features cache root (default $ALIGNKIT_CACHE or ~/.cache/alignkit).")
+@click.option("--select", "select_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML of candidate recipes (name: {key: value}); choose one on folds of the training data, then train it.")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 def align(vision, text, data_spec, out, config_file, resume, online, image_head, text_head, hidden, dropout, standardize,
           embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, refit,
-          style_shift, seed, device, extra, cache, quiet):
+          style_shift, seed, device, extra, cache, select_file, quiet):
     """Align two frozen encoders: train small heads with a contrastive loss, save an AlignedModel."""
     import yaml
 
@@ -68,8 +70,26 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
             raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
         overrides[key.strip()] = yaml.safe_load(value)
     config = config.with_overrides(overrides).validate()
-    model = run_align(config, out, resume=resume, cache_root=cache, progress=not quiet)
+    candidates = _candidates(select_file) if select_file else None
+    model = run_align(config, out, resume=resume, cache_root=cache, progress=not quiet, candidates=candidates)
+    if candidates:
+        click.echo(f"recipe selection on folds of the training data: {out / 'recipe-selection' / 'selection.md'}")
     _summary(out, model)
+
+
+def _candidates(path: Path) -> dict:
+    """name -> recipe overrides, from a YAML mapping; a clear error for any other shape."""
+    import yaml
+
+    from alignkit.align.config import ConfigError
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f"{path} must map candidate names to recipe overrides, e.g. 'longer: {{epochs: 80}}'")
+    return {str(k): v for k, v in data.items()}
 
 
 def _summary(out: Path, model) -> None:
