@@ -60,6 +60,12 @@ class AlignConfig:
     # image-feature augmentation: add u * (x_a - x_b), u ~ U(0, style_shift), where a and b are two
     # training images of one group (one concept in two renderings); 0 turns it off
     style_shift: float = 1.0
+    # caption memory (alignkit.align.memory): the weight of the k nearest training images' caption
+    # embeddings in an image's final embedding; 0 = heads alone
+    memory: float = 0.0
+    memory_k: int = 16
+    memory_temperature: float = 0.05
+    memory_size: int = 100_000  # at most this many training images (a seeded sample) are kept
     val_fraction: float = 0.1
     patience: int = 0  # epochs without a better validation R@1 before stopping; 0 = never stop early
     # after a validation run, train again on every pair (validation rows included) for the
@@ -103,6 +109,10 @@ class AlignConfig:
         _range("weight_decay", self.weight_decay, 0.0, 10.0)
         _range("style_shift", self.style_shift, 0.0, 10.0)
         _range("refit_tolerance", self.refit_tolerance, 0.0, 1.0)
+        _range("memory", self.memory, 0.0, 1.0)
+        _range("memory_temperature", self.memory_temperature, 1e-3, 10.0)
+        if self.memory_k < 1 or self.memory_size < 1:
+            raise ConfigError(f"memory_k and memory_size must be at least 1, got {self.memory_k} and {self.memory_size}")
         for name in ("embed_dim", "ensemble", "epochs", "batch_size", "encode_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

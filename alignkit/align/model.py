@@ -23,6 +23,7 @@ from torch import nn
 
 from alignkit.align.config import HeadConfig
 from alignkit.align.heads import Head, build_head
+from alignkit.align.memory import CaptionMemory
 from alignkit.errors import AlignkitError
 
 FORMAT = "alignkit-aligned/1"
@@ -43,6 +44,9 @@ class AlignedModel(nn.Module):
         self.info = info
         self.image_head = _head(info, "image")
         self.text_head = _head(info, "text")
+        mem = info.get("memory")
+        self.memory = (CaptionMemory(mem["size"], int(info["vision"]["dim"]), int(info["shared_dim"]), mem["k"], mem["temperature"], mem["weight"])
+                       if mem else None)
         self._encoders: dict[str, Any] = {}
 
     # ---- construction ---------------------------------------------------------------
@@ -84,8 +88,20 @@ class AlignedModel(nn.Module):
 
     # ---- features -> joint space ----------------------------------------------------
     def encode_image_features(self, pooled: Any, tokens: Any = None, mask: Any = None, normalize: bool = True) -> torch.Tensor:
-        """Cached image features (N, D) (+ tokens for a token head) -> joint-space vectors."""
-        return self._project(self.image_head, "image", pooled, tokens, mask, normalize)
+        """Cached image features (N, D) (+ tokens for a token head) -> joint-space vectors (mixed with
+        the caption memory's neighbours when the model has one and ``normalize`` is on)."""
+        z = self._project(self.image_head, "image", pooled, tokens, mask, normalize)
+        if self.memory is not None and normalize:
+            z = self.memory(_tensor(pooled, self.device), z)
+        return z
+
+    def attach_memory(self, image_features: torch.Tensor, values: torch.Tensor, k: int, temperature: float, weight: float) -> None:
+        """Give the model a caption memory (see ``alignkit.align.memory``): keys from raw training image
+        features, values the joint-space caption embeddings of those images."""
+        self.info["memory"] = {"size": int(len(image_features)), "k": int(k), "temperature": float(temperature), "weight": float(weight)}
+        self.memory = CaptionMemory(len(image_features), int(self.info["vision"]["dim"]), int(self.info["shared_dim"]), k, temperature, weight)
+        self.memory.fill(image_features.to(self.memory.keys.device), values)
+        self.memory.to(self.device)
 
     def encode_text_features(self, pooled: Any, tokens: Any = None, mask: Any = None, normalize: bool = True) -> torch.Tensor:
         """Cached text features (N, D) (+ tokens for a token head) -> joint-space vectors."""
@@ -138,6 +154,8 @@ class AlignedModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
+            if side == "image":
+                return self.encode_image_features(out.pooled, out.tokens, out.mask)
             return self._project(head, side, out.pooled, out.tokens, out.mask, True)
         finally:
             self.train(was_training)

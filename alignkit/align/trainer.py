@@ -221,9 +221,31 @@ def train_pairs(
                 f.write(json.dumps(record) + "\n")
             if progress:
                 _print_epoch(record)
+    if rank == 0 and config.memory > 0:
+        _build_memory(out, config, data, train_rows, captions_of, device)
     if world > 1:
         torch.distributed.barrier()
     return AlignedModel.from_pretrained(out, device=str(device))
+
+
+@torch.no_grad()
+def _build_memory(out: Path, config: AlignConfig, data: PairedData, train_rows: np.ndarray, captions_of: list[np.ndarray],
+                  device: torch.device, chunk: int = 2048) -> None:
+    """Add the caption memory to the saved model: up to ``memory_size`` training images (a seeded
+    sample), each with the mean of its captions' joint-space embeddings."""
+    model = AlignedModel.from_pretrained(out, device=str(device))
+    rows = np.asarray(train_rows)
+    if len(rows) > config.memory_size:
+        rows = np.sort(np.random.default_rng(config.seed).choice(rows, config.memory_size, replace=False))
+    keys, values = [], []
+    for s in range(0, len(rows), chunk):
+        part = rows[s : s + chunk]
+        keys.append(data.image_batch(part).pooled)
+        for i in part:
+            z = model.encode_text_features(**vars(data.text_batch(captions_of[i]).to(device)))
+            values.append(z.mean(0).cpu())
+    model.attach_memory(torch.cat(keys), torch.stack(values), config.memory_k, config.memory_temperature, config.memory)
+    model.save_pretrained(out)
 
 
 def _train_and_refit(
