@@ -43,7 +43,8 @@ def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cac
         return train_pairs(config, data, out_dir, encoders=info, resume=resume, progress=progress)
     stores = _cached_stores(config, source, encoders, cache_root, progress)
     fingerprints = {side: enc.fingerprint() for side, enc in encoders.items()}
-    return train(config, stores["image"], stores["text"], out_dir, resume=resume, progress=progress, expected_fingerprints=fingerprints)
+    return train(config, stores["image"], stores["text"], out_dir, resume=resume, progress=progress,
+                 expected_fingerprints=fingerprints, concept_of=source.concept_of)
 
 
 def _cached_stores(config: AlignConfig, source: Any, encoders: dict[str, Any], cache_root: str | Path | None, progress: bool) -> dict[str, Path]:

@@ -193,7 +193,7 @@ class _PairBench:
                     self.say(f"embedding {self.config.train} with {enc.spec}" + (" (cached)" if m["reused"] else ""))
                     stores[side] = cached_features(enc, items(open_source(self.config.train)), self.config.train,
                                                    batch_size=recipe.encode_batch_size, progress=self.progress)
-            self._train[key] = training_pairs(stores["image"], stores["text"])
+            self._train[key] = training_pairs(stores["image"], stores["text"], open_source(self.config.train).concept_of)
         return self._train[key]
 
     def features(self, entry: dict[str, Any]) -> dict[str, TaskFeatures]:
