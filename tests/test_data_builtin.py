@@ -9,10 +9,12 @@ import io
 import json
 import os
 import pickle
+import re
 import stat
 import struct
 import sys
 import tarfile
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,8 @@ from alignkit.errors import AlignkitError
 
 # ---- fake npm packages --------------------------------------------------------------------
 
-# (unified, name, category, subcategory); the runners are twins, the flags one family
+# (unified, name, category, subcategory); the runners are twins, the flags one family, cat and cat face one
+# concept family (shared stem "cat") but two concepts
 FAKE_EMOJI = [
     ("1F600", "GRINNING FACE", "Smileys & Emotion", "face-smiling"),
     ("1F3C3", "RUNNER", "People & Body", "person-activity"),
@@ -36,6 +39,7 @@ FAKE_EMOJI = [
     ("1F3C3-200D-2642-FE0F", "MAN RUNNING", "People & Body", "person-activity"),
     ("1F436", "DOG FACE", "Animals & Nature", "animal-mammal"),
     ("1F431", "CAT FACE", "Animals & Nature", "animal-mammal"),
+    ("1F408", "CAT", "Animals & Nature", "animal-mammal"),
     ("1F985", "EAGLE", "Animals & Nature", "animal-bird"),
     ("1F422", "TURTLE", "Animals & Nature", "animal-reptile"),
     ("1F34E", "RED APPLE", "Food & Drink", "food-fruit"),
@@ -80,7 +84,7 @@ def build_fake_npm(tmp: Path) -> Path:
     _tgz(pkgs / "lobehub-fluent-emoji-3d-1.1.0.tgz", fluent)
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="6" fill="red"/></svg>'
     rows = "emoji,hexcode,group,subgroups,annotation,tags\n" + "".join(
-        f"x,{e['unified']},g,s,{e['name'].lower()} cldr,\"kw1, kw2\"\n" for e in entries
+        f"x,{e['unified']},g,s,cldr {e['name'].lower()},\"kw1, kw2\"\n" for e in entries
     )
     openmoji = {f"package/color/svg/{e['unified']}.svg": svg for e in entries}
     openmoji["package/data/openmoji.csv"] = rows.encode()
@@ -116,16 +120,21 @@ def fake_emoji(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_emoji_fetch_and_splits(fake_emoji: Path) -> None:
     info = json.loads((fake_emoji / "READY.json").read_text())
-    assert info["concepts"] == 13 and info["images"] == {"google": 13, "twitter": 13, "fluent": 12, "openmoji": 13}
+    assert info["concepts"] == 14 and info["images"] == {"google": 14, "twitter": 14, "fluent": 13, "openmoji": 14}
     assert not (fake_emoji / ".download").exists()
     concepts = emoji.load_concepts()
     assert "1f3fb" not in {c.code for c in concepts}  # components are not concepts
     train, held = emoji.split_concepts(concepts)
     held_codes = {c.code for c in held}
-    assert len(held) == round(0.2 * 13)
+    assert len(held) == round(0.2 * 14)
+    family = emoji.concept_families(concepts)
     for group in {c.group for c in concepts}:  # twins never straddle the split
         sides = {c.code in held_codes for c in concepts if c.group == group}
         assert len(sides) == 1, group
+    for fam in set(family.values()):  # nor do concept families
+        assert len({c.code in held_codes for c in concepts if family[c.code] == fam}) == 1, fam
+    assert family["1f431"] == family["1f408"] != family["1f436"]  # cat face + cat; dog apart
+    assert family["1f1eb-1f1f7"] == family["1f1e9-1f1ea"]
     assert len({c.group for c in concepts if c.code.startswith("1f3c3")}) == 1
     assert emoji.split_concepts(emoji.load_concepts(fake_emoji, use_cache=False)) == (train, held)  # deterministic
 
@@ -135,8 +144,12 @@ def test_emoji_fetch_and_splits(fake_emoji: Path) -> None:
     assert not held_codes & {p.key.split("/")[1] for p in pairs}  # unseen concepts never in training
     assert len(pairs) == 2 * len(train)
     dog = next(p for p in pairs if p.key == "google/1f436")
-    assert dog.captions[:3] == ["dog face cldr", "an emoji of a dog face cldr", "dog face"]
-    assert "dog face cldr: kw1, kw2" in dog.captions
+    assert dog.captions[:3] == ["cldr dog face", "an emoji of a cldr dog face", "dog face"]
+    assert "cldr dog face: kw1, kw2" in dog.captions
+    assert dog.meta["concept"] == "1f436" and src.concept_of("twitter/1f436") == "1f436"
+    both = open_source("builtin:emoji?split=train + builtin:emoji?split=unseen-style")
+    assert both.concept_of("0:google/1f436") == both.concept_of("1:fluent/1f436") == "1f436"  # one concept across sources
+    assert both.concept_of("7:google/1f436") is None and both.concept_of("plain-key") is None
     assert decode_image(dog.image).size == (8, 8)
 
     style = open_source("builtin:emoji?split=unseen-style")
@@ -231,20 +244,65 @@ def test_real_greyscale_tasks(name: str) -> None:
     assert [it.key for it in open_task(f"builtin:{name}?n=200").items] == [it.key for it in task.items]
 
 
-def test_real_emoji_if_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
-    home = Path.home() / ".cache" / "alignkit" / "data"
-    if not (home / "emoji" / "READY.json").exists():
-        pytest.skip("emoji is not fetched here (alignkit data fetch emoji)")
-    monkeypatch.setenv("ALIGNKIT_DATA", str(home))
-    concepts = emoji.load_concepts()
+@pytest.mark.parametrize("name, stem", [
+    ("black cat", "cat"), ("cat face", "cat"), ("monkey face", "monkey"), ("keycap: 9", "keycap"),
+    ("house with garden", "house"), ("one o’clock", "clock"), ("CLOCK FACE ONE-THIRTY", "clock"),
+    ("first quarter moon face", "moon"), ("new moon symbol", "moon"), ("tear-off calendar", "calendar"),
+    ("A button (blood type)", "button"), ("man walking: facing right", "walking"), ("face with tears of joy", "face"),
+    ("", None), ("100", None),
+])
+def test_name_stems_are_head_nouns(name: str, stem: str | None) -> None:
+    assert emoji.name_stem(name) == stem
+
+
+def _norm(text: str) -> str:
+    """The test's own caption normalisation (independent of the split code): case, punctuation, spaces."""
+    return " ".join(re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", text).lower()).split())
+
+
+@pytest.fixture()
+def real_emoji(monkeypatch: pytest.MonkeyPatch):
+    """The fetched emoji set where $ALIGNKIT_DATA (else the default cache) has it; setup fetches it in CI."""
+    from alignkit.data.builtin.cache import data_home
+
+    if not (data_home() / "emoji" / "READY.json").exists():
+        pytest.skip(f"emoji is not fetched into {data_home()} (alignkit data fetch emoji)")
+    emoji._cached_concepts.cache_clear()
+    yield emoji.load_concepts()
+    emoji._cached_concepts.cache_clear()
+
+
+def test_real_emoji_held_out_concepts_share_no_caption_and_no_family(real_emoji) -> None:
+    """Issue 11: the unseen-concepts split leaked ("mouse" via mouse face, "calendar" via tear-off
+    calendar, ...) and near-twins crossed it (monkey / monkey face, keycaps, clock faces, ...)."""
+    concepts = real_emoji
     assert 1800 <= len(concepts) <= 2000  # "about 1,900 emoji per set"
     train, held = emoji.split_concepts(concepts)
     assert abs(len(held) / len(concepts) - 0.2) < 0.01
+    caps = {split: {_norm(c) for p in open_source(f"builtin:emoji?split={split}") for c in p.captions}
+            for split in ("train", "probe", "unseen-concepts")}
+    assert len(caps["unseen-concepts"]) > 1000
+    for other in ("train", "probe"):
+        leaked = caps["unseen-concepts"] & caps[other]
+        assert not leaked, f"{len(leaked)} held-out captions also in {other}: {sorted(leaked)[:8]}"
+    task = open_task("builtin:emoji-unseen-concepts")
+    assert not {_norm(c) for p in task.pairs for c in p.captions} & caps["train"]
+
+    family = emoji.concept_families(concepts)
     held_codes = {c.code for c in held}
-    by_group: dict[str, set[bool]] = {}
+    sides: dict[str, set[bool]] = {}
     for c in concepts:
-        by_group.setdefault(c.group, set()).add(c.code in held_codes)
-    assert all(len(s) == 1 for s in by_group.values())
+        sides.setdefault(family[c.code], set()).add(c.code in held_codes)
+        assert family[c.code] == family[next(d.code for d in concepts if d.group == c.group)]  # twins inside
+    assert all(len(s) == 1 for s in sides.values()), "a concept family crosses the split"
+    by_name = {c.name: c.code for c in concepts}
+    named = [["monkey", "monkey face"], ["cat", "cat face", "black cat"], ["mouse", "mouse face"],
+             ["calendar", "tear-off calendar"], ["red heart", "blue heart", "green heart", "two hearts"],
+             ["new moon", "full moon", "first quarter moon face", "crescent moon"],
+             ["one o’clock", "twelve o’clock", "one-thirty", "mantelpiece clock"]]
+    named.append([c.name for c in concepts if c.subcategory == "keycap"])
+    for names in named:
+        assert len({family[by_name[n]] for n in names}) == 1, names
 
 
 # ---- clipart -----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ def test_orthogonal_procrustes_recovers_a_rotation():
     rng = np.random.default_rng(0)
     r = ortho_group.rvs(12, random_state=1)
     a = rng.normal(size=(300, 12))
-    np.testing.assert_allclose(orthogonal_procrustes(a, a @ r), r, atol=1e-10)
+    np.testing.assert_allclose(orthogonal_procrustes(a, a @ r), r, atol=1e-8)
 
 
 @pytest.mark.parametrize("text_dim", [12, 20])
@@ -70,13 +70,13 @@ def test_cca_correlations_match_a_qr_reference():
     qy, _ = np.linalg.qr(yc)
     reference = np.linalg.svd(qx.T @ qy, compute_uv=False)
     wx, wy, corr = cca_fit(xc, yc, dim=6, reg=0.0)
-    np.testing.assert_allclose(corr, reference, atol=1e-8)
+    np.testing.assert_allclose(corr, reference, atol=1e-7)
     # and they really are the correlations of the projected training data, with unit variance
     px, py = xc @ wx, yc @ wy
     direct = [np.corrcoef(px[:, i], py[:, i])[0, 1] for i in range(6)]
-    np.testing.assert_allclose(direct, reference, atol=1e-8)
-    np.testing.assert_allclose(np.cov(px.T), np.eye(6), atol=1e-8)
-    assert CCA(reg=0.0).fit(x, y).correlations_ == pytest.approx(reference, abs=1e-8)
+    np.testing.assert_allclose(direct, reference, atol=1e-7)
+    np.testing.assert_allclose(np.cov(px.T), np.eye(6), atol=1e-7)
+    assert CCA(reg=0.0).fit(x, y).correlations_ == pytest.approx(reference, abs=1e-7)
 
 
 def correlated_pairs(n: int, seed: int):

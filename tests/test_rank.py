@@ -108,3 +108,45 @@ def test_svcca_share_reaches_the_metric(probe: str, tmp_path: Path, monkeypatch)
         obj = json.loads(next(line for line in res.stdout.splitlines() if line.startswith("{")))
         raw[share] = obj["svcca"]["raw"]
     assert all(0 < v <= 1 for v in raw.values()) and raw["0.5"] != raw["0.8"]
+
+
+def test_a_metric_that_cannot_be_computed_is_nan_with_its_reason(probe: str, tmp_path: Path, monkeypatch):
+    """One metric failing on one pair (every SVD driver refusing) must not end the ranking."""
+    import importlib
+
+    from alignkit.linalg import NumericalError
+
+    cca_module = importlib.import_module("alignkit.similarity.cca")  # the package exports a function named cca
+
+    def refuse(a):
+        raise NumericalError("SVD of a 60 x 768 matrix failed with every LAPACK driver (simulated)")
+
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cca_module, "torch_svd", refuse)
+    base = ["--vision-zoo", "pixels", "--text-zoo", "hashed-ngrams", "--probe", probe, "--n", "60",
+            "--metrics", "linear_cka,svcca", "--bootstrap", "0", "--permutations", "5", "--out", str(tmp_path / "r")]
+    obj = json.loads(next(line for line in run(base + ["--format", "json"]).stdout.splitlines() if line.startswith("{")))
+    assert 0 < obj["linear_cka"]["raw"] <= 1 and obj["linear_cka"]["error"] is None
+    assert obj["svcca"]["raw"] != obj["svcca"]["raw"]  # NaN
+    assert "NumericalError" in obj["svcca"]["error"] and "every LAPACK driver" in obj["svcca"]["error"]
+    table = run(base).stdout
+    assert "notes" in table and "svcca not computed (NumericalError" in table
+    assert "svcca not computed" in (tmp_path / "r" / "ranking.csv").read_text()
+    assert "svcca failed or sat in a degenerate regime" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_svcca_in_a_degenerate_regime_is_flagged(probe: str, tmp_path: Path, monkeypatch):
+    """20 probe pairs: SVCCA keeping 3 components is fine, keeping a quarter of the rows or more (12 at share
+    0.99) is flagged in the JSON and in the table."""
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    flagged = {}
+    for share in ("0.5", "0.99"):
+        base = ["--vision-zoo", "pixels", "--text-zoo", "hashed-ngrams", "--probe", probe, "--n", "20",
+                "--metrics", "linear_cka,svcca", "--svcca-share", share, "--bootstrap", "0", "--permutations", "5",
+                "--out", str(tmp_path / share)]
+        obj = json.loads(next(line for line in run(base + ["--format", "json"]).stdout.splitlines() if line.startswith("{")))
+        kept = obj["svcca"]["retained_rank"]
+        assert obj["svcca"]["degenerate"] is (kept >= 5) and obj["linear_cka"]["degenerate"] is False
+        flagged[share] = obj["svcca"]["degenerate"]
+        assert (f"svcca degenerate ({kept} components kept of 20 rows" in run(base).stdout) is flagged[share]
+    assert flagged == {"0.5": False, "0.99": True}

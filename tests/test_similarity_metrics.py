@@ -184,8 +184,10 @@ def test_probe_core_matches_naive_ridge_retrieval():
 
 def test_chunking_does_not_change_results():
     x, y = paired()
+    # chunks change the order of float64 sums, so only rounding may differ; how much depends on the
+    # BLAS build and thread count (2e-9 relative seen on an AMD EPYC), hence 1e-6, far below any real change
     for fn in (mutual_knn, cycle_knn, cknna, rbf_cka):
-        assert fn(x, y, chunk_size=7) == pytest.approx(fn(x, y, chunk_size=4096), rel=1e-9)
+        assert fn(x, y, chunk_size=7) == pytest.approx(fn(x, y, chunk_size=4096), rel=1e-6)
 
 
 def test_rbf_median_from_row_subset_stays_close_to_exact():
@@ -239,7 +241,7 @@ def test_probe_is_invariant_to_row_order_within_each_half():
 @pytest.mark.parametrize("name", IDENTITY_IS_ONE)
 def test_identical_inputs_give_one(name):
     x, _ = paired()
-    assert measure(name, x, x) == pytest.approx(1.0, abs=1e-9)
+    assert measure(name, x, x) == pytest.approx(1.0, abs=1e-7)
 
 
 def test_probe_recovers_identity_and_fails_on_broken_pairing():
@@ -267,7 +269,7 @@ def test_torch_and_numpy_inputs_agree_and_float32_is_accepted():
     x, y = paired()
     for name in ALL:
         expected = measure(name, x, y)
-        assert measure(name, torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(expected, rel=1e-9)
+        assert measure(name, torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(expected, rel=1e-7)
         assert measure(name, x.astype(np.float32), y.astype(np.float32)) == pytest.approx(expected, rel=1e-4, abs=1e-6)
 
 
@@ -344,10 +346,10 @@ def test_scorer_matches_the_metric_on_every_pairing(name):
     assert scorer_options == metric.options()
     options = {"k": 4} if "k" in metric.options() else {}
     score = metric.scorer(x, y, **options)
-    assert score(None) == metric.fn(x, y, **options)
+    assert score(None) == pytest.approx(metric.fn(x, y, **options), rel=1e-7, abs=1e-9)
     for seed in range(3):
         p = np.random.default_rng(seed).permutation(N)
-        assert score(torch.from_numpy(p)) == pytest.approx(metric.fn(x, y[p], **options), rel=1e-9, abs=1e-12)
+        assert score(torch.from_numpy(p)) == pytest.approx(metric.fn(x, y[p], **options), rel=1e-7, abs=1e-9)
 
 
 def test_device_argument_and_float16_store_features():

@@ -12,7 +12,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ class PairedData(ABC):
     image_keys: list[str]
     text_owner: np.ndarray
     text_ids: np.ndarray  # equal for identical captions
+    concepts: list[str | None] | None = None  # per image row, where the source names concepts
     image_dim: int
     text_dim: int
     image_token_dim: int | None = None
@@ -56,9 +57,13 @@ class PairedData(ABC):
         """Features of text rows ``rows`` (CPU, float32)."""
 
     def image_groups(self) -> np.ndarray:
-        """A group id per image row: images sharing an identical caption are one group. Groups
-        are the unit of the validation split, positives for each other in the loss, and a
-        retrieved image or caption of the right group counts as a hit."""
+        """A group id per image row. Groups are the unit of the validation split, positives for
+        each other in the loss, and a retrieved image or caption of the right group counts as a
+        hit. Where the source names concepts (``concepts``), images of one concept are one group
+        and nothing else is (identical captions would merge cat with cat face); rows without a
+        concept are grouped by identical captions among themselves."""
+        if self.concepts is not None and any(c is not None for c in self.concepts):
+            return groups_from_concepts(self.concepts, self.text_owner, self.text_ids)
         return groups_from_captions(self.text_owner, self.text_ids, len(self.image_keys))
 
     def captions_of(self) -> list[np.ndarray]:
@@ -80,13 +85,18 @@ class CachedPairs(PairedData):
         *,
         image_tokens: tuple[np.ndarray, np.ndarray] | None = None,
         text_tokens: tuple[np.ndarray, np.ndarray] | None = None,
+        concepts: Sequence[str | None] | None = None,
     ):
+        """``concepts``: the concept id of each of ``image_keys`` (None where unknown), see `image_groups`."""
+        if concepts is not None and len(concepts) != len(image_keys):
+            raise PairsError(f"{len(concepts)} concept ids for {len(image_keys)} image keys; give one per image key")
         image = _finite(np.asarray(image, dtype=np.float32), list(image_keys), "image")
         text = _finite(np.asarray(text, dtype=np.float32), list(text_keys), "text")
         img_rows, txt_rows, owner = _join(list(image_keys), list(text_keys))
         self.image_keys = [image_keys[i] for i in img_rows]
         self.text_keys = [text_keys[j] for j in txt_rows]
         self.text_owner = owner
+        self.concepts = None if concepts is None else [concepts[i] for i in img_rows]
         # identical caption strings give identical (float16-stored) features
         self.text_ids = np.unique(np.ascontiguousarray(text[txt_rows]).view(np.dtype((np.void, text.shape[1] * 4))), return_inverse=True)[1].reshape(-1)
         self._image = torch.from_numpy(np.ascontiguousarray(image[img_rows]))
@@ -98,8 +108,10 @@ class CachedPairs(PairedData):
         self.text_token_dim = None if self._text_tok is None else self._text_tok[0].shape[-1]
 
     @classmethod
-    def from_stores(cls, image_store: Any, text_store: Any, *, image_tokens: bool = False, text_tokens: bool = False) -> "CachedPairs":
-        """Join an image store (keyed by pair key) with a text store (keyed ``<pair key>#<i>``)."""
+    def from_stores(cls, image_store: Any, text_store: Any, *, image_tokens: bool = False, text_tokens: bool = False,
+                    concept_of: Callable[[str], str | None] | None = None) -> "CachedPairs":
+        """Join an image store (keyed by pair key) with a text store (keyed ``<pair key>#<i>``);
+        ``concept_of`` (a source's `PairSource.concept_of`) names each image's concept."""
         from alignkit.features.store import FeatureStore
 
         stores = [s if isinstance(s, FeatureStore) else FeatureStore(s) for s in (image_store, text_store)]
@@ -109,7 +121,8 @@ class CachedPairs(PairedData):
         (ik, iv), (tk, tv) = stores[0].load(), stores[1].load()
         itok = _store_tokens(stores[0], ik, "image") if image_tokens else None
         ttok = _store_tokens(stores[1], tk, "text") if text_tokens else None
-        return cls(ik, iv, tk, tv, image_tokens=itok, text_tokens=ttok)
+        concepts = [concept_of(k) for k in ik] if concept_of is not None else None
+        return cls(ik, iv, tk, tv, image_tokens=itok, text_tokens=ttok, concepts=concepts)
 
     def image_batch(self, rows: np.ndarray) -> FeatureBatch:
         return _batch(self._image, self._image_tok, rows)
@@ -131,6 +144,7 @@ class OnlinePairs(PairedData):
         self.image_encoder, self.text_encoder = image_encoder, text_encoder
         self.image_keys, self._images, self._texts, self.skipped = [], [], [], []
         owner: list[int] = []
+        concepts: list[str | None] = []
         for pair in pairs:
             try:
                 decode_image(pair.image)  # refuse undecodable images now, not mid-epoch
@@ -147,11 +161,13 @@ class OnlinePairs(PairedData):
                 continue
             owner.extend([len(self.image_keys)] * len(captions))
             self.image_keys.append(pair.key)
+            concepts.append(pair.meta.get("concept") if pair.meta else None)
             self._images.append(pair.image)
             self._texts.extend(captions)
         if not self.image_keys:
             raise PairsError("no usable image-caption pairs (every image failed to decode or had no caption)")
         self.text_owner = np.asarray(owner, dtype=np.int64)
+        self.concepts = concepts if any(c is not None for c in concepts) else None
         self.text_ids = np.unique(np.array(self._texts, dtype=object), return_inverse=True)[1].reshape(-1)
         self.image_dim, self.text_dim = image_encoder.dim, text_encoder.dim
         self._tokens = {"image": image_tokens, "text": text_tokens}
@@ -216,6 +232,20 @@ def groups_from_captions(text_owner: np.ndarray, text_ids: np.ndarray, n_images:
         else:
             first[tid] = owner
     return np.array([find(i) for i in range(n_images)], dtype=np.int64)
+
+
+def groups_from_concepts(concepts: Sequence[str | None], text_owner: np.ndarray, text_ids: np.ndarray) -> np.ndarray:
+    """Images of one concept form one group; images without a concept are grouped by identical
+    captions among themselves. Each group is labelled by its smallest image row."""
+    n = len(concepts)
+    unknown = np.array([c is None for c in concepts], dtype=bool)
+    mine = unknown[text_owner] if len(text_owner) else np.zeros(0, dtype=bool)
+    out = groups_from_captions(text_owner[mine], text_ids[mine], n)  # concept rows stay singletons here
+    first: dict[str, int] = {}
+    for i, c in enumerate(concepts):
+        if c is not None:
+            out[i] = first.setdefault(c, i)
+    return out
 
 
 def epoch_pairs(train_rows: np.ndarray, captions_of: list[np.ndarray], mode: str, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:

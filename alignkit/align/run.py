@@ -49,14 +49,14 @@ def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cac
     stores = _cached_stores(config, source, encoders, cache_root, progress)
     fingerprints = {side: enc.fingerprint() for side, enc in encoders.items()}
     if candidates:
-        config = _select(config, candidates, stores, Path(out_dir), progress)
-    return train(config, stores["image"], stores["text"], out_dir, resume=resume, progress=progress, expected_fingerprints=fingerprints)
+        config = _select(config, candidates, stores, Path(out_dir), progress, source.concept_of)
+    return train(config, stores["image"], stores["text"], out_dir, resume=resume, progress=progress,
+                 expected_fingerprints=fingerprints, concept_of=source.concept_of)
 
 
-def _select(config: AlignConfig, candidates: dict[str, dict[str, Any]], stores: dict[str, Path], out: Path, progress: bool) -> AlignConfig:
+def _select(config: AlignConfig, candidates: dict[str, dict[str, Any]], stores: dict[str, Path], out: Path, progress: bool,
+            concept_of: Any = None) -> AlignConfig:
     """Run the selection protocol (resumable: finished fold runs are kept) and return the chosen recipe."""
-    import json
-
     from alignkit.align.pairs import CachedPairs
     from alignkit.align.selection import SELECTION_DIR, select_recipe, write_selection
     from alignkit.evaluate import BASELINES
@@ -64,7 +64,7 @@ def _select(config: AlignConfig, candidates: dict[str, dict[str, Any]], stores: 
     if config.online:
         raise ConfigError("recipe selection trains every candidate on every fold; it needs cached features (drop --online)")
     recipes = {name: config.with_overrides(overrides).validate() for name, overrides in candidates.items()}
-    data = CachedPairs.from_stores(stores["image"], stores["text"])
+    data = CachedPairs.from_stores(stores["image"], stores["text"], concept_of=concept_of)
     say = _say if progress and D.rank() == 0 else (lambda s: None)
     sel = select_recipe(recipes, data, out / SELECTION_DIR / "runs", baselines=tuple(BASELINES), progress=False, say=say)
     if D.rank() == 0:

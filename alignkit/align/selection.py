@@ -108,7 +108,9 @@ def rows_subset(data: CachedPairs, rows: np.ndarray) -> CachedPairs:
     rows = np.flatnonzero(keep)
     text_rows = np.flatnonzero(keep[data.text_owner])
     image, text = data.pooled_features("image").numpy(), data.pooled_features("text").numpy()
-    return CachedPairs([data.image_keys[i] for i in rows], image[rows], [data.text_keys[j] for j in text_rows], text[text_rows])
+    concepts = None if data.concepts is None else [data.concepts[i] for i in rows]
+    return CachedPairs([data.image_keys[i] for i in rows], image[rows], [data.text_keys[j] for j in text_rows], text[text_rows],
+                       concepts=concepts)
 
 
 def fold_scores(model: Any, data: CachedPairs, fold: Fold) -> dict[str, Any]:

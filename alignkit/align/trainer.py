@@ -20,7 +20,7 @@ import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -69,11 +69,13 @@ def train(
     resume: bool = False,
     progress: bool = True,
     expected_fingerprints: dict[str, str] | None = None,
+    concept_of: Callable[[str], str | None] | None = None,
 ) -> AlignedModel:
     """Train heads on cached features: an image store and a text store (paths or FeatureStore).
 
     ``expected_fingerprints`` ({"image": fp, "text": fp}) makes the run refuse stores made by
-    other encoders than the ones it will be used with.
+    other encoders than the ones it will be used with. ``concept_of`` (the source's
+    `PairSource.concept_of`) groups images by concept instead of by identical captions.
     """
     from alignkit.features.store import FeatureStore
 
@@ -84,7 +86,8 @@ def train(
     }
     encoders = {side: check_store(store, side, config, (expected_fingerprints or {}).get(side)) for side, store in stores.items()}
     data = CachedPairs.from_stores(
-        stores["image"], stores["text"], image_tokens=config.uses_tokens("image"), text_tokens=config.uses_tokens("text")
+        stores["image"], stores["text"], image_tokens=config.uses_tokens("image"), text_tokens=config.uses_tokens("text"),
+        concept_of=concept_of,
     )
     return train_pairs(config, data, out_dir, encoders=encoders, resume=resume, progress=progress)
 

@@ -45,9 +45,10 @@ def is_cached(encoder: Any, dataset_id: str) -> bool:
     return store.complete and store.fingerprint == encoder.fingerprint()
 
 
-def training_pairs(image_store: FeatureStore, text_store: FeatureStore) -> CachedPairs:
-    """The training pairs exactly as the trainer joins them (images with their captions)."""
-    return CachedPairs.from_stores(image_store, text_store)
+def training_pairs(image_store: FeatureStore, text_store: FeatureStore, concept_of: Any = None) -> CachedPairs:
+    """The training pairs exactly as the trainer joins them (images with their captions, grouped by
+    the source's concepts when ``concept_of`` is given)."""
+    return CachedPairs.from_stores(image_store, text_store, concept_of=concept_of)
 
 
 def task_features(task: ClassificationTask | RetrievalTask, task_id: str, vision: Any, text: Any, progress: bool) -> TaskFeatures:

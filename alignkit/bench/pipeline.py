@@ -124,7 +124,8 @@ def tidy_rank_rows(ranked: list[dict[str, Any]], metrics: tuple[str, ...]) -> li
                 out.append({"section": "rank", "vision": e["vision"], "text": e["text"], "control": e["control"],
                             "rank": e["rank"], "metric": m, "variant": variant, "value": value, "n": e["n_probe"],
                             "ci_low": lo if variant == "raw" else None, "ci_high": hi if variant == "raw" else None,
-                            "p_value": e[f"{m}_p"]})
+                            "p_value": e[f"{m}_p"], "degenerate": e.get(f"{m}_degenerate", False),
+                            "error": e.get(f"{m}_error") or ""})
     return out
 
 
@@ -140,9 +141,15 @@ def correlation_rows(ranked: list[dict[str, Any]], rows: list[dict[str, Any]], m
     for m in metrics:
         for variant, key in (("raw", m), ("calibrated", f"{m}_cal")):
             scores = [float(e.get(key, math.nan)) for e in aligned]
-            out.append({"section": "correlation", "metric": m, "variant": variant,
-                        "target": "mean headline accuracy of the aligned model over the tasks",
-                        **rank_correlation(scores, accuracy)})
+            row = {"section": "correlation", "metric": m, "variant": variant,
+                   "target": "mean headline accuracy of the aligned model over the tasks",
+                   **rank_correlation(scores, accuracy)}
+            # a metric degenerate (or not computed) on any aligned pair is no candidate for "the best predictor"
+            bad = sum(bool(e.get(f"{m}_degenerate") or e.get(f"{m}_error")) for e in aligned)
+            row["usable"] = bad == 0
+            if bad:
+                row["note"] = f"{row['note']}; not usable as a predictor: degenerate or not computed on {bad} of {len(aligned)} pairs"
+            out.append(row)
     return out
 
 
@@ -186,7 +193,7 @@ class _PairBench:
                     self.say(f"embedding {self.config.train} with {enc.spec}" + (" (cached)" if m["reused"] else ""))
                     stores[side] = cached_features(enc, items(open_source(self.config.train)), self.config.train,
                                                    batch_size=recipe.encode_batch_size, progress=self.progress)
-            self._train[key] = training_pairs(stores["image"], stores["text"])
+            self._train[key] = training_pairs(stores["image"], stores["text"], open_source(self.config.train).concept_of)
         return self._train[key]
 
     def features(self, entry: dict[str, Any]) -> dict[str, TaskFeatures]:

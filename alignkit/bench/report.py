@@ -15,6 +15,7 @@ from alignkit.align.trainer import REFIT, SELECTION, read_metrics
 from alignkit.bench.pipeline import BenchOutcome
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
+from alignkit.similarity.rank import pair_notes
 from alignkit.similarity.rank_report import label, metric_matrix
 
 
@@ -73,7 +74,8 @@ def _verdicts(rep: Report, outcome: BenchOutcome) -> None:
 def _ranking(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
     metrics, primary = config["metrics"], config["primary"]
     table = [{"rank": e["rank"], "vision": e["vision"], "text": e["text"], "control": "yes" if e["control"] else "",
-              **{m: e.get(m) for m in metrics}, **{f"{m} (cal.)": e.get(f"{m}_cal") for m in metrics}}
+              **{m: e.get(m) for m in metrics}, **{f"{m} (cal.)": e.get(f"{m}_cal") for m in metrics},
+              "notes": pair_notes(e, metrics, e.get("n_probe"))}
              for e in outcome.ranked]
     rep.heading("Encoder pair ranking").table(
         table, caption=f"sorted by calibrated {primary} on {outcome.ranked[0]['n_probe']} probe pairs; controls highlighted",

@@ -39,10 +39,6 @@ def subset(data: CachedPairs, n_images: int, seed: int) -> CachedPairs:
     Subsets are nested (a smaller one is a prefix of a larger one), so a data-efficiency curve
     compares more data against less, not one random draw against another.
     """
-    order = np.random.default_rng(seed).permutation(len(data.image_keys))[:n_images]
-    keep = np.zeros(len(data.image_keys), dtype=bool)
-    keep[order] = True
-    rows = np.sort(order)
-    text_rows = np.flatnonzero(keep[data.text_owner])
-    image, text = data.pooled_features("image").numpy(), data.pooled_features("text").numpy()
-    return CachedPairs([data.image_keys[i] for i in rows], image[rows], [data.text_keys[j] for j in text_rows], text[text_rows])
+    from alignkit.align.selection import rows_subset
+
+    return rows_subset(data, np.random.default_rng(seed).permutation(len(data.image_keys))[:n_images])

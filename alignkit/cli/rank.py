@@ -61,7 +61,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
         for e in ranked:
             click.echo(json.dumps(pair_json(e, metric_list)))
     else:
-        click.echo(format_ranking(ranked, metric_list, primary))
+        click.echo(format_ranking(ranked, metric_list, primary, len(keys)))
         for entry in layers:
             click.echo(f"best layer of {entry['encoder']}: {entry['best_layer']} "
                        f"({primary} {entry[f'best_{primary}']:.3f} vs final {entry[f'final_{primary}']:.3f})")
@@ -72,16 +72,22 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     say(f"{len(ranked)} pairs on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s; wrote {page}")
 
 
-def format_ranking(ranked: list[dict], metrics: tuple[str, ...], primary: str) -> str:
+def format_ranking(ranked: list[dict], metrics: tuple[str, ...], primary: str, n_probe: int | None = None) -> str:
+    """The ranking as a plain-text table; a pair whose metrics failed or are degenerate says so in its notes."""
+    from alignkit.similarity.rank import pair_notes
+
     shown = [primary] + [m for m in metrics if m != primary][:3]
     head = ["rank", "vision", "text", "control"] + [f"{m}" for m in shown] + [f"{primary} cal. [95% CI]", "p"]
+    notes = [pair_notes(e, metrics, n_probe) for e in ranked]
+    if any(notes):
+        head.append("notes")
     lines = []
-    for e in ranked:
+    for e, why in zip(ranked, notes):
         lo, hi = e[f"{primary}_cal_ci"]
         cells = [str(e["rank"]), e["vision"], e["text"], "yes" if e["control"] else ""]
         cells += [_num(e.get(m)) for m in shown]
         cells += [f"{_num(e.get(f'{primary}_cal'))} [{_num(lo)}, {_num(hi)}]", _num(e.get(f"{primary}_p"))]
-        lines.append(cells)
+        lines.append(cells + ([why] if any(notes) else []))
     widths = [max(len(str(r[i])) for r in [head] + lines) for i in range(len(head))]
     fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
     return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])

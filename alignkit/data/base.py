@@ -49,6 +49,14 @@ class PairSource(ABC):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "type": type(self).__name__}
 
+    def concept_of(self, key: str) -> str | None:
+        """The concept a pair key shows (the same emoji in two styles: one concept), or None.
+
+        Training groups images by concept where the source knows it (positives in the loss,
+        hits in validation, style-shift pairs); without it, identical captions make a group.
+        """
+        return None
+
 
 def image_items(pairs: Iterable[Pair]) -> Iterator[tuple[str, ImageRef]]:
     """(key, image) items for the feature extractor."""

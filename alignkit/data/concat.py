@@ -31,3 +31,15 @@ class ConcatSource(PairSource):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "type": "ConcatSource", "sources": self.specs}
+
+    def concept_of(self, key: str) -> str | None:
+        """The concept of ``<i>:<key>`` as source i names it (one emoji in two sources stays one concept)."""
+        from alignkit.data.sources import open_source
+
+        index, sep, rest = key.partition(":")
+        if not sep or not index.isdigit() or int(index) >= len(self.specs):
+            return None
+        if not hasattr(self, "_parts"):
+            self._parts: dict[int, PairSource] = {}
+        part = self._parts.get(int(index)) or self._parts.setdefault(int(index), open_source(self.specs[int(index)]))
+        return part.concept_of(rest)

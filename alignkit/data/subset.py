@@ -47,3 +47,11 @@ class SubsetSource(PairSource):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "type": "SubsetSource", "pool": self.pool_spec, "pairs": len(self.keys), "manifest": str(self.path)}
+
+    def concept_of(self, key: str) -> str | None:
+        """The pool's concept for a chosen key."""
+        from alignkit.data.sources import open_source
+
+        if not hasattr(self, "_pool"):
+            self._pool = open_source(self.pool_spec)
+        return self._pool.concept_of(key)

@@ -23,10 +23,10 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
-from scipy import linalg
 
 from alignkit.errors import AlignkitError
 from alignkit.evaluate._arrays import as_matrix, l2_normalize
+from alignkit.linalg import numerical_rank, svd
 
 
 class Baseline(ABC):
@@ -132,13 +132,13 @@ class CentredASIF(ASIF):
 
 def orthogonal_procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The orthogonal R minimising ||a R - b||_F (a, b: (N, D)): R = U V^T from svd(a^T b)."""
-    u, _, vt = np.linalg.svd(a.T @ b, full_matrices=False)
+    u, _, vt = svd(a.T @ b)
     return u @ vt
 
 
 def pca_basis(x: np.ndarray, dim: int) -> np.ndarray:
     """(D, dim) orthonormal top principal directions of centred ``x``."""
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    _, _, vt = svd(x)
     return vt[:dim].T
 
 
@@ -177,7 +177,7 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float | None = None) -> tuple
     feature scale. With ``alpha=None`` it is picked from ``ALPHA_GRID`` by generalised
     cross-validation (a closed-form estimate of leave-one-out error). Returns (W, alpha).
     """
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    u, s, vt = svd(x)
     uty = u.T @ y
     scale = float(np.mean(s**2)) if s.size else 1.0
     if alpha is None:
@@ -218,25 +218,36 @@ class RidgeMap(Baseline):
 # ---- CCA ----------------------------------------------------------------------------------
 
 
-def inverse_sqrt(c: np.ndarray) -> np.ndarray:
-    """C^{-1/2} of a symmetric positive definite matrix, by eigendecomposition."""
-    vals, vecs = linalg.eigh(c)
-    return (vecs / np.sqrt(np.clip(vals, 1e-12, None))) @ vecs.T
+def _principal(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(U, s, V) of centred ``x`` truncated at the rank cut: the directions with variance."""
+    u, s, vt = svd(x)
+    r = numerical_rank(s)
+    return u[:, :r], s[:r], vt[:r].T
 
 
 def cca_fit(x: np.ndarray, y: np.ndarray, dim: int, reg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Regularised CCA of centred x, y: (Wx, Wy, correlations), ``dim`` directions each.
+    """Regularised CCA of centred x, y: (Wx, Wy, correlations), at most ``dim`` directions each.
 
     Covariances get ``reg`` times their mean eigenvalue added on the diagonal (ridge CCA);
-    with reg=0 the correlations are the classical canonical correlations.
+    with reg=0 the correlations are the classical canonical correlations. Computed from the
+    SVD of each side's data (x = Ux Sx Vx^T), never by inverting or eigendecomposing a
+    covariance: (Cxx + lam I)^(-1/2) acts on the data's span as Vx diag(1/sqrt(s^2/(n-1) + lam)),
+    and the rest of the space meets no data, so the whitened cross-covariance is the small
+    rx x ry matrix Dx Sx Ux^T Uy Sy Dy / (n-1). Directions below the rank cut are dropped, so
+    with reg=0 no division by a numerically zero variance happens (fewer than ``dim``
+    directions come back when the data have lower rank).
     """
     n = len(x)
-    cxx, cyy, cxy = x.T @ x / (n - 1), y.T @ y / (n - 1), x.T @ y / (n - 1)
-    cxx += reg * np.trace(cxx) / len(cxx) * np.eye(len(cxx))
-    cyy += reg * np.trace(cyy) / len(cyy) * np.eye(len(cyy))
-    kx, ky = inverse_sqrt(cxx), inverse_sqrt(cyy)
-    u, s, vt = np.linalg.svd(kx @ cxy @ ky, full_matrices=False)
-    return kx @ u[:, :dim], ky @ vt[:dim].T, s[:dim]
+    ux, sx, vx = _principal(x)
+    uy, sy, vy = _principal(y)
+    var_x, var_y = sx**2 / (n - 1), sy**2 / (n - 1)
+    lam_x = reg * var_x.sum() / x.shape[1]  # reg x mean eigenvalue of Cxx (its trace / width)
+    lam_y = reg * var_y.sum() / y.shape[1]
+    dx, dy = 1.0 / np.sqrt(var_x + lam_x), 1.0 / np.sqrt(var_y + lam_y)
+    inner = (dx * sx)[:, None] * (ux.T @ uy) * (sy * dy)[None, :] / (n - 1)
+    p, s, qt = svd(inner)
+    k = min(dim, len(s))
+    return vx @ (dx[:, None] * p[:, :k]), vy @ (dy[:, None] * qt[:k].T), s[:k]
 
 
 class CCA(Baseline):
@@ -255,6 +266,7 @@ class CCA(Baseline):
         self._mx, self._my = x.mean(0), y.mean(0)
         d = int(min(x.shape[1], y.shape[1], len(x) - 1, self.dim or np.inf))
         self._wx, self._wy, self.correlations_ = cca_fit(x - self._mx, y - self._my, d, self.reg)
+        self.dim_used = len(self.correlations_)  # fewer than asked when the data have lower rank
         self._scale = np.clip(self.correlations_, 0.0, None) ** self.weight
 
     def _image(self, x: np.ndarray) -> np.ndarray:

@@ -1,15 +1,20 @@
 """Canonical correlation metrics: SVCCA (Raghu et al. 2017) and mean CCA correlation.
 
-Both work on d x d covariance matrices, O(n d^2), never n x n. In the principal-component
-basis the covariance is diagonal, so whitening is a division by the component standard
-deviations and the canonical correlations are the singular values of the whitened
-cross-covariance.
+Each side's principal subspace comes from the thin SVD of its centred data in float64
+(`alignkit.linalg`), never from an eigendecomposition of its covariance: the covariance
+squares the condition number, and ``eigh`` on a near-singular one (more features than
+probe pairs) failed to converge on some CPUs. The left singular vectors are the whitened
+principal components, so the canonical correlations are the singular values of
+``Ux^T Uy``. Directions with singular value below ``RANK_RTOL`` x the largest are
+numerical zeros and are dropped (the rank cut). The kept ranks are recorded, so a caller
+can flag a score computed with nearly as many directions as rows (see `DEGENERATE_RANK`).
 """
 
 from __future__ import annotations
 
 import torch
 
+from alignkit.linalg import RANK_RTOL, note_rank, numerical_rank, torch_svd, torch_svdvals
 from alignkit.similarity.inputs import (
     ArrayLike,
     Device,
@@ -20,23 +25,25 @@ from alignkit.similarity.inputs import (
     repaired,
 )
 
-# Eigenvalues below this fraction of the largest are numerical zeros (directions with no variance).
-RANK_TOLERANCE = 1e-10
+# Kept components above this fraction of the rows put a metric in a degenerate regime: with
+# k of n directions, independent data already has mean squared canonical correlation about
+# k / n, so the score mostly measures k / n (for k / n = 0.25 the shuffled-pairing mean
+# canonical correlation is already about 0.4).
+DEGENERATE_RANK = 0.25
 
 
-def whitened_components(cov: torch.Tensor, share: float) -> torch.Tensor:
-    """d x k matrix mapping centred features to their top-k whitened principal components.
+def principal_basis(centred: torch.Tensor, share: float) -> torch.Tensor:
+    """n x k orthonormal basis of the top-k principal components of centred rows.
 
-    k is the smallest count whose eigenvalues explain at least ``share`` of the total
-    variance (share=1 keeps every direction with non-zero variance).
+    k is the smallest count whose components explain at least ``share`` of the total
+    variance (share=1 keeps every direction above the rank cut).
     """
-    evals, evecs = torch.linalg.eigh(cov)
-    evals, evecs = evals.flip(0), evecs.flip(1)
-    nonzero = int((evals > RANK_TOLERANCE * evals[0]).sum())
-    evals, evecs = evals[:nonzero], evecs[:, :nonzero]
-    explained = evals.cumsum(0) / evals.sum()
-    keep = nonzero if share >= 1 else int((explained < share).sum()) + 1
-    return evecs[:, :keep] / evals[:keep].sqrt()
+    u, s, _ = torch_svd(centred)
+    nonzero = numerical_rank(s, RANK_RTOL)
+    var = s[:nonzero] ** 2
+    explained = var.cumsum(0) / var.sum()
+    keep = nonzero if share >= 1 else min(int((explained < share).sum()) + 1, nonzero)
+    return u[:, :keep]
 
 
 def _mean_cc_scorer(x: ArrayLike, y: ArrayLike, *, share: float, metric: str, device: Device) -> PairScorer:
@@ -44,16 +51,16 @@ def _mean_cc_scorer(x: ArrayLike, y: ArrayLike, *, share: float, metric: str, de
     if not 0 < share <= 1:
         raise SimilarityInputError(f"{metric}: share must be in (0, 1], got {share}")
     X, Y = check_pair(x, y, metric=metric, min_rows=3, device=device)
-    Xc, Yc = X - X.mean(dim=0), Y - Y.mean(dim=0)
-    Xw = Xc @ whitened_components(Xc.T @ Xc, share)
-    Yw = Yc @ whitened_components(Yc.T @ Yc, share)
-    n, kx, ky = X.shape[0], Xw.shape[1], Yw.shape[1]
+    Ux = principal_basis(X - X.mean(dim=0), share)
+    Uy = principal_basis(Y - Y.mean(dim=0), share)
+    n, kx, ky = X.shape[0], Ux.shape[1], Uy.shape[1]
     if kx + ky >= n:
         raise TooFewRowsError(
             f"{metric}: {kx} + {ky} kept components need more than {kx + ky} rows, got {n}; with this few "
             "rows some canonical correlations are 1 by construction. Use more probe pairs or a lower share"
         )
-    return lambda perm=None: float(torch.linalg.svdvals(Xw.T @ repaired(Yw, perm)).clamp(0.0, 1.0).mean())
+    note_rank(max(kx, ky), n)
+    return lambda perm=None: float(torch_svdvals(Ux.T @ repaired(Uy, perm)).clamp(0.0, 1.0).mean())
 
 
 def svcca_scorer(x: ArrayLike, y: ArrayLike, *, share: float = 0.99, device: Device = None) -> PairScorer:

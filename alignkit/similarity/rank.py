@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
+import torch
 
 from alignkit.data.base import CAPTION_SEP, Pair, image_items
 from alignkit.encoders import create_encoder
@@ -23,10 +24,15 @@ from alignkit.errors import AlignkitError, UnknownEncoderError
 from alignkit.features.cache import cached_features, slug
 from alignkit.paths import cache_root
 from alignkit.features.store import atomic_write_json
+from alignkit.linalg import NumericalError
 from alignkit.similarity.inputs import SimilarityInputError
 from alignkit.similarity.stats import DEFAULT_METRICS, score_pair
 
 KNN_METRICS = ("mutual_knn", "cycle_knn", "cknna")
+SCORES_VERSION = 2  # bump when a scored row changes meaning or fields (cached scores are keyed by it)
+# What makes one metric unusable on one pair: bad input for that metric, or a numeric routine that
+# failed on every fallback. Such a metric is NaN with the reason in the pair's row; the ranking goes on.
+METRIC_FAILURES = (SimilarityInputError, NumericalError, np.linalg.LinAlgError, torch.linalg.LinAlgError)
 
 
 @dataclass
@@ -137,7 +143,7 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
             if config.layerwise and v.layer is not None and t.layer is not None:
                 continue  # layer-wise: each layer against the other side's final layer
             metrics = config.metrics if (v.layer is None and t.layer is None) else (config.primary,)
-            ident = json.dumps([v.fingerprint, t.fingerprint, keys_digest, settings, list(metrics)], sort_keys=True)
+            ident = json.dumps([v.fingerprint, t.fingerprint, keys_digest, settings, list(metrics), SCORES_VERSION], sort_keys=True)
             path = cache_root() / "scores" / f"{slug(v.spec + '|' + t.spec, 40)}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.json"
             if path.exists():
                 scored = json.loads(path.read_text())
@@ -159,10 +165,10 @@ def _score_one(x: np.ndarray, y: np.ndarray, metric: str, bootstrap: int, permut
     try:
         return score_pair(x, y, (metric,), bootstrap=bootstrap, permutations=permutations, seed=config.seed,
                           device=config.device, metric_options=opts)[0]
-    except SimilarityInputError as e:
+    except METRIC_FAILURES as e:
         nan = float("nan")
         return {"metric": metric, "raw": nan, "calibrated": nan, "ci_low": nan, "ci_high": nan, "p_value": nan,
-                "n": len(x), "error": str(e)}
+                "n": len(x), "retained_rank": None, "degenerate": False, "note": "", "error": f"{type(e).__name__}: {e}"}
 
 
 def _metric_options(metric: str, config: RankConfig) -> dict[str, dict[str, Any]] | None:
@@ -188,6 +194,10 @@ def ranking(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
         entry[f"{r['metric']}_ci"] = (r["ci_low"], r["ci_high"])
         entry[f"{r['metric']}_cal_ci"] = (r.get("calibrated_ci_low", float("nan")), r.get("calibrated_ci_high", float("nan")))
         entry[f"{r['metric']}_p"] = r["p_value"]
+        entry[f"{r['metric']}_error"] = r.get("error") or ""
+        entry[f"{r['metric']}_degenerate"] = bool(r.get("degenerate"))
+        entry[f"{r['metric']}_rank"] = r.get("retained_rank")
+        entry[f"{r['metric']}_note"] = r.get("note") or ""
     if not by_pair:
         raise AlignkitError("no pair was scored")
     def key(e: dict[str, Any]) -> tuple[float, float]:
@@ -197,6 +207,21 @@ def ranking(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
     for i, e in enumerate(ranked, 1):
         e["rank"] = i
     return ranked
+
+
+def pair_notes(entry: dict[str, Any], metrics: Sequence[str], n: int | None = None) -> str:
+    """One line on what is wrong with a ranked pair's scores: failed metrics (with the reason),
+    metrics in a degenerate regime, numeric fallbacks taken; '' when nothing is."""
+    parts = []
+    for m in metrics:
+        if entry.get(f"{m}_error"):
+            parts.append(f"{m} not computed ({entry[f'{m}_error']})")
+        if entry.get(f"{m}_degenerate"):
+            of = f" of {n}" if n else ""
+            parts.append(f"{m} degenerate ({entry.get(f'{m}_rank')} components kept{of} rows; the score mostly measures that ratio)")
+        if entry.get(f"{m}_note"):
+            parts.append(f"{m}: {entry[f'{m}_note']}")
+    return "; ".join(parts)
 
 
 def best_layers(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
@@ -229,5 +254,8 @@ def pair_json(entry: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
             lo, hi = entry[f"{m}_ci"]
             clo, chi = entry[f"{m}_cal_ci"]
             out[m] = {"raw": entry[m], "ci_low": lo, "ci_high": hi, "calibrated": entry[f"{m}_cal"],
-                      "calibrated_ci_low": clo, "calibrated_ci_high": chi, "p_value": entry[f"{m}_p"]}
+                      "calibrated_ci_low": clo, "calibrated_ci_high": chi, "p_value": entry[f"{m}_p"],
+                      "error": entry.get(f"{m}_error") or None, "degenerate": entry.get(f"{m}_degenerate", False),
+                      "retained_rank": entry.get(f"{m}_rank"), "note": entry.get(f"{m}_note") or None}
     return out
+

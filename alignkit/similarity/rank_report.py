@@ -9,6 +9,8 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from alignkit.report import Report, plots, write_table
+from alignkit.similarity.cca import DEGENERATE_RANK
+from alignkit.similarity.rank import pair_notes
 
 
 def metric_matrix(ranked: list[dict[str, Any]], metric: str, calibrated: bool) -> tuple[np.ndarray, list[str], list[str]]:
@@ -55,7 +57,8 @@ def write_rank_report(
     write_table(rows, out / "results")
     table = [
         {"rank": e["rank"], "vision": e["vision"], "text": e["text"], "control": "yes" if e["control"] else "",
-         **{f"{m}": e.get(m) for m in metrics}, **{f"{m} (cal.)": e.get(f"{m}_cal") for m in metrics}}
+         **{f"{m}": e.get(m) for m in metrics}, **{f"{m} (cal.)": e.get(f"{m}_cal") for m in metrics},
+         "notes": pair_notes(e, metrics, n_probe)}
         for e in ranked
     ]
     write_table(table, out / "ranking")
@@ -67,6 +70,14 @@ def write_rank_report(
         "even for unrelated spaces, so rank by calibrated scores. Rows marked control are floors (random weights, "
         "pixels, n-grams)."
     )
+    flagged = sorted({m for e in ranked for m in metrics if e.get(f"{m}_degenerate") or e.get(f"{m}_error")})
+    if flagged:
+        rep.note(
+            f"Not every score is usable: {', '.join(flagged)} failed or sat in a degenerate regime on some pairs (kept "
+            f"at least {DEGENERATE_RANK:.0%} as many components as there are probe pairs, so even unrelated spaces score "
+            "high); see each pair's notes. Do not rank by those columns; rerun with more probe pairs or a lower --svcca-share.",
+            kind="warning",
+        )
     rep.heading("Ranking").table(table, caption=f"sorted by calibrated {primary}",
                                  highlight=lambda r: r["control"] == "yes",
                                  best={f"{primary} (cal.)": "max"})

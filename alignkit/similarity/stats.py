@@ -43,6 +43,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
+from alignkit.linalg import recording
+from alignkit.similarity.cca import DEGENERATE_RANK
 from alignkit.similarity.inputs import ArrayLike, Device, SimilarityInputError, as_matrix, resolve_device
 from alignkit.similarity.metrics import Metric, get_metric
 
@@ -134,7 +136,10 @@ def score_pair(
 
     Returns one tidy row per metric: metric, raw, calibrated, ci_low, ci_high,
     calibrated_ci_low, calibrated_ci_high (the interval through the same calibration),
-    ci_method, p_value, null_mean, null_std, n, bootstrap, permutations. ``metric_options``
+    ci_method, p_value, null_mean, null_std, n, bootstrap, permutations, retained_rank (the
+    most directions a rank-cutting metric kept on one side, else None), degenerate (True when
+    retained_rank >= DEGENERATE_RANK x n: the score then mostly measures rank / n) and note
+    (numeric fallbacks taken, '' when none). ``metric_options``
     maps a metric name to its keyword options, e.g. ``{"mutual_knn": {"k": 20}}``.
     With bootstrap=0 or permutations=0 the matching fields are NaN.
     """
@@ -157,10 +162,13 @@ def score_pair(
     rows = []
     for metric in chosen:
         opts = dict(options.get(metric.name, {}))
-        raw = float(metric.fn(X, Y, **opts))
-        boot_rows = draws.half_samples if metric.distinct_rows else draws.with_replacement
-        boot = _resampled_scores(metric, X, Y, boot_rows, opts)
-        null = _null_scores(metric, X, Y, draws.permutations, opts)
+        with recording() as rec:
+            raw = float(metric.fn(X, Y, **opts))
+            ranks = list(rec.ranks)  # the full-data call's, not the resamples'
+            boot_rows = draws.half_samples if metric.distinct_rows else draws.with_replacement
+            boot = _resampled_scores(metric, X, Y, boot_rows, opts)
+            null = _null_scores(metric, X, Y, draws.permutations, opts)
+        rank = max(r for r, _ in ranks) if ranks else None
         ci = bootstrap_interval(raw, boot, confidence=confidence) if bootstrap else (math.nan, math.nan)
         null_mean = float(null.mean()) if permutations else math.nan
         rows.append(
@@ -179,6 +187,9 @@ def score_pair(
                 "n": n,
                 "bootstrap": bootstrap,
                 "permutations": permutations,
+                "retained_rank": rank,
+                "degenerate": rank is not None and rank >= DEGENERATE_RANK * n,
+                "note": rec.note_text(),
             }
         )
     return rows

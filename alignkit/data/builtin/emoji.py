@@ -9,9 +9,17 @@ Two deterministic held-out tests:
 * **unseen style**: train on Google + Twitter drawings of the training concepts; evaluate on
   Fluent 3D (or OpenMoji) drawings of the same concepts, a style never seen in training.
 * **unseen concepts**: a fifth of the concepts never appears in training, in any style.
-  Concepts are held out by *twin group* (gender and person variants of one emoji, every
-  country or subdivision flag), so a near-twin of a held-out concept is never trained on.
-  Groups are taken in the order of a stable hash until a fifth of the concepts is reached.
+  Concepts are held out by whole *concept family* (`concept_families`): union-find over every
+  shared normalised caption, every shared name stem (the head noun: "black cat", "cat face"
+  and "cat" are one family; so are the keycaps, the clock faces, the moon phases, the hearts)
+  and every twin group (gender and person variants of one emoji, all flags). So no caption of
+  a held-out concept is a training caption, and no near-twin of it is trained on (tested on
+  the fetched data). Families are taken in the order of a stable hash until a fifth of the
+  concepts is reached.
+
+Each pair carries its concept id (the code point sequence) in ``meta["concept"]`` and
+`EmojiSource.concept_of` maps a key back to it, so training groups the Google and Twitter
+drawings of one emoji, and only those, as one concept (cat and cat face stay two).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import hashlib
 import json
 import re
 import shutil
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -236,11 +245,69 @@ def _stable_hash(text: str) -> str:
     return hashlib.sha256(f"{SPLIT_SALT}:{text}".encode()).hexdigest()
 
 
-def heldout_codes(concepts: list[Concept]) -> set[str]:
-    """The unseen-concept fifth: whole twin groups, in stable-hash order, up to the target count."""
+def normalise_caption(text: str) -> str:
+    """The form in which two captions count as the same: NFKC, lower case, punctuation and
+    apostrophes as spaces, runs of spaces collapsed ("One O’Clock" -> "one o clock")."""
+    return " ".join(re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", text).lower()).split())
+
+
+# words that modify a name's head noun rather than name a thing: counts, and trailing generic parts
+_NUMBER_WORDS = frozenset("zero one two three four five six seven eight nine ten eleven twelve thirty".split())
+_TAIL_WORDS = frozenset({"face", "symbol", "sign", "facing", "right", "left", "up", "down"})
+
+
+def name_stem(name: str) -> str | None:
+    """The head noun of an emoji name, or None: "black cat" -> "cat", "monkey face" -> "monkey",
+    "keycap: 9" -> "keycap", "house with garden" -> "house", "one o’clock" -> "clock",
+    "CLOCK FACE ONE-THIRTY" -> "clock". Qualifiers after ':' or '(' and a 'with' clause are
+    dropped, digits and number words are ignored, trailing generic words (face, symbol, sign,
+    directions) are peeled off while another word is left."""
+    words = normalise_caption(re.split(r"[:(]", name, maxsplit=1)[0]).split()
+    if "with" in words[1:]:
+        words = words[: words.index("with", 1)]
+    words = [w for w in (re.sub(r"\d+", "", w) for w in words) if len(w) > 1 and w not in _NUMBER_WORDS]
+    while len(words) > 1 and words[-1] in _TAIL_WORDS:
+        words.pop()
+    return words[-1] if words and len(words[-1]) > 2 else None
+
+
+def concept_families(concepts: list[Concept]) -> dict[str, str]:
+    """Code -> family id (the family's first code in emoji.json order).
+
+    A family is a connected component of concepts linked by a shared normalised caption (any
+    of `captions_of`), a shared name stem of the CLDR or Unicode name (a plural folded onto its
+    singular when both occur: "two hearts" joins "red heart") or a shared twin group.
+    """
+    stems = {c.code: {s for s in (name_stem(c.name), name_stem(c.unicode_name)) if s} for c in concepts}
+    known = set().union(*stems.values()) if stems else set()
+    fold = lambda s: s[:-1] if s.endswith("s") and len(s) > 3 and s[:-1] in known else s  # noqa: E731
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        parent.setdefault(a, a)
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for c in concepts:
+        links = {"caption:" + normalise_caption(t) for t in captions_of(c)}
+        links |= {"stem:" + fold(s) for s in stems[c.code]} | {"twin:" + c.group}
+        for link in links:
+            parent[find("code:" + c.code)] = find(link)
+    first: dict[str, str] = {}
+    for c in concepts:
+        first.setdefault(find("code:" + c.code), c.code)
+    return {c.code: first[find("code:" + c.code)] for c in concepts}
+
+
+def heldout_codes(concepts: list[Concept], family: dict[str, str] | None = None) -> set[str]:
+    """The unseen-concept fifth: whole families (``family``: code -> family id, by default
+    `concept_families`), in stable-hash order of the family id, up to the target count."""
+    family = concept_families(concepts) if family is None else family
     groups: dict[str, list[str]] = {}
     for c in concepts:
-        groups.setdefault(c.group, []).append(c.code)
+        groups.setdefault(family[c.code], []).append(c.code)
     target = round(HELDOUT_FRACTION * len(concepts))
     held: set[str] = set()
     for g in sorted(groups, key=_stable_hash):
@@ -301,6 +368,11 @@ class EmojiSource(PairSource):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "split": self.split, "styles": self.styles, "concepts": len(self.concepts)}
 
+    def concept_of(self, key: str) -> str | None:
+        """The concept (code point sequence) a ``<style>/<code>`` key shows, for grouping in training."""
+        style, _, code = key.partition("/")
+        return code if style in STYLES and code else None
+
     def __iter__(self) -> Iterator[Pair]:
         self.skipped = []
         checker = PairChecker(self.skipped)
@@ -312,7 +384,8 @@ class EmojiSource(PairSource):
                 if not path.exists():
                     self.skipped.append(Skip(key, f"no {style} drawing of this emoji"))
                     continue
-                pair = checker.check(key, str(path), captions_of(c), {"style": style, "category": c.category, "subcategory": c.subcategory})
+                meta = {"style": style, "category": c.category, "subcategory": c.subcategory, "concept": c.code}
+                pair = checker.check(key, str(path), captions_of(c), meta)
                 if pair is not None:
                     yield pair
 
