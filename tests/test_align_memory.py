@@ -47,3 +47,22 @@ def test_memory_settings_are_checked():
     for bad in ({"memory": 1.5}, {"memory_k": 0}, {"memory_temperature": 0.0}, {"memory_size": 0}):
         with pytest.raises(ConfigError):
             AlignConfig(**bad).validate()
+
+
+def test_procrustes_init_starts_where_the_baseline_ends(tmp_path):
+    from alignkit.evaluate import Procrustes, paired_rows
+
+    data, _ = styled_pairs(120)
+    cfg = recipe(epochs=1, lr=1e-9, val_fraction=0.0, style_shift=0.0, init="procrustes",
+                 image_head={"kind": "residual"}, text_head={"kind": "identity", "center": True})
+    model = train_pairs(cfg, data, tmp_path / "p")
+    x, y = paired_rows(data.pooled_features("image").numpy(), data.pooled_features("text").numpy(), data.text_owner)
+    base = Procrustes().fit(x, y)
+    probe = data.pooled_features("image")[:20].numpy()
+    with torch.no_grad():
+        mine = model.encode_image_features(probe).numpy()
+    theirs_in_text_space = base.encode_image_features(probe) @ base._py.T  # the baseline's image side, in raw text coordinates
+    cos = (mine * theirs_in_text_space).sum(1) / np.linalg.norm(theirs_in_text_space, axis=1)
+    assert cos.min() > 0.98  # untrained (lr ~ 0), the head is the closed-form map
+    with pytest.raises(ConfigError, match="init 'procrustes' needs"):
+        recipe(init="procrustes").validate()

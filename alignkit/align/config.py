@@ -13,7 +13,8 @@ from typing import Any
 
 from alignkit.errors import AlignkitError
 
-HEAD_KINDS = ("linear", "mlp", "token", "identity")
+HEAD_KINDS = ("linear", "mlp", "token", "identity", "residual")
+INITS = ("none", "procrustes")
 LOSSES = ("infonce", "siglip")
 CAPTION_MODES = ("sample", "all")
 
@@ -30,6 +31,7 @@ class HeadConfig:
     hidden: int | None = None
     dropout: float = 0.1
     standardize: bool = False  # subtract the training mean / divide by std of pooled inputs
+    center: bool = False  # subtract the training mean only (keeps the encoder's cosine geometry)
 
 
 @dataclass
@@ -45,6 +47,9 @@ class AlignConfig:
     # independently initialised head pairs trained side by side, each with its own loss on the
     # same batches; the model scores with their mean cosine (a cheap ensemble; 1 = one pair)
     ensemble: int = 1
+    # "procrustes": start a residual image head at the closed-form rotation into the (centred) text
+    # space of an identity text head, so training begins where the Procrustes baseline ends
+    init: str = "none"
     loss: str = "infonce"
     init_temperature: float = 0.07
     learn_temperature: bool = True
@@ -66,13 +71,13 @@ class AlignConfig:
     memory_k: int = 16
     memory_temperature: float = 0.05
     memory_size: int = 100_000  # at most this many training images (a seeded sample) are kept
-    val_fraction: float = 0.1
+    val_fraction: float = 0.0  # a held-out split watched every epoch; recipes are chosen with `align --select` instead
     patience: int = 0  # epochs without a better validation R@1 before stopping; 0 = never stop early
     # after a validation run, train again on every pair (validation rows included) for the
     # latest epoch count whose validation R@1 is within refit_tolerance of the best (held-out
     # concepts do not get worse there, and the training concepts are fitted better); the
     # validation run is kept in <out>/selection
-    refit: bool = True
+    refit: bool = False
     refit_tolerance: float = 0.01
     seed: int = 0
     device: str = "auto"
@@ -96,6 +101,10 @@ class AlignConfig:
         if self.image_head.kind == "identity" and self.text_head.kind == "identity":
             raise ConfigError("both heads are 'identity': nothing would be trained; give one side a linear, mlp or token head")
         _choice("loss", self.loss, LOSSES)
+        _choice("init", self.init, INITS)
+        if self.init == "procrustes" and (self.image_head.kind != "residual" or self.text_head.kind != "identity"):
+            raise ConfigError("init 'procrustes' needs image_head.kind 'residual' and text_head.kind 'identity' "
+                              f"(got {self.image_head.kind!r} and {self.text_head.kind!r})")
         _choice("captions", self.captions, CAPTION_MODES)
         _range("init_temperature", self.init_temperature, 1e-4, 10.0)
         _range("max_logit_scale", self.max_logit_scale, 1.0, 1e4)

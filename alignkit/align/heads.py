@@ -28,9 +28,11 @@ class Standardize(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
-    def fit(self, features: torch.Tensor) -> None:
+    def fit(self, features: torch.Tensor, scale: bool = True) -> None:
+        """Fit the mean (and, with ``scale``, the per-dimension std; otherwise std stays 1)."""
         self.mean.copy_(features.mean(0))
-        self.std.copy_(features.std(0).clamp(min=1e-6))
+        if scale:
+            self.std.copy_(features.std(0).clamp(min=1e-6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -58,11 +60,13 @@ class Head(nn.Module):
 
     uses_tokens = False
 
-    def __init__(self, in_dim: int, out_dim: int, standardize: bool):
+    def __init__(self, in_dim: int, out_dim: int, standardize: bool, center: bool = False):
         super().__init__()
         self.in_dim = in_dim
         self.out_dim = out_dim
-        self.standardize = Standardize(in_dim) if standardize else None
+        # centring only keeps the encoder's geometry (cosines of centred features); standardising rescales dimensions
+        self.standardize = Standardize(in_dim) if standardize or center else None
+        self.scale_inputs = bool(standardize)
 
     def prepare(self, pooled: torch.Tensor) -> torch.Tensor:
         return pooled if self.standardize is None else self.standardize(pooled)
@@ -112,11 +116,36 @@ class TokenHead(Head):
         return body + self.cls(self.prepare(pooled))
 
 
-class IdentityHead(Head):
-    """No projection: this side's features are the shared space (the other side maps into it)."""
+class ResidualHead(Head):
+    """A linear map of the centred features plus a GELU MLP branch whose last layer starts at zero:
+    training starts exactly where the linear map is, which can be a closed-form solution
+    (``AlignConfig.init = "procrustes"``), and learns a correction to it."""
 
-    def __init__(self, in_dim: int, standardize: bool = False):
-        super().__init__(in_dim, in_dim, standardize)
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, dropout: float):
+        super().__init__(in_dim, out_dim, standardize=False, center=True)
+        self.linear = nn.Linear(in_dim, out_dim)
+        self.mlp = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def set_linear(self, weight: torch.Tensor) -> None:
+        """Start the linear branch at ``x_centred @ weight`` (weight: (in_dim, out_dim)), no bias."""
+        with torch.no_grad():
+            self.linear.weight.copy_(weight.T)
+            self.linear.bias.zero_()
+
+    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.prepare(pooled)
+        return self.linear(self.dropout(x)) + self.mlp(x)
+
+
+class IdentityHead(Head):
+    """No projection: this side's features (centred or standardised if asked) are the shared space
+    (the other side maps into it)."""
+
+    def __init__(self, in_dim: int, standardize: bool = False, center: bool = False):
+        super().__init__(in_dim, in_dim, standardize, center)
 
     def forward(self, pooled: torch.Tensor, tokens: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.prepare(pooled)
@@ -157,7 +186,9 @@ def build_head(cfg: HeadConfig, in_dim: int, out_dim: int, token_dim: int | None
             raise ValueError("a token head needs the token feature width")
         return TokenHead(in_dim, token_dim, out_dim, hidden, cfg.dropout, cfg.standardize)
     if cfg.kind == "identity":
-        return IdentityHead(in_dim, cfg.standardize)
+        return IdentityHead(in_dim, cfg.standardize, cfg.center)
+    if cfg.kind == "residual":
+        return ResidualHead(in_dim, out_dim, hidden, cfg.dropout)
     raise ValueError(f"unknown head kind {cfg.kind!r}")
 
 

@@ -166,6 +166,11 @@ class Procrustes(Baseline):
     def _text(self, y: np.ndarray) -> np.ndarray:
         return (y - self._my) @ self._py
 
+    def image_to_text_space(self) -> np.ndarray:
+        """(Dx, Dy) matrix taking centred image features to the centred text space itself (the
+        rotation composed with the text side's PCA basis): a closed-form start for trained heads."""
+        return self._px @ self._r @ self._py.T
+
 
 ALPHA_GRID = np.logspace(-4, 3, 15)
 
