@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -106,15 +103,18 @@ def main() -> None:
                    "ratio_store_over_bare": round(store / bare, 3), "rerun_seconds": round(rerun, 3)}
             print(json.dumps(row))
             results.append(row)
-    record = {
-        "command": "python " + " ".join(sys.argv),
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "platform": platform.platform(), "torch": torch.__version__},
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "results": results,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1))
+    from provenance import header, provenance
+
+    facts = provenance()
+    record = {"provenance": facts, "results": results}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    lines = ["| encoder | items | bare items/s | store items/s | store / bare | rerun (no encoder work) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['encoder']} | {r['items']} | {r['bare_items_per_s']} | {r['store_items_per_s']} | "
+              f"**{r['ratio_store_over_bare']}** | {r['rerun_seconds']} s |" for r in results]
+    out.with_suffix(".md").write_text(header("Feature extraction through the store vs the bare forward pass", facts)
+                                      + f"Batch {args.batch_size} for both paths; side by side in one run.\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

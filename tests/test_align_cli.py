@@ -50,10 +50,10 @@ def common(folder, out, cache):
 
 def test_align_trains_saves_and_resumes(folder, tmp_path):
     out, cache = tmp_path / "run", tmp_path / "cache"
-    r = invoke(*common(folder, out, cache), "--epochs", "2", "--set", "warmup_fraction=0.0", "--image-head", "linear")
+    r = invoke(*common(folder, out, cache), "--epochs", "2", "--set", "warmup_fraction=0.0", "--image-head", "linear", "--refit")
     assert r.exit_code == 0, r.output
     assert "validation R@1" in r.output and "saved" in r.output
-    refit = json.loads((out / "refit.json").read_text())  # the default recipe refits on every pair
+    refit = json.loads((out / "refit.json").read_text())  # --refit: trains again on every pair
     assert f"refit on every pair for {refit['epochs']} epochs" in r.output and (out / "selection" / "metrics.jsonl").exists()
     recipe = json.loads((out / "recipe.json").read_text())
     assert recipe["image_head"]["kind"] == "linear" and recipe["warmup_fraction"] == 0.0 and recipe["data"] == f"folder:{folder}"

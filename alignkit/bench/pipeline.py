@@ -227,14 +227,14 @@ class _PairBench:
         return model
 
     def evaluate(self, entry: dict[str, Any], models: dict[str, Any], section: str, data: CachedPairs,
-                 head: str) -> tuple[list[dict[str, Any]], dict[str, TaskResult]]:
+                 head: str, keep_hits: bool = False) -> tuple[list[dict[str, Any]], dict[str, TaskResult]]:
         rows, aligned = [], {}
         for spec, tf in self.features(entry).items():
             for name, model in models.items():
                 res = score(model, tf, name)
                 if name == "aligned":
                     aligned[spec] = res
-                if section == "zero-shot" and res.hits is not None:
+                if keep_hits and res.hits is not None:
                     model_key = "aligned" if name.startswith("aligned") else name
                     prev = self.hits.get((res.task, model_key))
                     hits = np.atleast_2d(res.hits)
@@ -267,7 +267,7 @@ class _PairBench:
             outcome.runs[seed_label] = run
         self._models[(entry["vision"], entry["text"])] = models["aligned"]
         models.update(self.fit_baselines(data, label))
-        rows, aligned = self.evaluate(entry, models, "zero-shot", data, _head_name(recipe))
+        rows, aligned = self.evaluate(entry, models, "zero-shot", data, _head_name(recipe), keep_hits=chosen)
         if chosen:
             outcome.results = list(aligned.values())
         return _mean_over_seeds(rows, len(seeds))

@@ -187,12 +187,13 @@ def _data_efficiency(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str,
         for r in sorted((r for r in mine if r["task"] == task), key=lambda r: r["train_images"]):
             xs, ys = series.setdefault(r["model"], ([], []))
             xs.append(r["train_images"])
-            ys.append(r["value"])
+            ys.append(r.get("first_seed_value") or r["value"])  # the subsets train one seed: compare seed with seed
         chance = next(r["chance"] for r in mine if r["task"] == task)
         metric = next(r["metric"] for r in mine if r["task"] == task)
         rep.figure(plots.line_curves(series, "training images (each with all its captions)", metric, task,
                                      logx=True, reference=chance),
-                   caption=f"{task}: {metric} vs training images, aligned heads and baselines on the same nested subsets")
+                   caption=f"{task}: {metric} vs training images, aligned heads (first seed) and baselines on the same "
+                           "nested subsets: where the curves cross, training starts to pay")
 
 
 def _compute(rep: Report, rows: list[dict[str, Any]]) -> None:

@@ -22,5 +22,5 @@ def demo(out, quick, quiet, **options):
     from alignkit.bench import budget_note, demo_config
 
     config = apply_options(demo_config(quick), **options)
-    intro = [budget_note(config), "Reproducible: the same seed gives the same numbers (timings excepted)."]
+    intro = [budget_note(config), "Reproducible on one machine: the same seeds give the same numbers there (timings excepted); another CPU or BLAS build may differ in the last digits."]
     run_and_report(config, out, "alignkit demo" + (" (quick)" if quick else ""), intro, quiet)
