@@ -7,6 +7,7 @@ alone and a YAML file plus command-line overrides can describe any recipe.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -123,11 +124,12 @@ class AlignConfig:
         if self.memory_k < 1 or self.memory_size < 1:
             raise ConfigError(f"memory_k and memory_size must be at least 1, got {self.memory_k} and {self.memory_size}")
         for name in ("embed_dim", "ensemble", "epochs", "batch_size", "encode_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.grad_clip < 0 or self.patience < 0:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer of at least 1, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive finite number, got {self.lr!r}")
+        if not math.isfinite(self.grad_clip) or self.grad_clip < 0 or self.patience < 0:
             raise ConfigError("grad_clip and patience must be >= 0 (0 turns them off)")
         return self
 
@@ -192,5 +194,7 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def _range(name: str, value: float, lo: float, hi: float) -> None:
-    if not (lo <= value <= hi):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+    if not (lo <= value <= hi):  # also refuses NaN
         raise ConfigError(f"{name} must be in [{lo}, {hi}], got {value}")

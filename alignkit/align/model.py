@@ -209,11 +209,18 @@ class AlignedModel(nn.Module):
             raise ModelLoadError(f"{path / CONFIG} is damaged: {e}") from None
         if info.get("format") != FORMAT:
             raise ModelLoadError(f"{path / CONFIG}: unknown model format {info.get('format')!r} (expected {FORMAT})")
-        model = cls(info)
+        try:
+            model = cls(info)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:  # an edited or hand-written config
+            raise ModelLoadError(f"{path / CONFIG} does not describe a model alignkit can build ({type(e).__name__}: {e})") from None
         try:
             state = load_file(str(path / WEIGHTS))
         except (SafetensorError, OSError) as e:
             raise ModelLoadError(f"{path / WEIGHTS} is damaged or truncated ({e}); retrain or restore it") from None
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        wrong = [f"{k} {tuple(v.shape)} (config.json implies {shapes[k]})" for k, v in state.items() if k in shapes and tuple(v.shape) != shapes[k]]
+        if wrong:
+            raise ModelLoadError(f"{path / WEIGHTS} does not fit {CONFIG} (was a dim edited?): {'; '.join(wrong[:3])}")
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ModelLoadError(f"{path / WEIGHTS} does not fit {CONFIG}: missing {missing[:3]}, unexpected {unexpected[:3]}")

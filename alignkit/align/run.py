@@ -98,6 +98,7 @@ def _cached_stores(config: AlignConfig, source: Any, encoders: dict[str, Any], c
                 cached_features(
                     enc, items[side](source), ids[side], root=root, tokens=config.uses_tokens(side),
                     batch_size=config.encode_batch_size, progress=progress,
+                    source_skips=lambda: [vars(s) for s in source.skipped],
                 )
                 continue
             pool = cached_features(enc, items[side](open_source(source.pool_spec)), source.pool_spec, root=root,

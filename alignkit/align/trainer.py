@@ -28,7 +28,7 @@ from torch import nn
 
 from alignkit.align import distributed as D
 from alignkit.align.augment import group_pairs, style_shifts
-from alignkit.align.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from alignkit.align.checkpoint import CheckpointError, has_checkpoint, load_checkpoint, save_checkpoint
 from alignkit.align.config import AlignConfig
 from alignkit.align.heads import members_of, shared_width
 from alignkit.align.losses import ContrastiveLoss, build_loss
@@ -36,6 +36,7 @@ from alignkit.align.model import AlignedModel
 from alignkit.align.pairs import CachedPairs, PairedData, PairsError, epoch_pairs, split_rows
 from alignkit.align.validation import retrieval_r1
 from alignkit.errors import AlignkitError
+from alignkit.features.store import atomic_write_json
 
 RECIPE = "recipe.json"
 METRICS = "metrics.jsonl"
@@ -193,6 +194,7 @@ def train_pairs(
             loss.clamp_()
             state["step"] += 1
             losses.append(float(value.detach()))
+            _require_finite(losses[-1], None, epoch, state["step"], config)
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", T=f"{loss.temperature:.4f}")
         bar.close()
@@ -218,6 +220,7 @@ def train_pairs(
         else:
             state["bad_epochs"] += 1
         record["best_epoch"] = state["best_epoch"]
+        _require_finite(record["train_loss"], trainable, epoch, state["step"], config)  # never save a non-finite model
         if rank == 0:
             if improved:
                 model.save_pretrained(out)
@@ -253,6 +256,23 @@ def _build_memory(out: Path, config: AlignConfig, data: PairedData, train_rows: 
     model.save_pretrained(out)
 
 
+class TrainingDivergedError(AlignkitError):
+    """The loss or the weights became NaN or infinite: the run stops and saves nothing of it."""
+
+
+def _require_finite(loss: float, module: nn.Module | None, epoch: int, step: int, config: AlignConfig) -> None:
+    """Stop with a clear error when the loss (or, with ``module``, any weight) is not finite."""
+    bad = None if math.isfinite(loss) else f"the loss became {loss}"
+    if bad is None and module is not None:
+        bad = next((f"weight {n} became non-finite" for n, p in module.named_parameters() if not torch.isfinite(p).all()), None)
+    if bad:
+        raise TrainingDivergedError(
+            f"training diverged at epoch {epoch + 1} (step {step}): {bad} with lr {config.lr:g}. Nothing of this "
+            "epoch was saved; the last good model and checkpoint are kept. Lower --lr (or raise --temperature) "
+            "and train again into a new --out"
+        )
+
+
 def _train_and_refit(
     config: AlignConfig, data: PairedData, out_dir: str | Path, *, encoders: dict[str, dict[str, Any]] | None,
     resume: bool, progress: bool,
@@ -264,25 +284,56 @@ def _train_and_refit(
     select = out / SELECTION
     if not resume:
         _refuse_existing(out, select)
-    if D.rank() == 0 and not (out / LAST / "state.json").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        config.save(out / RECIPE)  # `alignkit align --resume` reads it back; the refit run replaces it
-    train_pairs(config.with_overrides({"refit": False}), data, select, encoders=encoders,
-                resume=resume and (select / LAST / "state.json").exists(), progress=progress)
-    log = read_metrics(select)
-    epochs = refit_epochs(log, config.refit_tolerance)
+    plan = _refit_plan(out, config) if resume else None
+    if plan is None:  # the selection run (or its resumption), then the plan is saved before the refit starts
+        if D.rank() == 0 and not has_checkpoint(out / LAST):
+            out.mkdir(parents=True, exist_ok=True)
+            config.save(out / RECIPE)  # `alignkit align --resume` reads it back; the refit run replaces it
+        train_pairs(config.with_overrides({"refit": False}), data, select, encoders=encoders,
+                    resume=resume and has_checkpoint(select / LAST), progress=progress)
+        log = read_metrics(select)
+        plan = {"selection": SELECTION, "epochs": refit_epochs(log, config.refit_tolerance), "best_epoch": log[-1]["best_epoch"],
+                "epochs_run": len(log), "tolerance": config.refit_tolerance, "recipe": config.to_dict(), "finished": False}
+        if D.rank() == 0:
+            atomic_write_json(out / REFIT, plan)
+        if progress and D.rank() == 0:
+            _note(f"refit: validation R@1 peaked at epoch {plan['best_epoch']}; epoch {plan['epochs']} is the latest within "
+                  f"{config.refit_tolerance} of it; training on every pair for {plan['epochs']} epochs")
+    epochs = int(plan["epochs"])
     final = config.with_overrides({"refit": False, "val_fraction": 0.0, "epochs": epochs, "patience": 0})
-    if progress and D.rank() == 0:
-        _note(f"refit: validation R@1 peaked at epoch {log[-1]['best_epoch']}; epoch {epochs} is the latest within "
-              f"{config.refit_tolerance} of it; training on every pair for {epochs} epochs")
-    model = train_pairs(final, data, out, encoders=encoders, resume=resume and (out / LAST / "state.json").exists(), progress=progress)
+    model = train_pairs(final, data, out, encoders=encoders, resume=resume and has_checkpoint(out / LAST), progress=progress)
     if D.rank() == 0:
-        chosen = next((r for r in log if r["epoch"] == epochs), {})
-        summary = {"selection": SELECTION, "epochs": epochs, "best_epoch": log[-1]["best_epoch"], "epochs_run": len(log),
-                   "tolerance": config.refit_tolerance, "recipe": config.to_dict(),
-                   **{k: v for k, v in chosen.items() if k.startswith("val_")}}
-        (out / REFIT).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        chosen = next((r for r in read_metrics(select) if r["epoch"] == epochs), {})
+        atomic_write_json(out / REFIT, {**plan, "finished": True, **{k: v for k, v in chosen.items() if k.startswith("val_")}})
     return model
+
+
+def _refit_plan(out: Path, config: AlignConfig) -> dict[str, Any] | None:
+    """The saved plan of a refit run whose selection run finished (None before that): resuming
+    reads its epoch count instead of the command line's, so the result equals an uninterrupted run."""
+    path = out / REFIT
+    if not path.exists():
+        return None
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+        saved = plan["recipe"]
+        int(plan["epochs"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} is damaged ({e}); delete {out} to start again") from None
+    _refuse_changes(saved, config.to_dict(), path)
+    return plan
+
+
+def saved_recipe(out: str | Path) -> AlignConfig | None:
+    """The recipe a run in ``out`` was started with, for ``--resume``: a refit run's own recipe
+    (its refit.json), else recipe.json; None when neither exists."""
+    out = Path(out)
+    if (out / REFIT).exists():
+        try:
+            return AlignConfig.from_dict(json.loads((out / REFIT).read_text(encoding="utf-8"))["recipe"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{out / REFIT} is damaged ({e}); delete {out} to start again") from None
+    return AlignConfig.from_file(out / RECIPE) if (out / RECIPE).exists() else None
 
 
 def read_metrics(run: str | Path) -> list[dict[str, Any]]:
@@ -410,11 +461,7 @@ def _resume(out: Path, trainable: nn.Module, optimizer: torch.optim.Optimizer, c
     recipe = out / RECIPE
     if not recipe.exists():
         raise CheckpointError(f"nothing to resume in {out}: no {RECIPE} (run without --resume to start)")
-    saved = json.loads(recipe.read_text(encoding="utf-8"))
-    now = config.to_dict()
-    changed = sorted(k for k in set(saved) | set(now) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
-    if changed:
-        raise CheckpointError(f"the recipe differs from the run being resumed in: {', '.join(changed)}; resume with the same recipe or use a new --out")
+    _refuse_changes(json.loads(recipe.read_text(encoding="utf-8")), config.to_dict(), recipe)
     saved_model = out / "config.json"
     if saved_model.exists():
         info = json.loads(saved_model.read_text(encoding="utf-8"))
@@ -426,9 +473,16 @@ def _resume(out: Path, trainable: nn.Module, optimizer: torch.optim.Optimizer, c
     return state
 
 
+def _refuse_changes(saved: dict[str, Any], now: dict[str, Any], where: Path) -> None:
+    changed = sorted(k for k in set(saved) | set(now) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+    if changed:
+        raise CheckpointError(f"the recipe differs from the run being resumed ({where}) in: {', '.join(changed)}; "
+                              "resume with the same recipe or use a new --out")
+
+
 def _refuse_existing(out: Path, *runs: Path) -> None:
     """Refuse to start over a run in ``out`` (or in any of ``runs`` inside it)."""
-    if any((run / LAST / "state.json").exists() for run in (out, *runs)):
+    if any(has_checkpoint(run / LAST) for run in (out, *runs)):
         raise AlignkitError(f"{out} already holds a training run; pass --resume to continue it, or choose a new --out")
 
 

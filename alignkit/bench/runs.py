@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from alignkit.align import AlignedModel, CachedPairs
+from alignkit.align.checkpoint import has_checkpoint
 from alignkit.align.trainer import LAST
 from alignkit.errors import AlignkitError
 from alignkit.features.store import atomic_write_json
@@ -28,7 +29,7 @@ def reuse_or_train(out: Path, identity: dict[str, Any], train: Callable[[bool], 
         if json.loads(marker.read_text(encoding="utf-8")) != identity:
             raise AlignkitError(f"{out} holds a finished run with another recipe or data; use another --out or delete {out}")
         return AlignedModel.from_pretrained(out), True
-    model = train((out / LAST / "state.json").exists())
+    model = train(has_checkpoint(out / LAST))
     atomic_write_json(marker, identity)
     return model, False
 

@@ -52,8 +52,11 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
     from alignkit.align.config import ConfigError
     from alignkit.align.run import align as run_align
 
-    if resume and config_file is None and (out / "recipe.json").exists():
-        config = AlignConfig.from_file(out / "recipe.json")
+    from alignkit.align.trainer import saved_recipe
+
+    saved = saved_recipe(out) if resume and config_file is None else None  # a refit run's own recipe, not its refit's
+    if saved is not None:
+        config = saved
     else:
         config = AlignConfig.from_file(config_file) if config_file else AlignConfig()
     overrides = {

@@ -41,11 +41,11 @@ def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, 
     t0 = time.perf_counter()
     store = embed_items(
         encoder, items, out, shard_size=shard_size, batch_size=batch_size, num_workers=workers,
-        tokens=tokens, overwrite=overwrite, source=source,
+        tokens=tokens, overwrite=overwrite, source=source, source_skips=source_skips,
     )
     secs = time.perf_counter() - t0
     computed = store.manifest["last_run"]["items_computed"]
-    skipped = store.skipped + source_skips()
+    skipped = store.skipped  # the extractor's and the source's own, both recorded in the manifest
     click.echo(
         f"{out}: {len(store)} rows x {store.dim} ({encoder.spec}); "
         f"{computed} items encoded in {secs:.1f}s"
@@ -63,7 +63,8 @@ def _items_for(modality, images, texts, data_spec):
             raise AlignkitError("--images needs an image encoder; this one encodes text")
         from alignkit.data.plain import image_folder_items
 
-        return image_folder_items(images), {"images": str(images)}, list
+        skips: list = []
+        return image_folder_items(images, skips), {"images": str(images)}, lambda: [vars(s) for s in skips]
     if texts:
         if modality != "text":
             raise AlignkitError("--texts needs a text encoder; this one encodes images")

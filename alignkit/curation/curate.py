@@ -30,7 +30,7 @@ from alignkit.curation.select import (
 from alignkit.data.base import pair_key_of
 from alignkit.data.subset import SUBSET_FORMAT
 from alignkit.errors import AlignkitError
-from alignkit.features.store import FeatureStore, atomic_save_npy, atomic_write_json
+from alignkit.features.store import FeatureStore, atomic_save_npy, atomic_write_json, store_digest
 
 
 
@@ -203,7 +203,7 @@ def _scoring_pass(
 def _state_id(store: FeatureStore, protos: np.ndarray, excluded: np.ndarray, config: CurateConfig, k: int) -> str:
     h = hashlib.sha256()
     h.update(store.fingerprint.encode())
-    h.update(str([s["keys_digest"] for s in store.manifest["shards"]]).encode())
+    h.update(store_digest(store.manifest).encode())  # the pool's content, not only its keys
     h.update(np.ascontiguousarray(protos, dtype=np.float32).tobytes())
     h.update(np.packbits(excluded).tobytes())
     h.update(json.dumps([asdict(config), k], sort_keys=True).encode())

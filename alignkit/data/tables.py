@@ -2,7 +2,8 @@
 
 Columns are configurable (``image``, ``caption``, optional ``key``). A caption cell may hold
 a string or (parquet) a list of strings. Rows naming the same image merge their captions, so
-a COCO-style table with one row per caption gives one pair per image. Relative image paths
+a COCO-style table with one row per caption gives one pair per image; rows whose ``key`` repeats
+an earlier row's but name another image are recorded as skipped duplicates, never merged. Relative image paths
 are resolved against the table's folder (or ``root``).
 """
 
@@ -73,6 +74,9 @@ class TableSource(PairSource):
             image = row[self.image_col]
             key = str(row[self.key_col]) if self.key_col else (str(image) if image else f"row{row_index}")
             entry = groups.setdefault(key, (image, []))
+            if entry[0] != image:  # a key column naming two images: never merge one's captions into the other
+                self.skipped.append(Skip(key, f"duplicate key {key!r}: row {row_index} names another image ({image}); kept the first"))
+                continue
             entry[1].extend(as_caption_list(row[self.caption_col]))
         for key, (image, raws) in groups.items():
             if image and "://" in str(image):

@@ -146,10 +146,10 @@ def _pad_tokens(tokens: list, masks: list) -> tuple[torch.Tensor, torch.Tensor]:
 
 def resolve_dtype(name: str) -> torch.dtype:
     """'float32' | 'float16' | 'bfloat16' -> torch dtype, with a clear error otherwise."""
+    from alignkit.options import dtype_option
+
     table = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if name not in table:
-        raise ValueError(f"unknown dtype {name!r}; choose one of {sorted(table)}")
-    return table[name]
+    return table[dtype_option(name, "encoder")]
 
 
 def pool_tokens(hidden: torch.Tensor, mask: torch.Tensor | None, how: str, has_cls: bool = True) -> torch.Tensor:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from alignkit.encoders.base import Encoder, EncoderOptions, Modality
 from alignkit.errors import NotInstalledError, UnknownEncoderError
+from alignkit.options import dtype_option
 
 BackendFactory = Callable[[str, EncoderOptions], Encoder]
 
@@ -85,7 +86,7 @@ def parse_spec(spec: str) -> tuple[str | None, str, EncoderOptions]:
         elif key == "pool":
             opts.pooling = value.replace(" ", "+")  # '+' in a query string decodes to a space
         elif key == "dtype":
-            opts.dtype = value
+            opts.dtype = dtype_option(value, f"encoder spec {spec!r}")
         else:
             opts.extra[key] = value
     prefix, sep, name = body.partition(":")
@@ -111,7 +112,7 @@ def create_encoder(
     prefix, name, opts = parse_spec(spec)
     opts.device = device
     if dtype is not None:
-        opts.dtype = dtype
+        opts.dtype = dtype_option(dtype, f"--dtype for {spec!r}")
     if layer is not None:
         opts.layer = layer
     if pooling is not None:

@@ -34,10 +34,11 @@ def cached_features(
     root: Path | None = None,
     **embed_kwargs: Any,
 ) -> FeatureStore:
-    """The store for (data set, encoder): reused when complete, resumed when partial, else built."""
+    """The store for (data set, encoder): built, resumed, or reused shard by shard.
+
+    The folder is named by the data set's id, but what it serves is keyed by content: every run
+    reads the items again and re-extracts each shard whose keys or items changed (a replaced
+    image, an edited caption, new pairs) or whose files no longer match their checksums.
+    """
     path = store_path(dataset_id, encoder, root)
-    if (path / "manifest.json").exists():
-        store = FeatureStore(path)
-        if store.complete and store.fingerprint == encoder.fingerprint():
-            return store
-    return embed_items(encoder, items, path, source={"dataset": dataset_id}, **embed_kwargs)
+    return embed_items(encoder, items, path, source={"dataset": dataset_id}, changed_keys="recompute", **embed_kwargs)

@@ -9,10 +9,11 @@ its own key, so nothing downstream can pair a caption with the wrong image.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -27,7 +28,9 @@ from alignkit.features.store import (
     StoreMismatchError,
     atomic_save_npy,
     atomic_write_json,
+    content_digest,
     keys_digest,
+    shard_damage,
     software_versions,
 )
 
@@ -87,17 +90,27 @@ def embed_items(
     progress: bool = True,
     total: int | None = None,
     source: dict[str, Any] | None = None,
+    source_skips: Callable[[], list[dict[str, str]]] | None = None,
+    changed_keys: str = "refuse",
 ) -> FeatureStore:
     """Embed ``(key, payload)`` items into the store at ``out``; resume what is already there.
 
     A store made with another fingerprint (encoder, weights, preprocessing, layer, pooling) or
-    shard size is refused unless ``overwrite`` is set; a source whose keys changed under a
-    finished shard is refused too. Returns the finished store.
+    shard size is refused unless ``overwrite`` is set. A finished shard is reused only when its
+    files still match their recorded SHA-256 and its items are the same content (same keys, and
+    per item the same file size and mtime, bytes, pixels or text); otherwise it is re-extracted.
+    A source whose keys changed under a finished shard is refused (``changed_keys="refuse"``) or
+    re-extracted (``"recompute"``, for caches). ``source_skips`` (called once the items are
+    exhausted) gives the source's own skips, which the manifest records. Returns the finished store.
     """
+    if changed_keys not in ("refuse", "recompute"):
+        raise ValueError(f"changed_keys must be 'refuse' or 'recompute', not {changed_keys!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fingerprint = encoder.fingerprint()
     manifest = _open_manifest(out, fingerprint, shard_size, tokens, overwrite)
+    manifest = {k: v for k, v in manifest.items() if k != "last_run"}
+    before = json.loads(json.dumps(manifest))
     manifest.update(
         format=FORMAT,
         fingerprint=fingerprint,
@@ -109,7 +122,7 @@ def embed_items(
         source=source or manifest.get("source") or {},
         complete=False,
     )
-    done = {s["index"]: s for s in manifest.get("shards", []) if _shard_files_exist(out, s["name"], tokens)}
+    done = {s["index"]: s for s in manifest.get("shards", [])}
     workers = _default_workers(encoder.modality) if num_workers is None else num_workers
     seen: set[str] = set()
     shards: list[dict[str, Any]] = []
@@ -117,42 +130,60 @@ def embed_items(
     it = iter(items)
     t0 = time.perf_counter()
     computed = 0
+    redone: list[dict[str, str]] = []
     for index in itertools.count():
         chunk = list(itertools.islice(it, shard_size))
         if not chunk:
             break
         digest = keys_digest([k for k, _ in chunk])
+        content = content_digest(chunk, encoder.modality)
         if index in done:
-            if done[index]["keys_digest"] != digest:
-                raise StoreMismatchError(
-                    f"{out}: the source changed since shard {index} was written (its keys differ). "
-                    "Use a new --out folder, or --overwrite to start again."
-                )
-            shards.append(done[index])
-            seen.update(k for k, _ in chunk)
-            bar.update(len(chunk))
-            continue
+            why = _why_not_reusable(out, done[index], digest, content, changed_keys)
+            if why is None:
+                shards.append(done[index])
+                seen.update(k for k, _ in chunk)
+                bar.update(len(chunk))
+                continue
+            redone.append({"shard": done[index]["name"], "reason": why})
         rows_keys, feats, tok, msk, skipped = _embed_chunk(encoder, chunk, seen, batch_size, workers, tokens, bar)
         computed += len(chunk)
         name = f"shard-{index:05d}"
-        atomic_save_npy(out / f"{name}.npy", feats)
+        files = {f"{name}.npy": atomic_save_npy(out / f"{name}.npy", feats)}
         if tokens:
-            atomic_save_npy(out / f"{name}.tokens.npy", tok)
-            atomic_save_npy(out / f"{name}.mask.npy", msk)
-        atomic_write_json(out / f"{name}.json", {"keys": rows_keys, "skipped": skipped})
+            files[f"{name}.tokens.npy"] = atomic_save_npy(out / f"{name}.tokens.npy", tok)
+            files[f"{name}.mask.npy"] = atomic_save_npy(out / f"{name}.mask.npy", msk)
+        files[f"{name}.json"] = atomic_write_json(out / f"{name}.json", {"keys": rows_keys, "skipped": skipped})
         shards.append(
             {"index": index, "name": name, "rows": len(rows_keys), "items": len(chunk),
-             "skipped": len(skipped), "keys_digest": digest}
+             "skipped": len(skipped), "keys_digest": digest, "content_digest": content, "files": files}
         )
         manifest["shards"] = shards
         atomic_write_json(out / MANIFEST, manifest)
     bar.close()
     _remove_stale_shards(out, {s["name"] for s in shards})
     manifest["shards"] = shards
+    manifest["source_skipped"] = list(source_skips()) if source_skips else []
     manifest["complete"] = True
-    manifest["last_run"] = {"items_computed": computed, "seconds": round(time.perf_counter() - t0, 3)}
-    atomic_write_json(out / MANIFEST, manifest)
-    return FeatureStore(out)
+    last_run = {"items_computed": computed, "seconds": round(time.perf_counter() - t0, 3), "re_extracted": redone}
+    if json.loads(json.dumps(manifest)) != before:  # a run that reused everything leaves the folder untouched
+        atomic_write_json(out / MANIFEST, {**manifest, "last_run": last_run})
+    store = FeatureStore(out)
+    store.manifest["last_run"] = last_run
+    return store
+
+
+def _why_not_reusable(out: Path, entry: dict[str, Any], keys: str, content: str, changed_keys: str) -> str | None:
+    """None when a finished shard may be served as it is; else why it must be re-extracted."""
+    if entry["keys_digest"] != keys:
+        if changed_keys == "refuse":
+            raise StoreMismatchError(
+                f"{out}: the source changed since shard {entry['index']} was written (its keys differ). "
+                "Use a new --out folder, or --overwrite to start again."
+            )
+        return "the source's keys changed"
+    if entry.get("content_digest") != content:
+        return "the items changed (file size or mtime, bytes or text)"
+    return shard_damage(out, entry)
 
 
 def _open_manifest(out: Path, fingerprint: str, shard_size: int, tokens: bool, overwrite: bool) -> dict[str, Any]:
@@ -180,16 +211,14 @@ def _open_manifest(out: Path, fingerprint: str, shard_size: int, tokens: bool, o
     return {"shards": []}
 
 
-def _shard_files_exist(out: Path, name: str, tokens: bool) -> bool:
-    need = [f"{name}.npy", f"{name}.json"] + ([f"{name}.tokens.npy", f"{name}.mask.npy"] if tokens else [])
-    return all((out / n).exists() for n in need)
-
-
 def _remove_stale_shards(out: Path, keep: set[str]) -> None:
-    """Drop shard files beyond the source's end (left by an earlier, longer source)."""
+    """Drop shard files beyond the source's end (left by an earlier, longer source) and the
+    temporary files of writes a killed run never finished."""
     for f in out.glob("shard-*"):
         if f.name.split(".")[0] not in keep:
             f.unlink()
+    for f in out.glob(".*.tmp*"):
+        f.unlink(missing_ok=True)
 
 
 def _embed_chunk(

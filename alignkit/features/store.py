@@ -15,6 +15,7 @@ temporary name and renamed; the manifest is rewritten (atomically) after each sh
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from PIL import Image
 
 from alignkit.errors import AlignkitError
 
@@ -33,6 +35,10 @@ MANIFEST = "manifest.json"
 
 class StoreMismatchError(AlignkitError):
     """The folder holds features of another encoder, settings or source."""
+
+
+class StoreDamagedError(AlignkitError):
+    """A shard file no longer matches its manifest (truncated, overwritten, deleted)."""
 
 
 @dataclass
@@ -45,27 +51,100 @@ class Shard:
     mask: np.ndarray | None = None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to ``path`` so a reader (or a resumed run) never sees a partial file."""
+class DiskFullError(AlignkitError):
+    """The device ran out of space while a file was written; nothing half-written is left."""
+
+
+class _Hashing:
+    """A write-only file wrapper that hashes what passes through (so a digest costs no re-read)."""
+
+    def __init__(self, f: Any):
+        self.f, self.h = f, hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self.h.update(data)
+        return self.f.write(data)
+
+
+def _atomic_write(path: Path, fill: Callable[[Any], None]) -> str:
+    """Write through ``fill(file)`` to a temporary name, fsync, rename over ``path``; return the
+    SHA-256 of the bytes. On any failure the temporary file is removed, and a full disk becomes a
+    ``DiskFullError`` naming the file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            hashing = _Hashing(f)
+            fill(hashing)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise DiskFullError(f"no space left on the device while writing {path}; free some space and rerun "
+                                "(finished shards and checkpoints are kept)") from None
+        raise
+    return hashing.h.hexdigest()
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+def atomic_write_bytes(path: Path, data: bytes) -> str:
+    """Write to ``path`` so a reader (or a resumed run) never sees a partial file; return its SHA-256."""
+    return _atomic_write(path, lambda f: f.write(data))
 
 
-def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.save(f, arr, allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def atomic_write_json(path: Path, obj: Any) -> str:
+    return atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+
+
+def atomic_save_npy(path: Path, arr: np.ndarray) -> str:
+    return _atomic_write(path, lambda f: np.save(f, arr, allow_pickle=False))
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file read in chunks; None when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def shard_damage(folder: Path, entry: dict[str, Any]) -> str | None:
+    """Why a shard's files do not match the checksums its manifest entry recorded (None: intact)."""
+    files = entry.get("files")
+    if not files:
+        return "no checksums recorded (written by an older alignkit)"
+    for name, digest in sorted(files.items()):
+        if file_sha256(folder / name) != digest:
+            return f"{name} is missing, truncated or overwritten (SHA-256 mismatch)"
+    return None
+
+
+def item_identity(payload: Any, modality: str) -> str:
+    """What a feature row was computed from, cheaply: a file's path, size and mtime, or a hash of
+    raw bytes, decoded pixels or caption text. A changed item changes its shard's content digest."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return "bytes:" + hashlib.sha256(bytes(payload)).hexdigest()
+    if isinstance(payload, Image.Image):
+        return f"pixels:{payload.mode}:{payload.size}:" + hashlib.sha256(payload.tobytes()).hexdigest()
+    if modality == "image" and isinstance(payload, (str, Path)):
+        try:
+            st = os.stat(payload)
+        except OSError:
+            return f"file:{payload}:unreadable"
+        return f"file:{os.path.abspath(payload)}:{st.st_size}:{st.st_mtime_ns}"
+    return "text:" + hashlib.sha256(str(payload).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def content_digest(items: list[tuple[str, Any]], modality: str) -> str:
+    """Digest of a shard's keys and the identity of each item's content."""
+    h = hashlib.sha256()
+    for key, payload in items:
+        h.update(key.encode("utf-8", "surrogatepass") + b"\0" + item_identity(payload, modality).encode("utf-8", "surrogatepass") + b"\0")
+    return h.hexdigest()[:32]
 
 
 def keys_digest(keys: list[str]) -> str:
@@ -122,7 +201,7 @@ class FeatureStore:
 
     @property
     def skipped(self) -> list[dict[str, str]]:
-        out: list[dict[str, str]] = []
+        out: list[dict[str, str]] = list(self.manifest.get("source_skipped", []))  # the source's own skips
         for shard in self.iter_shards(load_features=False):
             out.extend(shard.skipped)
         return out
@@ -131,15 +210,30 @@ class FeatureStore:
         """Stream shards in order (bounded memory: one shard at a time, memory-mapped)."""
         for s in self.manifest["shards"]:
             name = s["name"]
-            meta = json.loads((self.path / f"{name}.json").read_text(encoding="utf-8"))
-            feats = np.load(self.path / f"{name}.npy", mmap_mode="r", allow_pickle=False) if load_features else None
-            tok = msk = None
-            if tokens:
-                if not (self.path / f"{name}.tokens.npy").exists():
-                    raise AlignkitError(f"{self.path} holds no token features; re-run embed with --tokens")
-                tok = np.load(self.path / f"{name}.tokens.npy", mmap_mode="r", allow_pickle=False)
-                msk = np.load(self.path / f"{name}.mask.npy", mmap_mode="r", allow_pickle=False)
+            try:
+                meta = json.loads((self.path / f"{name}.json").read_text(encoding="utf-8"))
+                feats = self._array(f"{name}.npy", (s["rows"], self.dim)) if load_features else None
+                tok = msk = None
+                if tokens:
+                    if not (self.path / f"{name}.tokens.npy").exists():
+                        raise AlignkitError(f"{self.path} holds no token features; re-run embed with --tokens")
+                    tok = self._array(f"{name}.tokens.npy", (s["rows"],))
+                    msk = self._array(f"{name}.mask.npy", (s["rows"],))
+            except (OSError, ValueError, KeyError) as e:  # truncated, overwritten or deleted shard files
+                raise StoreDamagedError(
+                    f"{self.path}: shard {name} is damaged ({e}); rerun the command that embedded it "
+                    "(`alignkit embed` resumes and re-extracts damaged shards)"
+                ) from None
+            if len(meta["keys"]) != s["rows"]:
+                raise StoreDamagedError(f"{self.path}: {name}.json lists {len(meta['keys'])} keys, the manifest {s['rows']} rows")
             yield Shard(s["index"], meta["keys"], meta["skipped"], feats, tok, msk)
+
+    def _array(self, name: str, lead: tuple[int, ...]) -> np.ndarray:
+        """A memory-mapped shard array whose leading dimensions must be ``lead``."""
+        arr = np.load(self.path / name, mmap_mode="r", allow_pickle=False)
+        if arr.shape[: len(lead)] != lead:
+            raise ValueError(f"{name} has shape {arr.shape}, expected {lead + ('...',)}")
+        return arr
 
     def keys(self) -> list[str]:
         return [k for shard in self.iter_shards(load_features=False) for k in shard.keys]
@@ -167,16 +261,26 @@ class FeatureStore:
         return keys, np.concatenate(toks), np.concatenate(masks)
 
 
+def store_digest(manifest: dict[str, Any]) -> str:
+    """Identity of a store's contents: its fingerprint and every shard's keys, items and file checksums."""
+    parts = [manifest.get("fingerprint")] + [
+        [s.get("keys_digest"), s.get("content_digest"), s.get("files")] for s in manifest.get("shards", [])
+    ]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
 def derive_subset(store: FeatureStore, keep: Callable[[str], bool], out: str | Path) -> FeatureStore:
     """A new store holding only the rows whose key ``keep`` accepts: no encoder work.
 
     Used for curated subsets of an embedded pool, so training on a subset never re-encodes it.
-    The result keeps the parent's fingerprint (same encoder, same features) and records its parent.
+    The result keeps the parent's fingerprint (same encoder, same features) and records its parent
+    with the parent's content digest: a finished subset is reused only while the parent is unchanged.
     """
     out = Path(out)
+    parent = {"path": str(store.path), "rows": len(store), "digest": store_digest(store.manifest)}
     if (out / MANIFEST).exists():
         done = FeatureStore(out)
-        if done.complete and done.manifest.get("parent", {}).get("path") == str(store.path):
+        if done.complete and done.manifest.get("parent") == parent and not any(shard_damage(out, s) for s in done.manifest["shards"]):
             return done
     out.mkdir(parents=True, exist_ok=True)
     keys: list[str] = []
@@ -186,15 +290,15 @@ def derive_subset(store: FeatureStore, keep: Callable[[str], bool], out: str | P
         keys.extend(shard.keys[i] for i in rows)
         parts.append(np.asarray(shard.features[rows], dtype=np.float16))
     feats = np.concatenate(parts) if parts else np.zeros((0, store.dim), np.float16)
-    atomic_save_npy(out / "shard-00000.npy", feats)
-    atomic_write_json(out / "shard-00000.json", {"keys": keys, "skipped": []})
+    files = {"shard-00000.npy": atomic_save_npy(out / "shard-00000.npy", feats),
+             "shard-00000.json": atomic_write_json(out / "shard-00000.json", {"keys": keys, "skipped": []})}
     manifest = {
-        **{k: v for k, v in store.manifest.items() if k not in ("shards", "last_run", "tokens")},
+        **{k: v for k, v in store.manifest.items() if k not in ("shards", "last_run", "tokens", "source_skipped")},
         "shard_size": max(1, len(keys)),
         "tokens": False,
         "shards": [{"index": 0, "name": "shard-00000", "rows": len(keys), "items": len(keys), "skipped": 0,
-                    "keys_digest": keys_digest(keys)}],
-        "parent": {"path": str(store.path), "rows": len(store)},
+                    "keys_digest": keys_digest(keys), "files": files}],
+        "parent": parent,
         "complete": True,
     }
     atomic_write_json(out / MANIFEST, manifest)

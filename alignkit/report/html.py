@@ -13,6 +13,7 @@ import html
 import io
 import math
 import numbers
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -54,9 +55,15 @@ pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.85rem}
 RowPredicate = Callable[[dict[str, Any]], bool]
 
 
+# C0 controls but tab/newline/CR, DEL, C1 controls and lone surrogates: invalid or invisible in HTML
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def esc(value: Any) -> str:
-    """Escape any value for HTML text or attribute context."""
-    return html.escape(str(value), quote=True)
+    """Escape any value for HTML text or attribute context; control characters (NUL included)
+    and lone surrogates from data are shown as visible ``\\xNN`` / ``\\uNNNN`` escapes."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", str(value))
+    return html.escape(text, quote=True)
 
 
 def format_value(value: Any, digits: int = 3) -> str:

@@ -1,7 +1,7 @@
 """Rank vision x text encoder pairs by how alike their spaces are on probe image-caption pairs.
 
 Each encoder embeds the probe once, through the shared features cache (V + T encoder passes,
-never V x T); scores are cached too, keyed by both stores' fingerprints, the probe rows and the
+never V x T); scores are cached too, keyed by both encoders' fingerprints, the probe rows, the features' content and the
 statistics settings, so a rerun does no encoder work and no metric work.
 """
 
@@ -143,7 +143,8 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
             if config.layerwise and v.layer is not None and t.layer is not None:
                 continue  # layer-wise: each layer against the other side's final layer
             metrics = config.metrics if (v.layer is None and t.layer is None) else (config.primary,)
-            ident = json.dumps([v.fingerprint, t.fingerprint, keys_digest, settings, list(metrics), SCORES_VERSION], sort_keys=True)
+            ident = json.dumps([v.fingerprint, t.fingerprint, keys_digest, _features_digest(v), _features_digest(t), settings,
+                                list(metrics), SCORES_VERSION], sort_keys=True)
             path = cache_root() / "scores" / f"{slug(v.spec + '|' + t.spec, 40)}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.json"
             if path.exists():
                 scored = json.loads(path.read_text())
@@ -157,6 +158,13 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
                 rows.append({"vision": v.spec, "vision_layer": v.layer, "text": t.spec, "text_layer": t.layer,
                              "control": v.control or t.control, **r})
     return rows
+
+
+def _features_digest(e: Embedded) -> str:
+    """What a score is computed from: the probe's features themselves, so a probe whose keys stay
+    but whose images or captions changed never gets another probe's cached scores."""
+    feats = np.ascontiguousarray(e.features)
+    return hashlib.sha256(f"{feats.dtype}{feats.shape}".encode() + feats.tobytes()).hexdigest()[:16]
 
 
 def _score_one(x: np.ndarray, y: np.ndarray, metric: str, bootstrap: int, permutations: int, config: RankConfig) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from alignkit.data.base import PairSource
 from alignkit.data.builtin import clipart, emoji, grayscale
 from alignkit.data.builtin.cache import data_home, folder_size, set_dir
 from alignkit.errors import AlignkitError, NotInstalledError
+from alignkit.options import int_option
 
 Progress = Callable[[Iterator[Any], int, str], Iterator[Any]]
 
@@ -132,6 +133,7 @@ def open_builtin_source(name: str, params: dict[str, str]) -> PairSource:
         )
     if name not in PAIR_SOURCES:
         raise AlignkitError(f"no built-in pair source {name!r}; choose from {sorted(PAIR_SOURCES)}")
+    _check_counts(f"builtin:{name}", params)
     _ensure(name)
     return PAIR_SOURCES[name](params)
 
@@ -140,10 +142,18 @@ def open_builtin_task(name: str, params: dict[str, str]) -> Any:
     """``builtin:TASK?...`` as a ClassificationTask or RetrievalTask (see ``task_names``)."""
     if name not in TASK_OWNERS:
         raise AlignkitError(f"no built-in task {name!r}; choose from {task_names()}")
+    _check_counts(f"builtin:{name}", params)
     _ensure(TASK_OWNERS[name])
     if TASK_OWNERS[name] == "emoji":
         return emoji.open_task(name, params)
     return grayscale.open_task(name, params)
+
+
+def _check_counts(where: str, params: dict[str, str]) -> None:
+    """``n`` (a positive count) and ``seed`` (>= 0) are checked before anything is fetched or read,
+    so ``?n=abc``, ``?n=0`` or ``?n=-1`` is an error naming the option, never another size."""
+    int_option(params.get("n"), "n", where, minimum=1)
+    int_option(params.get("seed"), "seed", where, minimum=0)
 
 
 def task_names() -> list[str]:

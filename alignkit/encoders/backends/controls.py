@@ -24,6 +24,7 @@ from alignkit.encoders.backends.offline import EfficientNetLiteEncoder, minilm_p
 from alignkit.encoders.base import Encoder, EncoderOptions, EncoderOutput
 from alignkit.encoders.registry import ZooEntry, register_entry
 from alignkit.errors import AlignkitError
+from alignkit.options import int_option
 
 SEED = 0
 
@@ -48,6 +49,8 @@ class _ParameterFree(Encoder):
         check_extra(options, allowed, spec)
         check_pooling(options, (), spec)
         resolve_layer(options.layer, 1, spec)
+        if options.dtype not in (None, "float32"):
+            raise AlignkitError(f"{spec}: a parameter-free control computes in float32; leave dtype= out")
         self.spec = spec
         self.options = options
 
@@ -69,9 +72,7 @@ class PixelEncoder(_ParameterFree):
 
     def __init__(self, options: EncoderOptions, spec: str = "pixels"):
         super().__init__(options, spec, ("size",))
-        self.size = int(options.extra.get("size", 16))
-        if self.size < 1:
-            raise AlignkitError(f"{spec}: size must be a positive integer")
+        self.size = int_option(options.extra.get("size", 16), "size", spec)
 
     @property
     def dim(self) -> int:
@@ -105,9 +106,7 @@ class HashedNgramEncoder(_ParameterFree):
 
     def __init__(self, options: EncoderOptions, spec: str = "hashed-ngrams"):
         super().__init__(options, spec, ("dim",))
-        self._dim = int(options.extra.get("dim", 1024))
-        if self._dim < 1:
-            raise AlignkitError(f"{spec}: dim must be a positive integer")
+        self._dim = int_option(options.extra.get("dim", 1024), "dim", spec)
 
     @property
     def dim(self) -> int:

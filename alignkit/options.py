@@ -1,0 +1,28 @@
+"""Parsing of ``?key=value`` options in encoder, data and task specs: one place that turns a bad
+value into an ``AlignkitError`` naming the option and the spec, at parse time, before any work."""
+
+from __future__ import annotations
+
+from alignkit.errors import AlignkitError
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def int_option(value: str | int | None, name: str, where: str, *, minimum: int | None = 1) -> int | None:
+    """``value`` as an int of at least ``minimum`` (None stays None): ``?n=abc`` or ``?n=-1`` is refused."""
+    if value is None:
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise AlignkitError(f"{where}: {name} must be an integer, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise AlignkitError(f"{where}: {name} must be at least {minimum}, got {number}")
+    return number
+
+
+def dtype_option(value: str | None, where: str) -> str | None:
+    """A dtype name the encoders support (None stays None)."""
+    if value is not None and value not in DTYPES:
+        raise AlignkitError(f"{where}: dtype must be one of {', '.join(DTYPES)}, got {value!r}")
+    return value
