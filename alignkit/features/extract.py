@@ -165,7 +165,7 @@ def embed_items(
     manifest["source_skipped"] = list(source_skips()) if source_skips else []
     manifest["complete"] = True
     last_run = {"items_computed": computed, "seconds": round(time.perf_counter() - t0, 3), "re_extracted": redone}
-    if json.loads(json.dumps(manifest)) != before:  # a run that reused everything leaves the folder untouched
+    if computed or json.loads(json.dumps(manifest)) != before:  # a run that reused everything leaves the folder untouched
         atomic_write_json(out / MANIFEST, {**manifest, "last_run": last_run})
     store = FeatureStore(out)
     store.manifest["last_run"] = last_run
