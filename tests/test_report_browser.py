@@ -34,7 +34,9 @@ PROBE = """JSON.stringify({
   tables: Array.from(document.querySelectorAll('table')).map(t => t.rows.length),
   images: Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.getBoundingClientRect().width]),
   text: document.body.innerText,
-  scripts: document.scripts.length
+  scripts: document.scripts.length,
+  scrollWidth: document.documentElement.scrollWidth,
+  wraps: Array.from(document.querySelectorAll('.tablewrap')).map(d => [d.scrollWidth, d.clientWidth])
 })"""
 
 
@@ -137,20 +139,26 @@ def errors_of(events: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def render(page: Path, profile: Path) -> tuple[dict[str, Any], list[str]]:
-    """Load ``page`` in a fresh headless Chromium; return the probe result and the errors."""
+def render(page: Path, profile: Path, width: int = 1280) -> tuple[dict[str, Any], list[str]]:
+    """Load ``page`` in a fresh headless Chromium with a ``width``-px viewport; return the probe
+    result (plus ``contentWidth``, the full-page screenshot's width in CSS px) and the errors."""
     dt = DevTools(profile)
     try:
         target = dt.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = dt.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             dt.send(f"{domain}.enable", session=session)
+        dt.send("Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
         dt.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
         dt.wait_event("Page.loadEventFired")
         time.sleep(0.3)  # let late log entries (CSP reports) arrive
         res = dt.send("Runtime.evaluate", {"expression": PROBE, "returnByValue": True}, session=session)
+        metrics = dt.send("Page.getLayoutMetrics", session=session)
         events = [e for e in dt.events if e.get("sessionId") == session]
-        return json.loads(res["result"]["value"]), errors_of(events)
+        probe = json.loads(res["result"]["value"])
+        probe["contentWidth"] = metrics["cssContentSize"]["width"]
+        return probe, errors_of(events)
     finally:
         dt.close()
 
@@ -200,3 +208,49 @@ def test_evaluation_report_renders(tmp_path):
     assert probe["tables"] == [3]  # header + top1 + mean per-class recall
     assert len(probe["images"]) == 1 and probe["images"][0][1] > 0
     assert "toy <b>task</b>" in probe["text"]
+
+
+def _ranking_entries() -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """A ranking as wide as a real one: every default metric raw and calibrated, long specs."""
+    from alignkit.similarity.rank import DEFAULT_METRICS
+
+    vision = ["hf:facebook/dinov2-with-registers-giant?layer=-2&pool=cls+mean",
+              "timm:vit_large_patch14_clip_224.openai_ft_in12k_in1k", "efficientnet-lite0-random"]
+    text = ["st:sentence-transformers/paraphrase-multilingual-mpnet-base-v2", "st:sentence-transformers/all-roberta-large-v1",
+            "hashed-ngrams"]
+    rng = np.random.default_rng(0)
+    ranked = []
+    for v in vision:
+        for t in text:
+            e: dict[str, Any] = {"rank": len(ranked) + 1, "vision": v, "text": t, "control": "random" in v or t == "hashed-ngrams"}
+            for m in DEFAULT_METRICS:
+                e[m], e[f"{m}_cal"] = float(rng.random()), float(rng.random())
+                e[f"{m}_ci"] = (e[m] - 0.05, e[m] + 0.05)
+            ranked.append(e)
+    return ranked, tuple(DEFAULT_METRICS)
+
+
+def test_ranking_and_wide_tables_fit_a_1280px_page(tmp_path):
+    from alignkit.similarity.rank_report import write_rank_report
+
+    ranked, metrics = _ranking_entries()
+    rows = [{"vision": e["vision"], "text": e["text"], "metric": m, "value": e[m]} for e in ranked for m in metrics]
+    page = write_rank_report(tmp_path / "rank", rows, ranked, [], metrics, metrics[0], "builtin:emoji?split=probe", 500,
+                             "alignkit rank-encoders --vision-zoo big --text-zoo big")
+    probe, errors = render(page, tmp_path / "profile")
+    assert errors == []
+    assert probe["scrollWidth"] <= 1280 and probe["contentWidth"] <= 1280
+
+    wide = Report("wide").table([{f"column number {j}": 0.5 + j for j in range(40)} for _ in range(3)])
+    probe, _ = render(wide.write(tmp_path / "wide"), tmp_path / "profile2")
+    assert probe["scrollWidth"] <= 1280 and probe["contentWidth"] <= 1280
+    (inner, shown), = probe["wraps"]
+    assert inner > shown  # the table scrolls inside its own box
+
+
+def test_control_an_unwrapped_wide_table_is_caught(tmp_path):
+    html = Report("wide").table([{f"column number {j}": 0.5 + j for j in range(40)}]).to_html()
+    page = tmp_path / "unwrapped.html"
+    page.write_text(html.replace('<div class="tablewrap">', "<div>"), encoding="utf-8")
+    probe, _ = render(page, tmp_path / "profile")
+    assert probe["scrollWidth"] > 1280 and probe["contentWidth"] > 1280

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -195,12 +196,19 @@ class AlignedModel(nn.Module):
         return path
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> "AlignedModel":
-        """Load a model folder written by ``save_pretrained`` (or by ``alignkit align``)."""
+    def from_pretrained(
+        cls, path_or_hub_id: str | Path, revision: str | None = None, device: str = "auto", cache_dir: str | Path | None = None
+    ) -> "AlignedModel":
+        """Load a model folder written by ``save_pretrained`` (or ``alignkit align``), or one pushed
+        with ``push_to_hub``, by its hub id (``org/name``, optionally at ``revision``: a branch,
+        tag or commit). Hub models go through huggingface_hub's cache, so ``HF_HUB_CACHE`` and
+        ``HF_HUB_OFFLINE=1`` apply as for any hub model."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        path = Path(path)
+        from alignkit.devices import resolve_device
+
+        path = resolve_model_path(path_or_hub_id, revision, cache_dir)
         if not (path / CONFIG).exists() or not (path / WEIGHTS).exists():
             raise ModelLoadError(f"{path} is not an aligned model folder (needs {CONFIG} and {WEIGHTS}); train one with `alignkit align`")
         try:
@@ -224,7 +232,7 @@ class AlignedModel(nn.Module):
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ModelLoadError(f"{path / WEIGHTS} does not fit {CONFIG}: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        return model.to(device).eval()
+        return model.to(resolve_device(device)).eval()
 
     def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = True) -> str:
         """Upload the folder to the Hugging Face Hub (needs huggingface_hub and network access)."""
@@ -240,6 +248,42 @@ class AlignedModel(nn.Module):
             self.save_pretrained(tmp)
             api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message="alignkit aligned model")
         return f"https://huggingface.co/{repo_id}"
+
+
+def resolve_model_path(path_or_hub_id: str | Path, revision: str | None = None, cache_dir: str | Path | None = None) -> Path:
+    """A local model folder as given, else the hub snapshot of that id (downloaded into, or
+    found offline in, the huggingface_hub cache) holding the model's two files."""
+    path = Path(path_or_hub_id).expanduser()
+    if path.is_dir():
+        if revision is not None:
+            raise ModelLoadError(f"{path} is a local folder; revision={revision!r} applies to hub ids only")
+        return path
+    if path.exists():
+        raise ModelLoadError(f"{path} is a file, not an aligned model folder (give the folder holding {CONFIG} and {WEIGHTS})")
+    repo_id = str(path_or_hub_id)
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    except ImportError:
+        raise ModelLoadError(f"{repo_id} is not a folder, and loading hub ids needs huggingface_hub: pip install huggingface_hub") from None
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=[CONFIG, WEIGHTS]))
+    except HFValidationError:
+        raise ModelLoadError(f"{repo_id} is not an aligned model folder (no such folder here) nor a hub id (org/name)") from None
+    except RevisionNotFoundError:
+        raise ModelLoadError(f"the hub model {repo_id} has no revision {revision!r}") from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(
+            f"{repo_id} is not an aligned model folder here, and no hub model of that id exists "
+            "(or it is private: log in with `hf auth login`)"
+        ) from None
+    except (LocalEntryNotFoundError, OSError) as e:
+        at = f" at revision {revision!r}" if revision else ""
+        raise ModelLoadError(
+            f"{repo_id} is not an aligned model folder here, and the hub model{at} is neither in the hub cache nor "
+            f"downloadable ({type(e).__name__}; HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}). Give a model "
+            "folder, or download it once with network access."
+        ) from None
 
 
 def _head(info: dict[str, Any], side: str) -> Head:

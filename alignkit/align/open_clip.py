@@ -1,12 +1,14 @@
 """An open_clip-shaped view of an AlignedModel, for CLIP_benchmark and open_clip users.
 
-    model, transform, tokenizer = as_open_clip(aligned)
+    model, transform, tokenizer = alignkit.create_model_and_transforms("org/name")  # or a folder
+    model, transform, tokenizer = as_open_clip(aligned)                         # from a loaded model
     images = torch.stack([transform(img) for img in pil_images])
     model.encode_image(images); model.encode_text(tokenizer(["a photo of a cat"]))
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -62,3 +64,13 @@ def as_open_clip(model: AlignedModel) -> tuple[OpenCLIPAdapter, Callable[[Any], 
         return TokenBatch(batch) if isinstance(batch, dict) and not hasattr(batch, "to") else batch
 
     return OpenCLIPAdapter(model), transform, tokenizer
+
+
+def create_model_and_transforms(
+    name_or_path: str | Path, revision: str | None = None, device: str = "auto"
+) -> tuple[OpenCLIPAdapter, Callable[[Any], torch.Tensor], Callable[[Any], Any]]:
+    """open_clip's one call: (model, preprocess, tokenizer) for a model folder or hub id, with
+    both frozen encoders built on ``device`` and checked against the fingerprints the heads
+    were trained on. ``model`` is in eval mode; ``model.aligned`` is the AlignedModel."""
+    model, preprocess, tokenizer = as_open_clip(AlignedModel.from_pretrained(name_or_path, revision=revision, device=device))
+    return model.eval(), preprocess, tokenizer

@@ -16,6 +16,7 @@ from alignkit.align.config import AlignConfig, ConfigError
 from alignkit.align.model import AlignedModel
 from alignkit.align.pairs import OnlinePairs
 from alignkit.align.trainer import train, train_pairs
+from alignkit.devices import device_name
 
 
 def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cache_root: str | Path | None = None, progress: bool = True,
@@ -33,7 +34,7 @@ def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cac
     if missing:
         raise ConfigError(f"the recipe needs {', '.join(missing)} (give --{' --'.join(missing)} or set them in --config)")
     D.init_from_env()
-    device = _encoder_device(config.device)
+    device = device_name(config.device)
     encoders = {"image": create_encoder(config.vision, device=device), "text": create_encoder(config.text, device=device)}
     for side, enc in encoders.items():
         if enc.modality != side:
@@ -123,11 +124,3 @@ def _pool_subset(source: Any, config: AlignConfig) -> tuple[set[str], str] | Non
         return None
     digest = hashlib.sha256("\0".join(sorted(source.keys)).encode()).hexdigest()[:12]
     return set(source.keys), digest
-
-
-def _encoder_device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

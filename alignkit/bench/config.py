@@ -43,7 +43,7 @@ class BenchConfig:
     heads: tuple[str, ...] = POOLED_HEADS  # head kinds compared on the chosen pair
     data_fractions: tuple[float, ...] = (0.1, 0.3)  # training subsets for the chosen pair (full data is the main run)
     baselines: tuple[str, ...] = tuple(BASELINES)
-    device: str = "cpu"
+    device: str = "auto"
 
     def validate(self) -> "BenchConfig":
         if self.align not in ALIGN_MODES:

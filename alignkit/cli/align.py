@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from alignkit.devices import DEVICE_HELP
+
 HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 
 
@@ -36,12 +38,12 @@ HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 @click.option("--refit/--no-refit", default=None, help="After the validation run, retrain on every pair for the latest epoch count within refit_tolerance of the best.")
 @click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see the README).")
 @click.option("--seed", type=int)
-@click.option("--device", help="auto | cpu | cuda | cuda:N")
+@click.option("--device", help=DEVICE_HELP + " (default: the recipe's, auto)")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1.")
 @click.option("--cache", type=click.Path(path_type=Path), help="Features cache root (default $ALIGNKIT_CACHE or ~/.cache/alignkit).")
 @click.option("--select", "select_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML of candidate recipes (name: {key: value}); choose one on folds of the training data, then train it.")
-@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@click.option("--quiet", is_flag=True, help="No progress bars (model loading included) or per-epoch lines.")
 def align(vision, text, data_spec, out, config_file, resume, online, image_head, text_head, hidden, dropout, standardize,
           embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, refit,
           style_shift, seed, device, extra, cache, select_file, quiet):
@@ -51,8 +53,11 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
     from alignkit.align import AlignConfig
     from alignkit.align.config import ConfigError
     from alignkit.align.run import align as run_align
-
     from alignkit.align.trainer import saved_recipe
+    from alignkit.progress import silence_progress_bars
+
+    if quiet:
+        silence_progress_bars()
 
     saved = saved_recipe(out) if resume and config_file is None else None  # a refit run's own recipe, not its refit's
     if saved is not None:

@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import click
 
+from alignkit.devices import DEVICE_HELP
+
 
 def pipeline_options(fn: Callable) -> Callable:
     """Options shared by bench and demo; unset ones keep the command's defaults."""
@@ -25,8 +27,8 @@ def pipeline_options(fn: Callable) -> Callable:
         click.option("--bootstrap", type=click.IntRange(0), help="Bootstrap resamples for the ranking intervals."),
         click.option("--permutations", type=click.IntRange(0), help="Shuffled pairings for the ranking null."),
         click.option("--fractions", help="Comma-separated training fractions in (0, 1) for the data-efficiency curve."),
-        click.option("--device", help="cpu | cuda | auto"),
-        click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines."),
+        click.option("--device", help=DEVICE_HELP + " (default: auto)"),
+        click.option("--quiet", is_flag=True, help="No progress bars (model loading included) or per-epoch lines."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -46,7 +48,10 @@ def apply_options(config: Any, **given: Any) -> Any:
 def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: bool) -> None:
     """Run the pipeline, write the outputs, print the verdicts and where the report is."""
     from alignkit.bench import run_bench, write_bench_outputs
+    from alignkit.progress import silence_progress_bars
 
+    if quiet:
+        silence_progress_bars()
     say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     t0 = time.perf_counter()
     outcome = run_bench(config, out, say=say, progress=not quiet)

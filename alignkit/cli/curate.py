@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from alignkit.devices import DEVICE_HELP
 from alignkit.errors import AlignkitError
 
 
@@ -31,7 +32,7 @@ from alignkit.errors import AlignkitError
 @click.option("--leak-threshold", default=0.95, show_default=True, help="Image cosine marking a near-copy of an evaluation image.")
 @click.option("--keep-leaks", is_flag=True, help="Keep near-copies of evaluation images (they are still counted).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def curate(pool_spec, vision_spec, text_spec, concept_tasks, concepts_file, concept_images, by, per_concept, budget,
            min_score, dedup, leak_tasks, leak_threshold, keep_leaks, out, device):
     """Select a concept-balanced subset of a pool; `alignkit align --data subset:OUT` trains on it."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from alignkit.devices import DEVICE_HELP
 from alignkit.errors import AlignkitError
 
 
@@ -21,7 +22,7 @@ from alignkit.errors import AlignkitError
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--shard-size", default=2048, show_default=True, help="Rows per shard (the unit of resume).")
 @click.option("--workers", type=int, default=None, help="Decode workers (default: cores-1 for images, 0 for text).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--dtype", default=None, help="float32 | float16 | bfloat16 (default: the spec's, else float32).")
 @click.option("--tokens", is_flag=True, help="Also store token features and their mask.")
 @click.option("--limit", type=int, default=None, help="Embed only the first N items.")
@@ -41,7 +42,7 @@ def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, 
     t0 = time.perf_counter()
     store = embed_items(
         encoder, items, out, shard_size=shard_size, batch_size=batch_size, num_workers=workers,
-        tokens=tokens, overwrite=overwrite, source=source, source_skips=source_skips,
+        tokens=tokens, overwrite=overwrite, source=source, source_skips=source_skips, total=limit,
     )
     secs = time.perf_counter() - t0
     computed = store.manifest["last_run"]["items_computed"]

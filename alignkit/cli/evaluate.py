@@ -1,4 +1,5 @@
-"""`alignkit eval`: zero-shot classification and retrieval of an aligned model on tasks."""
+"""`alignkit eval`: zero-shot classification and retrieval of aligned models (folders or hub ids)
+and training-free baselines, side by side, on features from the shared features cache."""
 
 from __future__ import annotations
 
@@ -9,49 +10,94 @@ from pathlib import Path
 
 import click
 
+from alignkit.devices import DEVICE_HELP
+
 
 @click.command("eval")
-@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.argument("models", nargs=-1)
 @click.option("--task", "tasks", multiple=True, required=True,
               help="Task spec, repeatable: builtin:NAME, folder-task:DIR, task:FILE.json, retrieval:SOURCE.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="table: aligned columns; json: one JSON object per task and metric.")
+@click.option("--baseline", "baselines", default="",
+              help="Training-free baselines fitted on --train, comma-separated: asif,procrustes,ridge,cca.")
+@click.option("--train", default=None, help="Image-caption pairs the baselines are fitted on (a --data spec).")
+@click.option("--vision", default=None, help="Image encoder of the baselines (default: the first model's).")
+@click.option("--text", default=None, help="Text encoder of the baselines (default: the first model's).")
+@click.option("--revision", default=None, help="Branch, tag or commit of the hub model(s) given by id.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "clip-benchmark"]), default="table", show_default=True,
+              help="table: models side by side; json: one tidy row per task, metric and model; "
+                   "clip-benchmark: one CLIP_benchmark-shaped record per task and model.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for results.{parquet,csv,jsonl}, confusion plots and index.html.")
-@click.option("--name", default=None, help="Model name in the result rows (default: the folder name).")
+              help="Folder for results.{parquet,csv,jsonl}, clip_benchmark/*.json, confusion plots and index.html.")
+@click.option("--name", "names", multiple=True,
+              help="Name of each MODEL in the results, in order (default: the folder name or hub id).")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
-@click.option("--device", default="cpu", show_default=True)
-def eval_cmd(model: str, tasks: tuple[str, ...], fmt: str, out: str | None, name: str | None, batch_size: int, device: str) -> None:
-    """Evaluate the aligned MODEL folder zero-shot on each --task; every number is printed
-    next to its chance level."""
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--quiet", is_flag=True, help="No progress bars (model loading included) and no notes.")
+def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, train: str | None, vision: str | None,
+             text: str | None, revision: str | None, fmt: str, out: str | None, names: tuple[str, ...], batch_size: int,
+             device: str, quiet: bool) -> None:
+    """Evaluate each aligned MODEL (a folder, or a hub id such as org/name) and each --baseline
+    zero-shot on every --task; every number is printed next to its chance level. Task features
+    are cached, so a second call encodes nothing."""
     from alignkit.align.model import AlignedModel
-    from alignkit.data.tasks import open_task
-    from alignkit.evaluate import evaluate_task, write_eval_outputs
+    from alignkit.evaluate import clip_benchmark_records, write_eval_outputs
+    from alignkit.evaluate.compare import evaluate_models
+    from alignkit.progress import silence_progress_bars
 
-    aligned = AlignedModel.from_pretrained(model, device=device)
-    model_name = name or Path(model).resolve().name
-    results = []
-    for spec in tasks:
-        result = evaluate_task(aligned, open_task(spec), model_name, batch_size=batch_size)
+    if quiet:
+        silence_progress_bars()
+    if names and len(names) != len(models):
+        raise click.UsageError(f"--name given {len(names)} time(s) for {len(models)} model(s); name every model or none")
+    labels = list(names) or [_default_name(m) for m in models]
+    if len(set(labels)) != len(labels):
+        raise click.UsageError(f"two models would share a name in {labels}; tell them apart with --name")
+    loaded = {label: AlignedModel.from_pretrained(m, revision=None if Path(m).is_dir() else revision, device=device)
+              for label, m in zip(labels, models)}
+    say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+    results = evaluate_models(
+        loaded, tasks, baselines=[b.strip() for b in baselines.split(",") if b.strip()], train=train, vision=vision,
+        text=text, device=device, batch_size=batch_size, progress=not quiet, say=say,
+    )
+    for result in results:
         if result.skipped:
-            click.echo(f"note: {result.task}: {len(result.skipped)} items skipped "
-                       f"(e.g. {result.skipped[0].key}: {result.skipped[0].reason})", err=True)
-        results.append(result)
+            say(f"note: {result.task}: {len(result.skipped)} items skipped "
+                f"(e.g. {result.skipped[0].key}: {result.skipped[0].reason})")
+    pretrained = {label: str(m) for label, m in zip(labels, models)}
+    pretrained.update({b: f"fitted on {train}" for b in {r["model"] for res in results for r in res.rows} - set(labels)})
     rows = [r for res in results for r in res.rows]
     if fmt == "json":
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))
+    elif fmt == "clip-benchmark":
+        for rec in clip_benchmark_records(results, pretrained):
+            click.echo(json.dumps(rec, ensure_ascii=False))
     else:
         click.echo(format_rows(rows))
     if out:
         command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        page = write_eval_outputs(results, out, f"Evaluation of {model_name}", command)
-        click.echo(f"wrote {page} and {Path(out) / 'results'}.{{parquet,csv,jsonl}}", err=True)
+        title = f"Evaluation of {', '.join(dict.fromkeys(r['model'] for r in rows))}"
+        page = write_eval_outputs(results, out, title, command, pretrained)
+        say(f"wrote {page}, {Path(out) / 'results'}.{{parquet,csv,jsonl}} and {Path(out) / 'clip_benchmark'}/")
+
+
+def _default_name(model: str) -> str:
+    path = Path(model)
+    return path.resolve().name if path.is_dir() else model
 
 
 def format_rows(rows: list[dict]) -> str:
-    """Fixed-width text table: task, metric, value, chance, n."""
-    width = max([len("task")] + [len(r["task"]) for r in rows])
-    lines = [f"{'task':<{width}}  {'metric':<22} {'value':>7} {'chance':>7} {'n':>7}"]
-    lines += [f"{r['task']:<{width}}  {r['metric']:<22} {r['value']:>7.3f} {r['chance']:>7.3f} {r['n']:>7}" for r in rows]
+    """Fixed-width text table: task, metric, n, chance, then one column per model."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    cells: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        entry = cells.setdefault((r["task"], r["metric"]), {"n": r["n"], "chance": r["chance"]})
+        entry[r["model"]] = r["value"]
+    tw = max([len("task")] + [len(t) for t, _ in cells])
+    mw = max([len("metric")] + [len(m) for _, m in cells])
+    cols = [max(7, len(m)) for m in models]
+    head = f"{'task':<{tw}}  {'metric':<{mw}} {'n':>7} {'chance':>7}" + "".join(f" {m:>{w}}" for m, w in zip(models, cols))
+    lines = [head]
+    for (task, metric), e in cells.items():
+        vals = "".join(f" {e[m]:>{w}.3f}" if m in e else f" {'-':>{w}}" for m, w in zip(models, cols))
+        lines.append(f"{task:<{tw}}  {metric:<{mw}} {e['n']:>7} {e['chance']:>7.3f}" + vals)
     return "\n".join(lines)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from alignkit.devices import DEVICE_HELP
+
 DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
 
 
@@ -28,7 +30,7 @@ DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
 @click.option("--bootstrap", default=50, show_default=True, type=click.IntRange(0), help="Resamples for the intervals.")
 @click.option("--permutations", default=50, show_default=True, type=click.IntRange(0), help="Shuffled pairings for the null.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--layerwise", is_flag=True, help="Also score every intermediate layer and report each encoder's best.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="json: one object per pair with every metric, raw and calibrated, with its interval.")

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -62,15 +62,13 @@ class ClassificationTask:
             return [list(self.templates[c]) for c in self.classnames]
         return [[t.replace("{c}", c) for t in self.templates] for c in self.classnames]
 
-    def prompt_items(self) -> Iterator[tuple[str, str]]:
-        """(``class<i>#<j>``, prompt) items, ready for the feature extractor."""
-        for i, prompts in enumerate(self.prompts()):
-            for j, p in enumerate(prompts):
-                yield f"class{i}#{j}", p
+    def prompt_items(self) -> list[tuple[str, str]]:
+        """(``class<i>#<j>``, prompt) items, ready for the feature extractor (a list: its length
+        gives progress bars their total)."""
+        return [(f"class{i}#{j}", p) for i, prompts in enumerate(self.prompts()) for j, p in enumerate(prompts)]
 
-    def image_items(self) -> Iterator[tuple[str, ImageRef]]:
-        for it in self.items:
-            yield it.key, it.image
+    def image_items(self) -> list[tuple[str, ImageRef]]:
+        return [(it.key, it.image) for it in self.items]
 
     def labels(self) -> np.ndarray:
         return np.array([it.label for it in self.items], dtype=np.int64)
@@ -97,11 +95,11 @@ class RetrievalTask:
         pairs = list(source)
         return cls(name, pairs, list(source.skipped), {"source": source.describe(), **(meta or {})})
 
-    def image_items(self) -> Iterator[tuple[str, ImageRef]]:
-        return image_items(self.pairs)
+    def image_items(self) -> list[tuple[str, ImageRef]]:
+        return list(image_items(self.pairs))
 
-    def caption_items(self) -> Iterator[tuple[str, str]]:
-        return caption_items(self.pairs)
+    def caption_items(self) -> list[tuple[str, str]]:
+        return list(caption_items(self.pairs))
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": "retrieval", "images": len(self.pairs), "captions": sum(len(p.captions) for p in self.pairs), **self.meta}

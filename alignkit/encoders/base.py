@@ -33,7 +33,7 @@ class EncoderOptions:
 
     layer: int | None = None  # None = final layer; negative counts from the end
     pooling: str | None = None  # backend default when None
-    device: str = "cpu"
+    device: str = "auto"  # resolved by alignkit.devices.resolve_device
     dtype: str = "float32"  # float32 | float16 | bfloat16
     extra: dict[str, Any] = field(default_factory=dict)
 

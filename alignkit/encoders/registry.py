@@ -102,7 +102,7 @@ def _known_prefixes() -> set[str]:
 
 def create_encoder(
     spec: str,
-    device: str = "cpu",
+    device: str = "auto",
     dtype: str | None = None,
     layer: int | None = None,
     pooling: str | None = None,

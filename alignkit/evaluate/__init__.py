@@ -14,13 +14,13 @@ from alignkit.evaluate.evaluate import (
     paired_rows,
     retrieval_result,
 )
-from alignkit.evaluate.report import compare_models, write_eval_outputs
+from alignkit.evaluate.report import clip_benchmark_records, compare_models, write_eval_outputs
 from alignkit.evaluate.retrieval import retrieval_chance, retrieval_metrics
 from alignkit.evaluate.zeroshot import classification_chance, classification_metrics, zero_shot_classifier
 
 __all__ = [
     "ASIF", "BASELINES", "CCA", "Baseline", "CentredASIF", "BaselineModel", "Procrustes", "RidgeMap", "TaskResult",
-    "classification_chance", "classification_metrics", "classification_result", "compare_models", "evaluate", "evaluate_task",
+    "classification_chance", "classification_metrics", "classification_result", "clip_benchmark_records", "compare_models", "evaluate", "evaluate_task",
     "make_baseline", "paired_rows", "retrieval_chance", "retrieval_metrics", "retrieval_result",
     "write_eval_outputs", "zero_shot_classifier",
 ]  # fmt: skip

@@ -9,31 +9,74 @@ import polars as pl
 
 from alignkit.data.base import summarize_skips
 from alignkit.evaluate.evaluate import TaskResult
+from alignkit.features.store import atomic_write_json
 from alignkit.report import Report, plots, write_table
 
 
-def write_eval_outputs(results: Sequence[TaskResult], out: str | Path, title: str, command: str | None = None) -> Path:
-    """Write ``results.{parquet,csv,jsonl}``, ``confusion-<task>.png`` per classification task
-    and ``index.html`` into ``out``; returns the report path."""
+# CLIP_benchmark's names for alignkit's metrics: i2t (an image query ranks captions) is its text
+# retrieval, t2i its image retrieval
+CB_TASK = {"classification": "zeroshot_classification", "retrieval": "zeroshot_retrieval"}
+CB_METRIC = {"top1": "acc1", "top5": "acc5", "mean_per_class_recall": "mean_per_class_recall"}
+
+
+def clip_benchmark_records(results: Sequence[TaskResult], pretrained: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One record per (task, model) in CLIP_benchmark's result shape, ``{"dataset", "model",
+    "pretrained", "task", "metrics": {...}}``, so tools that read its JSON read ours too."""
+    records = []
+    for res in results:
+        by_model: dict[str, dict[str, float]] = {}
+        for r in res.rows:
+            by_model.setdefault(r["model"], {})[_cb_metric(r["metric"])] = r["value"]
+        for model, metrics in by_model.items():
+            records.append({"dataset": res.task, "model": model, "pretrained": (pretrained or {}).get(model, model),
+                            "task": CB_TASK[res.kind], "metrics": metrics})
+    return records
+
+
+def _cb_metric(name: str) -> str:
+    if name in CB_METRIC:
+        return CB_METRIC[name]
+    direction, k = name.split("_R@")
+    return f"{'text' if direction == 'i2t' else 'image'}_retrieval_recall@{k}"
+
+
+def write_eval_outputs(
+    results: Sequence[TaskResult], out: str | Path, title: str, command: str | None = None, pretrained: dict[str, str] | None = None
+) -> Path:
+    """Write ``results.{parquet,csv,jsonl}``, CLIP_benchmark-shaped ``clip_benchmark/<dataset>_<model>_<task>.json``,
+    ``confusion-<task>[-<model>].png`` per classification result and ``index.html`` into ``out``;
+    returns the report path. Several models get one side-by-side table too."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = [r for res in results for r in res.rows]
     write_table(rows, out / "results")
+    cb = out / "clip_benchmark"
+    cb.mkdir(exist_ok=True)
+    for rec in clip_benchmark_records(results, pretrained):
+        name = _file_safe(f"{rec['dataset']}_{rec['model']}_{rec['task']}") + ".json"
+        atomic_write_json(cb / name, rec)
+    models = list(dict.fromkeys(r["model"] for r in rows))
     rep = Report(title)
     if command:
         rep.code(command)
+    if len(models) > 1:
+        rep.heading("Side by side").table(
+            compare_models(rows), caption="Each model's value per task and metric, beside the chance level; the best is bold.",
+            row_best=models,
+        )
     rep.heading("Results").table(
         [{**r, "x chance": r["value"] / r["chance"] if r["chance"] else None} for r in rows],
         caption="Every metric beside its chance level (a uniformly random ranking or guess).",
     )
     for res in results:
-        rep.heading(f"{res.task} ({res.kind})")
+        model = res.rows[0]["model"] if res.rows else ""
+        rep.heading(f"{res.task} ({res.kind})" + (f": {model}" if len(models) > 1 else ""))
         if res.skipped:
             counts = ", ".join(f"{reason}: {n}" for reason, n in summarize_skips(res.skipped).items())
             rep.note(f"{len(res.skipped)} items skipped ({counts}); the metrics cover the rest.", kind="warning")
         if res.confusion is not None and res.classnames is not None:
             fig = plots.confusion_matrix(res.confusion, res.classnames, title=f"{res.task}: confusion (row-normalised)")
-            png = out / f"confusion-{_file_safe(res.task)}.png"
+            png = out / f"confusion-{_file_safe(res.task if len(models) == 1 else f'{res.task}-{model}')}.png"
             fig.savefig(png, dpi=110, bbox_inches="tight")
             rep.figure(png.read_bytes(), caption=f"Confusion matrix on {res.task}: rows are true classes.")
     return rep.write(out)

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, Sized
 
 import numpy as np
 import torch
@@ -126,6 +126,8 @@ def embed_items(
     workers = _default_workers(encoder.modality) if num_workers is None else num_workers
     seen: set[str] = set()
     shards: list[dict[str, Any]] = []
+    if total is None and isinstance(items, Sized):
+        total = len(items)
     bar = _progress(total, encoder.spec, progress)
     it = iter(items)
     t0 = time.perf_counter()
@@ -159,7 +161,7 @@ def embed_items(
         )
         manifest["shards"] = shards
         atomic_write_json(out / MANIFEST, manifest)
-    bar.close()
+    _close(bar)
     _remove_stale_shards(out, {s["name"] for s in shards})
     manifest["shards"] = shards
     manifest["source_skipped"] = list(source_skips()) if source_skips else []
@@ -293,6 +295,8 @@ def _pad_np(toks: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray
 
 
 class _NoBar:
+    total = n = None
+
     def update(self, n: int) -> None:
         pass
 
@@ -301,8 +305,17 @@ class _NoBar:
 
 
 def _progress(total: int | None, label: str, enabled: bool) -> Any:
+    """A bar with a total (so it shows the ETA) whenever the item count is known: ``total`` may
+    be an upper bound (the first N of a source), and the bar is closed at the count reached."""
     if not enabled:
         return _NoBar()
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=f"embed {label}", unit="item", dynamic_ncols=True, smoothing=0.1)
+
+
+def _close(bar: Any) -> None:
+    if bar.total is not None and bar.n < bar.total:  # the source ended before the bound
+        bar.total = bar.n
+        bar.refresh()
+    bar.close()

@@ -36,9 +36,10 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 a
 padding:1.5rem;color:#1d1d1f;line-height:1.45}
 h1{margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 .meta{color:#666;font-size:.85rem}
-table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.9rem}
+.tablewrap{max-width:100%;overflow-x:auto;margin:.6rem 0 1.2rem}
+table{border-collapse:collapse;font-size:.9rem}
 caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
-th,td{border:1px solid #d0d0d0;padding:.25rem .55rem;text-align:left}
+th,td{border:1px solid #d0d0d0;padding:.25rem .45rem;text-align:left;max-width:20rem;overflow-wrap:anywhere}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.hl td{background:#fff5cc}td.best{font-weight:700}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto}
@@ -186,7 +187,7 @@ class Report:
         marked = _marked_rows(rows, highlight)
         best_cells = _best_cells(rows, best or {}) | _row_best_cells(rows, row_best)
         shown = rows if max_rows is None else rows[:max_rows]
-        out = ["<table>"]
+        out = ['<div class="tablewrap"><table>']  # a wide table scrolls inside its box, never the page
         if caption:
             out.append(f"<caption>{esc(caption)}</caption>")
         out.append("<thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr></thead><tbody>")
@@ -201,7 +202,7 @@ class Report:
                 cells.append(f"<td{attr}>{esc(format_value(v, digits))}</td>")
             tr = '<tr class="hl">' if i in marked else "<tr>"
             out.append(tr + "".join(cells) + "</tr>")
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
         if len(shown) < len(rows):
             out.append(f'<p class="meta">{len(rows) - len(shown)} more rows not shown; see the results files.</p>')
         self._blocks.append(_Block("".join(out)))

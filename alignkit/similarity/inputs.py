@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from alignkit.devices import resolve_device as named_device
 from alignkit.errors import AlignkitError
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -37,7 +38,7 @@ class ConstantFeaturesError(SimilarityInputError):
 def resolve_device(*arrays: ArrayLike, device: Device = None) -> torch.device:
     """The device to compute on: the one asked for, else the first tensor's, else CPU."""
     if device is not None:
-        return torch.device(device)
+        return named_device(device)
     for a in arrays:
         if isinstance(a, torch.Tensor):
             return a.device

@@ -44,7 +44,7 @@ class RankConfig:
     bootstrap: int = 50
     permutations: int = 50
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     primary: str = "linear_cka"  # the metric the ranking sorts by (its calibrated score)
     layerwise: bool = False
 
@@ -102,7 +102,7 @@ def embed_probe(specs: Sequence[str], modality: str, probe_spec: str, config: Ra
             progress(f"{spec}" + (f" layer {layer}" if layer is not None else ""))
             pairs = itertools.islice(open_source(probe_spec), config.n_probe)
             items = image_items(pairs) if modality == "image" else first_captions(pairs)
-            store = cached_features(enc, items, f"{probe_spec}#n={config.n_probe}", progress=bars)
+            store = cached_features(enc, items, f"{probe_spec}#n={config.n_probe}", progress=bars, total=config.n_probe)
             keys, feats = store.load()
             if modality == "text":
                 keys = [k.rsplit(CAPTION_SEP, 1)[0] for k in keys]

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 import torch
 from torchvision import transforms as T
 
+from alignkit.devices import resolve_device
 from alignkit.encoders.base import Encoder, EncoderOptions, resolve_dtype
 from alignkit.errors import AlignkitError
 
@@ -49,15 +50,6 @@ def resolve_layer(layer: int | None, num_layers: int, spec: str) -> int | None:
             f"(0..{num_layers - 1}, or -1..-{num_layers} from the end)"
         )
     return layer % num_layers
-
-
-def resolve_device(device: str) -> torch.device:
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AlignkitError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise AlignkitError(f"device {device!r} was asked for but MPS is not available here; use --device cpu")
-    return dev
 
 
 def module_digest(module: torch.nn.Module) -> str:

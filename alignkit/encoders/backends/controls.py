@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
+from alignkit.devices import resolve_device
 from alignkit.encoders.backends.common import check_extra, check_pooling, has_modules, resolve_layer
 from alignkit.encoders.backends.hf import HFTextEncoder
 from alignkit.encoders.backends.offline import EfficientNetLiteEncoder, minilm_path
@@ -43,9 +44,11 @@ def minilm_random(options: EncoderOptions) -> HFTextEncoder:
 
 
 class _ParameterFree(Encoder):
-    """Shared plumbing of the parameter-free controls: one layer, no weights, CPU only."""
+    """Shared plumbing of the parameter-free controls: one layer, no weights, CPU only (a
+    device name is still checked, so a typo or a missing GPU fails here as everywhere)."""
 
     def __init__(self, options: EncoderOptions, spec: str, allowed: tuple[str, ...]):
+        resolve_device(options.device)
         check_extra(options, allowed, spec)
         check_pooling(options, (), spec)
         resolve_layer(options.layer, 1, spec)

@@ -1,0 +1,107 @@
+"""Task features through the shared features cache, and scoring on them.
+
+A task is embedded once per encoder, not once per model, and never again on a later call:
+the aligned models and every training-free baseline are then scored on the same cached
+features by the same code (``score``). ``alignkit eval`` and ``alignkit bench`` both use it.
+
+A feature-level model maps frozen features into a joint space: ``encode_image_features(X)``
+and ``encode_text_features(Y)``; an ``AlignedModel`` with pooled heads and every ``Baseline``
+have both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from alignkit.data.base import Skip, pair_key_of
+from alignkit.data.tasks import ClassificationTask, RetrievalTask
+from alignkit.errors import AlignkitError
+from alignkit.evaluate.evaluate import TaskResult, classification_result, retrieval_result
+from alignkit.evaluate.zeroshot import zero_shot_classifier
+from alignkit.features.cache import cached_features, store_path
+from alignkit.features.store import FeatureStore
+
+
+@dataclass
+class TaskFeatures:
+    """One task's features under one (vision, text) encoder pair."""
+
+    name: str
+    kind: str  # "classification" | "retrieval"
+    image: np.ndarray
+    labels: np.ndarray | None = None  # classification
+    classnames: list[str] | None = None
+    templates: Any = None
+    prompt_features: dict[str, np.ndarray] = field(default_factory=dict)  # prompt -> text feature
+    text: np.ndarray | None = None  # retrieval: one row per caption
+    text_to_image: np.ndarray | None = None
+    skipped: list[Skip] = field(default_factory=list)
+
+
+def is_cached(encoder: Any, dataset_id: str) -> bool:
+    """Whether the cache already holds the finished store (for 'reused' in compute tables)."""
+    path = store_path(dataset_id, encoder)
+    if not (path / "manifest.json").exists():
+        return False
+    store = FeatureStore(path)
+    return store.complete and store.fingerprint == encoder.fingerprint()
+
+
+def task_features(
+    task: ClassificationTask | RetrievalTask, task_id: str, vision: Any, text: Any, progress: bool, batch_size: int = 64
+) -> TaskFeatures:
+    """Embed (or reuse) a task's images with ``vision`` and its prompts or captions with ``text``."""
+    image_store = cached_features(vision, task.image_items(), task_id, progress=progress, batch_size=batch_size)
+    keys, image = image_store.load()
+    skipped = list(task.skipped) + [Skip(s["key"], s["reason"]) for s in image_store.skipped]
+    if not keys:
+        first = skipped[0].reason if skipped else "the task has no images"
+        raise AlignkitError(f"task {task.name}: no image could be embedded (first reason: {first})")
+    if isinstance(task, ClassificationTask):
+        prompts = task.prompt_items()
+        text_store = cached_features(text, prompts, f"{task_id}#prompts", progress=progress, batch_size=batch_size)
+        prompt_keys, prompt_feats = text_store.load()
+        prompt_of = dict(prompts)
+        label_of = task.label_of()
+        return TaskFeatures(
+            task.name, "classification", image, labels=np.array([label_of[k] for k in keys], dtype=np.int64),
+            classnames=list(task.classnames), templates=task.templates,
+            prompt_features={prompt_of[k]: f for k, f in zip(prompt_keys, prompt_feats)}, skipped=skipped,
+        )
+    captions = task.caption_items()
+    text_store = cached_features(text, captions, f"{task_id}#captions", progress=progress, batch_size=batch_size)
+    text_keys, text_feats = text_store.load()
+    row_of = {k: i for i, k in enumerate(keys)}
+    kept = [j for j, k in enumerate(text_keys) if pair_key_of(k) in row_of]
+    owner = np.array([row_of[pair_key_of(text_keys[j])] for j in kept], dtype=np.int64)
+    with_caption = np.unique(owner)
+    if len(with_caption) < len(keys):  # images whose every caption was skipped cannot be queried
+        remap = -np.ones(len(keys), dtype=np.int64)
+        remap[with_caption] = np.arange(len(with_caption))
+        image, owner = image[with_caption], remap[owner]
+    return TaskFeatures(task.name, "retrieval", image, text=text_feats[kept], text_to_image=owner, skipped=skipped)
+
+
+def _joint(fn: Callable[[Any], Any], features: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        out = fn(features)
+    return out.detach().cpu().float().numpy() if isinstance(out, torch.Tensor) else np.asarray(out, dtype=np.float32)
+
+
+def score(model: Any, tf: TaskFeatures, model_name: str) -> TaskResult:
+    """Zero-shot classification or retrieval rows of ``model`` on one task's features."""
+    image = _joint(model.encode_image_features, tf.image)
+    if tf.kind == "classification":
+        def encode_prompts(texts: list[str]) -> np.ndarray:
+            return _joint(model.encode_text_features, np.stack([tf.prompt_features[t] for t in texts]))
+
+        classes = zero_shot_classifier(encode_prompts, tf.classnames, tf.templates)
+        result = classification_result(image, tf.labels, classes, tf.name, model_name, tf.classnames)
+    else:
+        result = retrieval_result(image, _joint(model.encode_text_features, tf.text), tf.text_to_image, tf.name, model_name)
+    result.skipped = list(tf.skipped)
+    return result

