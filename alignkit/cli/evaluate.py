@@ -16,7 +16,8 @@ from alignkit.devices import DEVICE_HELP
 @click.command("eval")
 @click.argument("models", nargs=-1)
 @click.option("--task", "tasks", multiple=True, required=True,
-              help="Task spec, repeatable: builtin:NAME, folder-task:DIR, task:FILE.json, retrieval:SOURCE.")
+              help="Task spec, repeatable: builtin:NAME, folder-task:DIR, task:FILE.json, retrieval:SOURCE, "
+                   "cb:NAME?root=DIR (a CLIP_benchmark data set on disk).")
 @click.option("--baseline", "baselines", default="",
               help="Training-free baselines fitted on --train, comma-separated: asif,procrustes,ridge,cca.")
 @click.option("--train", default=None, help="Image-caption pairs the baselines are fitted on (a --data spec).")

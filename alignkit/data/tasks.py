@@ -8,6 +8,7 @@ name, or a per-class dict ``{classname: [prompts]}``. Task specs (``open_task``)
     folder-task:/data/pets?templates=my_templates.json   one sub-folder per class
     task:/data/pets.json                  a task file (format below); a plain *.json path works too
     retrieval:csv:/data/pairs.csv?image=path&caption=text   any pair source, as a retrieval task
+    cb:mnist?root=/data/mnist&split=test  a CLIP_benchmark data set on disk, read by its own builder
 
 A task file: ``{"name": ..., "classnames": [...], "templates": [...] | {...} | "FILE.json",
 "items": [{"image": "rel/path.png", "label": 0 | "classname", "key": optional}], "root": optional}``.
@@ -222,11 +223,15 @@ def open_task(spec: str) -> Task:
     if spec.startswith("retrieval:"):
         inner = spec[len("retrieval:") :]
         return RetrievalTask.from_source(inner, open_source(inner))
-    scheme, loc, params = parse_data_spec(spec, SCHEMES + ("folder-task", "task"))
+    scheme, loc, params = parse_data_spec(spec, SCHEMES + ("folder-task", "task", "cb"))
     if scheme == "builtin":
         from alignkit.data.builtin import open_builtin_task
 
         return open_builtin_task(loc, params)
+    if scheme == "cb":
+        from alignkit.data.clip_benchmark import clip_benchmark_task
+
+        return clip_benchmark_task(loc, params)
     opts = {k: params.pop(k) for k in ("templates", "classnames") if k in params}
     if params:
         raise AlignkitError(f"{spec}: unknown option(s) {sorted(params)}; tasks accept templates=FILE, classnames=FILE")
@@ -235,6 +240,6 @@ def open_task(spec: str) -> Task:
     if scheme == "task" or (scheme is None and loc.lower().endswith(".json")):
         return load_task_file(loc, **opts)
     raise AlignkitError(
-        f"{spec!r} names no task. Use builtin:NAME, folder-task:DIR, task:FILE.json, "
-        "or retrieval:SOURCE for a retrieval task over any pair source"
+        f"{spec!r} names no task. Use builtin:NAME, folder-task:DIR, task:FILE.json, cb:NAME?root=DIR "
+        "(a CLIP_benchmark data set on disk), or retrieval:SOURCE for a retrieval task over any pair source"
     )
