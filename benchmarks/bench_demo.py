@@ -35,17 +35,23 @@ def _fmt(v) -> str:
 
 def main() -> None:
     from alignkit.align import AlignConfig
-    from alignkit.bench import demo_config, run_bench, write_bench_outputs
+    from alignkit.bench import budget_note, demo_config, run_bench, write_bench_outputs
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "demo")
+    ap.add_argument("--vision-zoo", help="rank only these image encoders (default: the demo's zoo)")
+    ap.add_argument("--text-zoo", help="rank only these text encoders (default: the demo's zoo)")
     args = ap.parse_args()
     config = demo_config()
+    if args.vision_zoo:
+        config.vision_zoo = args.vision_zoo
+    if args.text_zoo:
+        config.text_zoo = args.text_zoo
     recipe = AlignConfig().with_overrides(config.recipe).to_dict()
     facts = provenance(recipe)
     t0 = time.perf_counter()
     outcome = run_bench(config, args.out, progress=False)
-    write_bench_outputs(outcome, args.out, "alignkit demo", facts["command"], config.to_dict())
+    write_bench_outputs(outcome, args.out, "alignkit demo", facts["command"], config.to_dict(), [budget_note(config)])
     facts["wall_seconds"] = round(time.perf_counter() - t0, 1)
 
     verdicts = [{k: v for k, v in d.items() if k != "text"} for d in outcome.verdicts]

@@ -23,7 +23,8 @@ def run(tmp_path_factory):
     enc_i, enc_t = FakeEncoder("image"), FakeEncoder("text")
     embed_items(enc_i, images, root / "img", progress=False, num_workers=0)
     embed_items(enc_t, texts, root / "txt", progress=False)
-    cfg = AlignConfig(vision="fake-image", text="fake-text", embed_dim=16, epochs=8, batch_size=64, lr=3e-3, val_fraction=0.2)
+    cfg = AlignConfig(vision="fake-image", text="fake-text", embed_dim=16, epochs=8, batch_size=64, lr=3e-3, val_fraction=0.2,
+                      image_head={"kind": "mlp"}, text_head={"kind": "mlp"}, memory=0.0, init="none")
     fps = {"image": enc_i.fingerprint(), "text": enc_t.fingerprint()}
     model = train(cfg, root / "img", root / "txt", root / "run", progress=False, expected_fingerprints=fps)
     return {"root": root, "data": d, "images": images, "texts": texts, "model": model, "cfg": cfg, "enc": (enc_i, enc_t)}

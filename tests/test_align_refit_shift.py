@@ -17,7 +17,8 @@ from alignkit.align.trainer import refit_epochs
 
 
 def recipe(**kw) -> AlignConfig:
-    base = {"embed_dim": 16, "epochs": 6, "batch_size": 64, "lr": 3e-3, "val_fraction": 0.25, "patience": 0, "refit": False}
+    base = {"embed_dim": 16, "epochs": 6, "batch_size": 64, "lr": 3e-3, "val_fraction": 0.25, "patience": 0, "refit": False,
+            "memory": 0.0, "init": "none", "image_head": {"kind": "mlp"}, "text_head": {"kind": "mlp"}}  # the heads alone
     return AlignConfig.from_dict({**base, **kw})
 
 

@@ -16,7 +16,8 @@ from alignkit.align.pairs import split_rows
 
 
 def recipe(**kw) -> AlignConfig:
-    base = {"embed_dim": 16, "epochs": 10, "batch_size": 64, "lr": 3e-3, "val_fraction": 0.25, "patience": 0, "refit": False}
+    base = {"embed_dim": 16, "epochs": 10, "batch_size": 64, "lr": 3e-3, "val_fraction": 0.25, "patience": 0, "refit": False,
+            "memory": 0.0, "init": "none", "image_head": {"kind": "mlp"}, "text_head": {"kind": "mlp"}}  # the heads alone
     heads = {k: kw.pop(k) for k in ("image_head", "text_head") if k in kw}
     return AlignConfig.from_dict({**base, **heads, **kw})
 

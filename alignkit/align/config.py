@@ -15,7 +15,7 @@ from typing import Any
 from alignkit.errors import AlignkitError
 
 HEAD_KINDS = ("linear", "mlp", "token", "identity", "residual")
-INITS = ("none", "procrustes")
+INITS = ("auto", "none", "procrustes")
 LOSSES = ("infonce", "siglip")
 CAPTION_MODES = ("sample", "all")
 
@@ -49,8 +49,9 @@ class AlignConfig:
     # same batches; the model scores with their mean cosine (a cheap ensemble; 1 = one pair)
     ensemble: int = 1
     # "procrustes": start a residual image head at the closed-form rotation into the (centred) text
-    # space of an identity text head, so training begins where the Procrustes baseline ends
-    init: str = "none"
+    # space of an identity text head, so training begins where the Procrustes baseline ends;
+    # "auto": that whenever the heads are residual (image) and identity (text), else "none"
+    init: str = "auto"
     loss: str = "infonce"
     init_temperature: float = 0.07
     learn_temperature: bool = True
@@ -132,6 +133,11 @@ class AlignConfig:
         if not math.isfinite(self.grad_clip) or self.grad_clip < 0 or self.patience < 0:
             raise ConfigError("grad_clip and patience must be >= 0 (0 turns them off)")
         return self
+
+    def closed_form_init(self) -> bool:
+        """Whether the image head starts at the Procrustes solution (see ``init``)."""
+        fits = self.image_head.kind == "residual" and self.text_head.kind == "identity"
+        return self.init == "procrustes" or (self.init == "auto" and fits)
 
     def uses_tokens(self, side: str) -> bool:
         return getattr(self, f"{side}_head").kind == "token"

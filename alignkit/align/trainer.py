@@ -145,7 +145,7 @@ def train_pairs(
     torch.manual_seed(config.seed)
     model = _build_model(config, data, encoders or {})
     _fit_standardizers(model, data, train_rows, captions_of)
-    if config.init == "procrustes":
+    if config.closed_form_init():
         _procrustes_init(model, data, train_rows, captions_of)
     loss = build_loss(config.loss, config.init_temperature, config.learn_temperature, config.max_logit_scale, config.siglip_bias_init)
     trainable = _Trainable(model, loss).to(device)
