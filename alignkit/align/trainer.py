@@ -35,6 +35,7 @@ from alignkit.align.losses import ContrastiveLoss, build_loss
 from alignkit.align.model import AlignedModel
 from alignkit.align.pairs import CachedPairs, PairedData, PairsError, epoch_pairs, split_rows
 from alignkit.align.validation import retrieval_r1
+from alignkit.devices import resolve_device
 from alignkit.errors import AlignkitError
 from alignkit.features.store import atomic_write_json
 
@@ -124,7 +125,7 @@ def train_pairs(
         return _train_and_refit(config, data, out_dir, encoders=encoders, resume=resume, progress=progress)
     out = Path(out_dir)
     rank, world = D.rank(), D.world_size()
-    device = _device(config.device)
+    device = resolve_device(config.device)
     groups = data.image_groups()
     train_rows, val_rows = split_rows(data.image_keys, config.val_fraction, config.seed, groups)
     captions_of = data.captions_of()
@@ -501,14 +502,6 @@ def _truncate_metrics(path: Path, epochs_done: int) -> None:
         return
     lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epochs_done]
     path.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 class _NoBar:
