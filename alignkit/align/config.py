@@ -18,6 +18,8 @@ HEAD_KINDS = ("linear", "mlp", "token", "identity", "residual")
 INITS = ("auto", "none", "procrustes")
 LOSSES = ("infonce", "siglip")
 CAPTION_MODES = ("sample", "all")
+FEATURES_IN = ("auto", "ram", "mmap", "device")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
 class ConfigError(AlignkitError):
@@ -85,6 +87,10 @@ class AlignConfig:
     device: str = "auto"
     online: bool = False
     encode_batch_size: int = 64
+    # where cached features live while training: auto | ram | mmap | device (see align/placement.py)
+    features_in: str = "auto"
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 on GPUs that have it, else fp32)
+    log_every: int = 50  # steps between reads of the running loss (each read waits for the GPU)
 
     def __post_init__(self) -> None:
         for side in ("image_head", "text_head"):
@@ -108,6 +114,8 @@ class AlignConfig:
             raise ConfigError("init 'procrustes' needs image_head.kind 'residual' and text_head.kind 'identity' "
                               f"(got {self.image_head.kind!r} and {self.text_head.kind!r})")
         _choice("captions", self.captions, CAPTION_MODES)
+        _choice("features_in", self.features_in, FEATURES_IN)
+        _choice("precision", self.precision, PRECISIONS)
         _range("init_temperature", self.init_temperature, 1e-4, 10.0)
         _range("max_logit_scale", self.max_logit_scale, 1.0, 1e4)
         if 1.0 / self.init_temperature > self.max_logit_scale:
@@ -124,7 +132,7 @@ class AlignConfig:
         _range("memory_temperature", self.memory_temperature, 1e-3, 10.0)
         if self.memory_k < 1 or self.memory_size < 1:
             raise ConfigError(f"memory_k and memory_size must be at least 1, got {self.memory_k} and {self.memory_size}")
-        for name in ("embed_dim", "ensemble", "epochs", "batch_size", "encode_batch_size"):
+        for name in ("embed_dim", "ensemble", "epochs", "batch_size", "encode_batch_size", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be an integer of at least 1, got {value!r}")

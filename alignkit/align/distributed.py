@@ -9,9 +9,15 @@ the same update as one process holding the whole batch.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
+
+# how long ranks wait for rank 0 to finish one-off work (embedding a data set) before giving up
+WAIT_TIMEOUT = timedelta(hours=48)
+_wait_group: Any = None
 
 
 def is_distributed() -> bool:
@@ -26,15 +32,37 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
-def init_from_env() -> bool:
-    """Join the process group torchrun describes (WORLD_SIZE > 1); return whether we did."""
+def init_from_env(timeout: timedelta | None = None) -> bool:
+    """Join the process group torchrun describes (WORLD_SIZE > 1); return whether we did.
+    ``timeout`` bounds the training collectives (torch's default when None)."""
     if is_distributed() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return is_distributed()
     backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend=backend)
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend, **({"timeout": timeout} if timeout else {}))
+    join_wait_group()
     return True
+
+
+def join_wait_group() -> None:
+    """Create (on every rank, while all are together) the CPU group ``rank0_first`` waits on.
+    Its long timeout is its own: the training group keeps NCCL's short one, which still
+    catches a rank that hangs inside a step."""
+    global _wait_group
+    if world_size() > 1 and _wait_group is None:
+        _wait_group = dist.new_group(backend="gloo", timeout=WAIT_TIMEOUT)
+
+
+def rank0_first(work: Callable[[], Any]) -> None:
+    """Run ``work`` on rank 0 while the other ranks wait for it, however long it takes (up to
+    ``WAIT_TIMEOUT``): rank 0 embedding a large data set must not trip the training group's
+    timeout (NCCL's default is 10 minutes) on ranks idling at a barrier."""
+    if rank() == 0:
+        work()
+    if world_size() > 1:
+        join_wait_group()
+        dist.barrier(group=_wait_group)
 
 
 class _GatherWithGrad(torch.autograd.Function):

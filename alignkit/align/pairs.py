@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from alignkit.align.placement import MappedTable, TensorRows, scan
 from alignkit.data.base import pair_key_of
 from alignkit.errors import AlignkitError, BadItemError
 
@@ -99,30 +100,75 @@ class CachedPairs(PairedData):
         self.concepts = None if concepts is None else [concepts[i] for i in img_rows]
         # identical caption strings give identical (float16-stored) features
         self.text_ids = np.unique(np.ascontiguousarray(text[txt_rows]).view(np.dtype((np.void, text.shape[1] * 4))), return_inverse=True)[1].reshape(-1)
-        self._image = torch.from_numpy(np.ascontiguousarray(image[img_rows]))
-        self._text = torch.from_numpy(np.ascontiguousarray(text[txt_rows]))
-        self.image_dim, self.text_dim = image.shape[1], text.shape[1]
+        self._image: Any = TensorRows(torch.from_numpy(np.ascontiguousarray(image[img_rows])))
+        self._text: Any = TensorRows(torch.from_numpy(np.ascontiguousarray(text[txt_rows])))
+        self._set_tokens(image_tokens, text_tokens, img_rows, txt_rows)
+
+    def _set_tokens(self, image_tokens: Any, text_tokens: Any, img_rows: np.ndarray, txt_rows: np.ndarray) -> None:
+        self.image_dim, self.text_dim = self._image.dim, self._text.dim
         self._image_tok = _select_tokens(image_tokens, img_rows)
         self._text_tok = _select_tokens(text_tokens, txt_rows)
         self.image_token_dim = None if self._image_tok is None else self._image_tok[0].shape[-1]
         self.text_token_dim = None if self._text_tok is None else self._text_tok[0].shape[-1]
 
     @classmethod
-    def from_stores(cls, image_store: Any, text_store: Any, *, image_tokens: bool = False, text_tokens: bool = False,
-                    concept_of: Callable[[str], str | None] | None = None) -> "CachedPairs":
+    def from_stores(
+        cls, image_store: Any, text_store: Any, *, image_tokens: bool = False, text_tokens: bool = False,
+        concept_of: Callable[[str], str | None] | None = None, features_in: str = "ram", device: torch.device | str = "cpu",
+    ) -> "CachedPairs":
         """Join an image store (keyed by pair key) with a text store (keyed ``<pair key>#<i>``);
-        ``concept_of`` (a source's `PairSource.concept_of`) names each image's concept."""
+        ``concept_of`` (a source's `PairSource.concept_of`) names each image's concept.
+
+        ``features_in`` says where the pooled features live (see ``alignkit.align.placement``):
+        ``ram`` loads them, ``mmap`` reads batches from the shards, ``device`` holds them as
+        float16 on ``device``. Token features, when asked for, are loaded into RAM."""
         from alignkit.features.store import FeatureStore
 
         stores = [s if isinstance(s, FeatureStore) else FeatureStore(s) for s in (image_store, text_store)]
         for store in stores:
             if not store.complete:
                 raise PairsError(f"feature store {store.path} is unfinished; rerun `alignkit embed` to complete it")
+        if features_in != "ram":
+            return cls._mapped(stores, features_in, torch.device(device), image_tokens, text_tokens, concept_of)
         (ik, iv), (tk, tv) = stores[0].load(), stores[1].load()
         itok = _store_tokens(stores[0], ik, "image") if image_tokens else None
         ttok = _store_tokens(stores[1], tk, "text") if text_tokens else None
         concepts = [concept_of(k) for k in ik] if concept_of is not None else None
         return cls(ik, iv, tk, tv, image_tokens=itok, text_tokens=ttok, concepts=concepts)
+
+    @classmethod
+    def _mapped(cls, stores: list[Any], features_in: str, device: torch.device, image_tokens: bool, text_tokens: bool,
+                concept_of: Callable[[str], str | None] | None) -> "CachedPairs":
+        """The same pairs as the in-RAM path, with features read from memory-mapped shards (or
+        copied from them onto ``device``) in bounded chunks: nothing holds a whole float32 table."""
+        from alignkit.features.rows import MappedRows
+
+        ik, tk = stores[0].keys(), stores[1].keys()
+        img_rows, txt_rows, owner = _join(ik, tk)
+        self = cls.__new__(cls)
+        self.image_keys = [ik[i] for i in img_rows]
+        self.text_keys = [tk[j] for j in txt_rows]
+        self.text_owner = owner
+        self.concepts = None if concept_of is None else [concept_of(k) for k in self.image_keys]
+        tables = []
+        for side, store, rows, keys in (("image", stores[0], img_rows, self.image_keys), ("text", stores[1], txt_rows, self.text_keys)):
+            mapped = MappedTable(MappedRows(store, rows))
+            table = torch.empty((len(rows), mapped.dim), dtype=torch.float16, device=device) if features_in == "device" else None
+            hashes = []
+            for start, x in scan(mapped.take, np.arange(len(mapped)), mapped.dim):
+                _refuse_non_finite(x.numpy(), keys, start, side)
+                if side == "text":
+                    hashes.append(_row_hashes(x.numpy()))
+                if table is not None:
+                    table[start : start + len(x)] = x.to(device).half()
+            if side == "text":
+                self.text_ids = np.unique(np.concatenate(hashes), return_inverse=True)[1].reshape(-1)
+            tables.append(mapped if table is None else TensorRows(table))
+        self._image, self._text = tables
+        itok = _store_tokens(stores[0], ik, "image") if image_tokens else None
+        ttok = _store_tokens(stores[1], tk, "text") if text_tokens else None
+        self._set_tokens(itok, ttok, img_rows, txt_rows)
+        return self
 
     def image_batch(self, rows: np.ndarray) -> FeatureBatch:
         return _batch(self._image, self._image_tok, rows)
@@ -131,6 +177,11 @@ class CachedPairs(PairedData):
         return _batch(self._text, self._text_tok, rows)
 
     def pooled_features(self, side: str) -> torch.Tensor:
+        """Every pooled row of one side as float32 (loads a memory-mapped table whole)."""
+        return (self._image if side == "image" else self._text).all()
+
+    def pooled_rows(self, side: str) -> Any:
+        """One side's pooled table (``take(rows)``, ``dim``) without materialising it."""
         return self._image if side == "image" else self._text
 
 
@@ -313,11 +364,32 @@ def _finite_tokens(toks: np.ndarray, keys: list[str], side: str) -> np.ndarray:
     return toks
 
 
-def _batch(pooled: torch.Tensor, tokens: tuple[torch.Tensor, torch.Tensor] | None, rows: np.ndarray) -> FeatureBatch:
-    idx = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+def _batch(pooled: Any, tokens: tuple[torch.Tensor, torch.Tensor] | None, rows: np.ndarray) -> FeatureBatch:
     if tokens is None:
-        return FeatureBatch(pooled[idx])
-    return FeatureBatch(pooled[idx], tokens[0][idx], tokens[1][idx])
+        return FeatureBatch(pooled.take(rows))
+    idx = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+    return FeatureBatch(pooled.take(rows), tokens[0][idx], tokens[1][idx])
+
+
+_HASH_KEYS = np.random.default_rng(20240601).integers(1, 2**63, size=(2, 1 << 16), dtype=np.uint64) | np.uint64(1)
+
+
+def _refuse_non_finite(x: np.ndarray, keys: list[str], start: int, side: str) -> None:
+    """Refuse a chunk (rows ``start``...) holding NaN or inf, naming the keys."""
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if len(bad):
+        shown = ", ".join(repr(keys[start + i]) for i in bad[:5])
+        raise PairsError(f"{side} feature rows hold NaN or inf (keys {shown}{', ...' if len(bad) > 5 else ''}); re-embed them or drop those pairs")
+
+
+def _row_hashes(x: np.ndarray) -> np.ndarray:
+    """A 128-bit hash of each row's bits (two random linear hashes mod 2^64), so identical
+    captions get one text id without holding every row at once."""
+    if x.shape[1] > _HASH_KEYS.shape[1]:
+        raise PairsError(f"text features are {x.shape[1]}-d; at most {_HASH_KEYS.shape[1]} are supported")
+    bits = np.ascontiguousarray(x).view(np.uint32).astype(np.uint64)
+    h = np.stack([bits @ _HASH_KEYS[0, : x.shape[1]], bits @ _HASH_KEYS[1, : x.shape[1]]], axis=1)  # wraps mod 2^64
+    return h.view(np.dtype((np.void, 16))).reshape(-1)
 
 
 def store_identity(path: str | Path) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def _say(message: str) -> None:
 
 
 def _cached_stores(config: AlignConfig, source: Any, encoders: dict[str, Any], cache_root: str | Path | None, progress: bool) -> dict[str, Path]:
-    """Embed (rank 0 only; other ranks wait) and return both store folders."""
+    """Embed (rank 0 only; other ranks wait, however long it takes) and return both store folders."""
     from alignkit.data import open_source
     from alignkit.data.base import caption_items, image_items, pair_key_of
     from alignkit.features.cache import cached_features, store_path
@@ -93,7 +93,8 @@ def _cached_stores(config: AlignConfig, source: Any, encoders: dict[str, Any], c
     subset = _pool_subset(source, config)
     if subset is not None:  # a curated subset: embed (or reuse) the whole pool once, then copy rows
         ids = {side: f"{config.data}@{subset[1]}" for side in encoders}
-    if D.rank() == 0:
+
+    def embed_all() -> None:
         for side, enc in encoders.items():
             if subset is None:
                 cached_features(
@@ -107,10 +108,8 @@ def _cached_stores(config: AlignConfig, source: Any, encoders: dict[str, Any], c
             keys = subset[0]
             keep = (lambda k: k in keys) if side == "image" else (lambda k: pair_key_of(k) in keys)
             derive_subset(pool, keep, store_path(ids[side], enc, root))
-    if D.world_size() > 1:
-        import torch.distributed as dist
 
-        dist.barrier()
+    D.rank0_first(embed_all)  # the other ranks wait on a CPU group with a long timeout, not NCCL's 10 minutes
     return {side: store_path(ids[side], enc, root) for side, enc in encoders.items()}
 
 

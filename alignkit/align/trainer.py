@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +33,8 @@ from alignkit.align.heads import members_of, shared_width
 from alignkit.align.losses import ContrastiveLoss, build_loss
 from alignkit.align.model import AlignedModel
 from alignkit.align.pairs import CachedPairs, PairedData, PairsError, epoch_pairs, split_rows
+from alignkit.align.placement import choose, fit_standardize
+from alignkit.align.precision import resolve_precision
 from alignkit.align.validation import retrieval_r1
 from alignkit.devices import resolve_device
 from alignkit.errors import AlignkitError
@@ -45,7 +46,7 @@ LAST = Path("checkpoints") / "last"
 SELECTION = "selection"  # the validation run of a refit recipe
 REFIT = "refit.json"
 # keys that may change between a run and its resumption; anything else must match
-RESUMABLE_CHANGES = {"epochs", "patience", "device", "online", "encode_batch_size"}
+RESUMABLE_CHANGES = {"epochs", "patience", "device", "online", "encode_batch_size", "features_in", "log_every"}
 
 
 class _Trainable(nn.Module):
@@ -59,7 +60,8 @@ class _Trainable(nn.Module):
         zi = self.model.encode_image_features(image.pooled, image.tokens, image.mask)
         zt = self.model.encode_text_features(text.pooled, text.tokens, text.mask)
         k = self.model.members
-        return sum(self.loss(i, t, ids) for i, t in zip(members_of(zi, k), members_of(zt, k))) / k
+        with torch.autocast(zi.device.type, enabled=False):  # the loss and its reductions in float32
+            return sum(self.loss(i.float(), t.float(), ids) for i, t in zip(members_of(zi, k), members_of(zt, k))) / k
 
 
 def train(
@@ -87,9 +89,13 @@ def train(
         "text": text_store if isinstance(text_store, FeatureStore) else FeatureStore(text_store),
     }
     encoders = {side: check_store(store, side, config, (expected_fingerprints or {}).get(side)) for side, store in stores.items()}
+    device = _device(config.device)
+    where, why = choose(config.features_in, sum(len(s) * s.dim for s in stores.values()), device)
+    if progress and D.rank() == 0:
+        _note(f"features in {where}: {why}")
     data = CachedPairs.from_stores(
         stores["image"], stores["text"], image_tokens=config.uses_tokens("image"), text_tokens=config.uses_tokens("text"),
-        concept_of=concept_of,
+        concept_of=concept_of, features_in=where, device=device,
     )
     return train_pairs(config, data, out_dir, encoders=encoders, resume=resume, progress=progress)
 
@@ -155,15 +161,16 @@ def train_pairs(
         _param_groups(trainable, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6,
         fused=device.type in ("cpu", "cuda"),
     )
+    precision = resolve_precision(config.precision, device)
     state: dict[str, Any] = {"epoch": 0, "step": 0, "best": -1.0, "best_epoch": -1, "bad_epochs": 0}
     if resume:
         state = _resume(out, trainable, optimizer, config, model)
+        precision.load_state_dict(state.pop("grad_scaler", {}))
     else:
         _start_folder(out, rank)
     if rank == 0:
         config.save(out / RECIPE)
     ddp = nn.parallel.DistributedDataParallel(trainable, broadcast_buffers=False) if world > 1 else trainable
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
     for epoch in range(state["epoch"], config.epochs):
         if config.patience and state["bad_epochs"] >= config.patience:
@@ -173,7 +180,7 @@ def train_pairs(
         img_rows, txt_rows = epoch_pairs(train_rows, captions_of, config.captions, torch.Generator().manual_seed(config.seed * 100_003 + epoch))
         shift_gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7_777_777)
         trainable.train()
-        losses = []
+        loss_sum = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
         bar = _bar(steps_per_epoch, f"epoch {epoch + 1}/{config.epochs}", progress and rank == 0)
         for s in range(steps_per_epoch):
             mine = slice(s * global_batch + rank * local, s * global_batch + (rank + 1) * local)
@@ -185,25 +192,30 @@ def train_pairs(
             ids = torch.from_numpy(groups[img_rows[mine]]).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * _lr_factor(state["step"], total_steps, config.warmup_fraction)
-            with autocast:
+            with precision.autocast():
                 value = ddp(image, text, ids)
             optimizer.zero_grad(set_to_none=True)
-            value.backward()
+            precision.backward(value)
             if config.grad_clip:
+                precision.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(trainable.parameters(), config.grad_clip)
-            optimizer.step()
+            precision.step(optimizer)
             loss.clamp_()
             state["step"] += 1
-            losses.append(float(value.detach()))
-            _require_finite(losses[-1], None, epoch, state["step"], config)
+            loss_sum += value.detach()  # stays on the device: no host sync per step
             bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}", T=f"{loss.temperature:.4f}")
+            if (s + 1) % config.log_every == 0:  # the only reads of the loss inside an epoch
+                _require_finite(float(loss_sum), None, epoch, state["step"], config)  # a non-finite step poisons the sum
+                bar.set_postfix(loss=f"{float(loss_sum) / (s + 1):.3f}", T=f"{loss.temperature:.4f}")
         bar.close()
+        train_loss = float(loss_sum) / steps_per_epoch
         seconds = time.perf_counter() - t0
+        if precision.scaler:
+            state["grad_scaler"] = precision.state_dict()
         record = {
             "epoch": epoch + 1,
             "step": state["step"],
-            "train_loss": D.mean_over_ranks(float(np.mean(losses)), device),
+            "train_loss": D.mean_over_ranks(train_loss, device),
             "lr": optimizer.param_groups[0]["lr"],
             "temperature": loss.temperature,
             "seconds": round(seconds, 4),
@@ -395,14 +407,14 @@ def _build_model(config: AlignConfig, data: PairedData, encoders: dict[str, dict
 
 def _fit_standardizers(model: AlignedModel, data: PairedData, train_rows: np.ndarray, captions_of: list[np.ndarray]) -> None:
     """Fit input standardisation on the training split only (never on validation rows)."""
-    for outer, fetch, rows in (
-        (model.image_head, data.image_batch, train_rows),
-        (model.text_head, data.text_batch, np.concatenate([captions_of[i] for i in train_rows])),
+    for outer, fetch, rows, dim in (
+        (model.image_head, data.image_batch, train_rows, data.image_dim),
+        (model.text_head, data.text_batch, np.concatenate([captions_of[i] for i in train_rows]), data.text_dim),
     ):
         for head in getattr(outer, "members", [outer]):
             if head.standardize is not None:
-                with torch.no_grad():
-                    head.standardize.fit(fetch(rows).pooled, scale=head.scale_inputs)
+                with torch.no_grad():  # in chunks: the features may be a memory-mapped store larger than RAM
+                    fit_standardize(head.standardize, lambda r: fetch(r).pooled, rows, dim, scale=head.scale_inputs)
 
 
 def _procrustes_init(model: AlignedModel, data: PairedData, train_rows: np.ndarray, captions_of: list[np.ndarray]) -> None:
