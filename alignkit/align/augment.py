@@ -37,4 +37,5 @@ def style_shifts(
     pick = torch.randint(len(pairs), (count,), generator=generator).numpy()
     u = torch.rand(count, 1, generator=generator) * strength
     a, b = pairs[pick, 0], pairs[pick, 1]
-    return u * (fetch(a) - fetch(b))
+    diff = fetch(a) - fetch(b)  # on the device when the features live there
+    return u.to(diff.device) * diff
