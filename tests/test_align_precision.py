@@ -136,3 +136,18 @@ def test_ranks_wait_for_rank0_past_the_training_timeout(tmp_path, plain):
         assert not outcome.startswith("ok")
     else:
         assert outcome == "ok 2"
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_every_precision_trains_on_the_gpu(tmp_path, precision):
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    train_pairs(recipe(device="cuda", precision=precision, epochs=6), data(), tmp_path, progress=False)
+    rec = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in rec)
+    assert rec[-1]["train_loss"] < rec[0]["train_loss"] and rec[-1]["val_i2t_r1"] > 5 * rec[-1]["val_chance_r1"]

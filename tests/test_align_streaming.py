@@ -135,3 +135,14 @@ def test_auto_picks_ram_when_it_fits_else_mmap_and_says_so(stores, tmp_path, mon
     monkeypatch.setattr(placement, "available_memory", lambda: 100_000)  # these stores need ~180 kB as float32 (x2)
     train(recipe(epochs=1, features_in="auto"), stores / "img", stores / "txt", tmp_path / "run", progress=True)
     assert "features in mmap" in capsys.readouterr().out
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_resident_features_train_like_the_ram_path(stores, tmp_path):
+    for p in ("ram", "device"):
+        train(recipe(features_in=p, device="cuda", precision="fp32"), stores / "img", stores / "txt",
+              tmp_path / p, progress=False)
+    ref, got = weights(tmp_path / "ram"), weights(tmp_path / "device")
+    for k in ref:  # the same float32 batches; only GPU kernels' own run-to-run noise may differ
+        assert torch.allclose(got[k], ref[k], atol=1e-5, rtol=1e-4), k
