@@ -89,7 +89,7 @@ def train(
         "text": text_store if isinstance(text_store, FeatureStore) else FeatureStore(text_store),
     }
     encoders = {side: check_store(store, side, config, (expected_fingerprints or {}).get(side)) for side, store in stores.items()}
-    device = _device(config.device)
+    device = resolve_device(config.device)
     where, why = choose(config.features_in, sum(len(s) * s.dim for s in stores.values()), device)
     if progress and D.rank() == 0:
         _note(f"features in {where}: {why}")
