@@ -25,8 +25,8 @@ plus the percentiles of the resampled scores around their own mean. The re-centr
 needed, not cosmetic: duplicated rows shrink the effective sample and push biased
 estimators up (at n=400, d=32/48, linear CKA 0.752 had a bootstrap mean of 0.767, and the
 plain percentile interval [0.758, 0.778] excluded the raw score), and k-NN scores at n // 2
-sit at another level than at n. Checked by simulation (benchmarks/results/
-similarity_coverage.md, n=200, 200 datasets): 95% intervals covered E[score at n] 93-96%
+sit at another level than at n. Checked by simulation (`python benchmarks/bench_similarity.py
+--coverage-reps 200 --skip-speed`, n=200, 200 datasets): 95% intervals covered E[score at n] 93-96%
 of the time for linear/unbiased CKA and SVCCA; the half-sample intervals of mutual k-NN
 and CKNNA are conservative (99%, about 1.3x the true spread).
 
