@@ -106,9 +106,9 @@ def test_second_eval_reencodes_nothing(model_dir, color_folder, pairs, monkeypat
     calls = []
     real = extract._embed_chunk
 
-    def counting(encoder, chunk, *args, **kwargs):
-        calls.append((encoder.spec, len(chunk)))
-        return real(encoder, chunk, *args, **kwargs)
+    def counting(encoders, chunk, *args, **kwargs):
+        calls.append((encoders[0].spec, len(chunk)))
+        return real(encoders, chunk, *args, **kwargs)
 
     monkeypatch.setattr(extract, "_embed_chunk", counting)
     args = ["eval", str(model_dir), "--task", f"folder-task:{color_folder}", "--baseline", "ridge",

@@ -101,6 +101,12 @@ class Encoder(ABC):
     def forward(self, batch: Any, tokens: bool = False) -> EncoderOutput:
         """One collated batch -> features on CPU, float32."""
 
+    def pooled_layers(self, batch: Any, layers: Sequence[int | None]) -> list[torch.Tensor] | None:
+        """Pooled features (CPU, float32) at each of ``layers`` from one forward pass over a batch
+        collated by this encoder, in the order given; each equals what an encoder built with that
+        ``layer=`` returns from ``forward``. None: this backend gives one layer per pass."""
+        return None
+
     @torch.inference_mode()
     def encode(self, items: Sequence[Any], batch_size: int = 32, tokens: bool = False) -> EncoderOutput:
         """Convenience: preprocess, collate and forward a list in batches, in this process."""

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from alignkit.encoders.base import Encoder
-from alignkit.features.extract import embed_items
+from alignkit.features.extract import embed_items, embed_layers
 from alignkit.features.store import FeatureStore
 from alignkit.paths import cache_root
 
@@ -42,3 +42,17 @@ def cached_features(
     """
     path = store_path(dataset_id, encoder, root)
     return embed_items(encoder, items, path, source={"dataset": dataset_id}, changed_keys="recompute", **embed_kwargs)
+
+
+def cached_layer_features(
+    encoders: Sequence[Encoder],
+    items: Iterable[tuple[str, Any]],
+    dataset_id: str,
+    *,
+    root: Path | None = None,
+    **embed_kwargs: Any,
+) -> list[FeatureStore]:
+    """Several layers of one model over a data set, one cache store each (the same folders
+    ``cached_features`` uses for each encoder), filled from one pass over the data."""
+    paths = [store_path(dataset_id, e, root) for e in encoders]
+    return embed_layers(encoders, items, paths, source={"dataset": dataset_id}, changed_keys="recompute", **embed_kwargs)

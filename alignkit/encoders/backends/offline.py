@@ -101,17 +101,31 @@ class EfficientNetLiteEncoder(TorchEncoder):
     def feature_map(self, x: torch.Tensor, layer: int | None = None) -> torch.Tensor:
         """(B, C, H, W) activations after ``layer`` (None: the head conv), as the package's
         ``extract_features`` computes them."""
-        m = self.model
         stop = self.num_layers - 1 if layer is None else layer
+        return self.feature_maps(x, [stop])[stop]
+
+    def feature_maps(self, x: torch.Tensor, stops: Sequence[int]) -> dict[int, torch.Tensor]:
+        """Activations after each layer in ``stops`` (0: stem, 1..n: blocks, n+1: head conv), one pass."""
+        m, want, out = self.model, set(stops), {}
         x = m._swish(m._bn0(m._conv_stem(x)))
-        if stop == 0:
-            return x
+        if 0 in want:
+            out[0] = x
         rate = m._global_params.drop_connect_rate
         for i, block in enumerate(m._blocks, start=1):
+            if len(out) == len(want):
+                return out
             x = block(x, drop_connect_rate=rate * (i - 1) / len(m._blocks) if rate else None)
-            if stop == i:
-                return x
-        return m._swish(m._bn1(m._conv_head(x)))
+            if i in want:
+                out[i] = x
+        if len(out) < len(want):
+            out[self.num_layers - 1] = m._swish(m._bn1(m._conv_head(x)))
+        return out
+
+    def pooled_layers(self, batch: torch.Tensor, layers: Sequence[int | None]) -> list[torch.Tensor]:
+        stops = [self.num_layers - 1 if l is None else resolve_layer(l, self.num_layers, self.spec) for l in layers]
+        with self.autocast():
+            maps = self.feature_maps(self.to_device(batch), stops)
+        return [cpu_float(maps[s].float().mean(dim=(2, 3))) for s in stops]
 
     def forward(self, batch: torch.Tensor, tokens: bool = False) -> EncoderOutput:
         with self.autocast():

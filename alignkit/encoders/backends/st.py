@@ -56,6 +56,24 @@ class STEncoder(TorchEncoder):
     def collate(self, items: Sequence[str]) -> dict[str, Any]:
         return self.model.preprocess(list(items))
 
+    def pooled_layers(self, batch: dict[str, Any], layers: Sequence[int | None]) -> list[torch.Tensor] | None:
+        """Every inner layer from one transformer pass (with all hidden states); the final
+        sentence embedding, if asked for, from the model's own modules."""
+        if self.transformer is None:
+            return None
+        batch = self.to_device(batch)
+        mask = batch["attention_mask"].bool()
+        out: dict[int | None, torch.Tensor] = {}
+        inner = [resolve_layer(l, self.num_layers, self.spec) for l in layers if l is not None]
+        with self.autocast():
+            if inner:
+                inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+                hidden = self.transformer(**inputs, output_hidden_states=True).hidden_states
+                out.update({l: pool_tokens(hidden[l].float(), mask, "mean", has_cls=False) for l in inner})
+            if None in layers:
+                out[None] = self.model(batch)["sentence_embedding"]
+        return [cpu_float(out[None if l is None else resolve_layer(l, self.num_layers, self.spec)]) for l in layers]
+
     def forward(self, batch: dict[str, Any], tokens: bool = False) -> EncoderOutput:
         batch = self.to_device(batch)
         mask = batch["attention_mask"].bool()

@@ -1,0 +1,91 @@
+"""What extraction needs around the model: decode and preprocess in data-loader workers, pad
+token batches, and a progress bar with a total."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from alignkit.encoders.base import Encoder
+from alignkit.errors import BadItemError
+
+
+class Prepared(Dataset):
+    """Decode + preprocess one item in a worker; failures come back as a reason string."""
+
+    def __init__(self, items: Sequence[tuple[str, Any]], encoder: Encoder):
+        self.items = items
+        self.encoder = encoder
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[int, Any, str | None]:
+        _, payload = self.items[i]
+        try:
+            return i, self.encoder.preprocess(load_item(payload, self.encoder.modality)), None
+        except BadItemError as e:
+            return i, None, str(e)
+        except Exception as e:  # an unexpected decoder failure must not kill the run
+            return i, None, f"{type(e).__name__}: {e}"
+
+
+def load_item(payload: Any, modality: str) -> Any:
+    """A raw payload -> an RGB image or a clean caption (BadItemError with the reason otherwise)."""
+    if modality == "image":
+        from alignkit.data.images import decode_image
+
+        return decode_image(payload)
+    from alignkit.data.checks import clean_caption
+
+    return clean_caption(payload)
+
+
+def keep_batch(batch: list[tuple[int, Any, str | None]]) -> list[tuple[int, Any, str | None]]:
+    return batch  # the encoder collates the good items in the main process
+
+
+def default_workers(modality: str) -> int:
+    if modality != "image":
+        return 0
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def pad_tokens(toks: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad (B, T, D) token arrays of different T so they concatenate."""
+    if not toks:
+        return np.zeros((0, 0, 0), np.float16), np.zeros((0, 0), bool)
+    t_max = max(t.shape[1] for t in toks)
+    toks = [np.pad(t, ((0, 0), (0, t_max - t.shape[1]), (0, 0))) for t in toks]
+    masks = [np.pad(m, ((0, 0), (0, t_max - m.shape[1]))) for m in masks]
+    return np.concatenate(toks), np.concatenate(masks)
+
+
+class _NoBar:
+    total = n = None
+
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int | None, label: str, enabled: bool) -> Any:
+    """A bar with a total (so it shows the ETA) whenever the item count is known: ``total`` may
+    be an upper bound (the first N of a source), and the bar is closed at the count reached."""
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"embed {label}", unit="item", dynamic_ncols=True, smoothing=0.1)
+
+
+def close_bar(bar: Any) -> None:
+    if bar.total is not None and bar.n < bar.total:  # the source ended before the bound
+        bar.total = bar.n
+        bar.refresh()
+    bar.close()
