@@ -180,6 +180,10 @@ def test_emoji_tasks(fake_emoji: Path) -> None:
     assert sorted(p.key for p in ret.pairs) == sorted(f"google/{c.code}" for c in held)
     with pytest.raises(AlignkitError, match="training style"):
         open_task("builtin:emoji-unseen-style?style=google")
+    # another held-out style is another task, under its own name (results are keyed by task name)
+    assert open_task("builtin:emoji-unseen-style").name == "emoji-unseen-style"
+    assert open_task("builtin:emoji-unseen-style?style=fluent").name == "emoji-unseen-style"
+    assert open_task("builtin:emoji-unseen-style?style=openmoji").name == "emoji-unseen-style-openmoji"
 
 
 def test_missing_npm_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

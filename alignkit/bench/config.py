@@ -37,6 +37,9 @@ class BenchConfig:
     permutations: int = 50
     seed: int = 0
     seeds: int = 1  # training seeds of the chosen pair's main run (seed, seed + 1, ...); verdicts use all of them
+    seeds_all: bool = False  # train every aligned pair with `seeds` seeds (the selection study), not only the chosen one
+    probe_sizes: tuple[int, ...] = ()  # the selection study: rank again at these probe sizes, correlate each with accuracy
+    pair_bootstrap: int = 0  # resamples of the aligned pairs for intervals on the score-accuracy correlations
     epochs: int | None = None  # None: the recipe's default
     recipe: dict[str, Any] = field(default_factory=dict)  # AlignConfig overrides for every run
     align: str = "all"  # "all": every pair; "best": the best-ranked non-control pair only
@@ -62,6 +65,10 @@ class BenchConfig:
             raise AlignkitError(f"data fractions must lie in (0, 1) (full data is always run), got {self.data_fractions}")
         if self.seeds < 1:
             raise AlignkitError(f"seeds must be at least 1, got {self.seeds}")
+        if any(n < 20 for n in self.probe_sizes):
+            raise AlignkitError(f"probe sizes must be at least 20 pairs, got {self.probe_sizes}")
+        if self.pair_bootstrap < 0:
+            raise AlignkitError(f"pair_bootstrap must be 0 or more, got {self.pair_bootstrap}")
         if self.epochs is not None and self.epochs < 1:
             raise AlignkitError(f"epochs must be at least 1, got {self.epochs}")
         return self

@@ -75,3 +75,26 @@ def budget_note(config: BenchConfig) -> str:
     return (f"Sizes for a 2-core machine: {config.n_probe} probe pairs per encoder ({config.probe}), training pairs "
             f"from {config.train}, tasks {', '.join(config.tasks)}; epochs: {config.epochs or 'recipe default'}; "
             f"seed {config.seed}. Encoding images dominates the time; a rerun reuses cached features and finished runs.")
+
+
+# The selection study (`alignkit bench --study`): layers as candidates, every pair aligned with the
+# demo's recipe and budget, three seeds each, ranked at three probe sizes. 4 image x 4 text real
+# encoders (16 pairs without a control) plus the pixel and n-gram floors (9 control pairs).
+STUDY = replace(
+    DEMO,
+    vision_zoo="efficientnet-lite0,efficientnet-lite0?layer=12,efficientnet-lite1,efficientnet-lite2,pixels",
+    text_zoo="minilm-l6,minilm-l6?layer=3,mpnet-base,mpnet-base?layer=6,hashed-ngrams",
+    probe="builtin:emoji?split=probe&n=1000",
+    n_probe=500,
+    probe_sizes=(200, 500, 1000),
+    align="all",
+    seeds=3,
+    seeds_all=True,
+    pair_bootstrap=1000,
+    data_fractions=(),
+)
+
+
+def study_config() -> BenchConfig:
+    """The selection study's settings (a fresh copy)."""
+    return replace(STUDY)

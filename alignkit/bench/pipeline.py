@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,15 +24,19 @@ from alignkit.align.run import align
 from alignkit.align.trainer import SELECTION, read_metrics
 from alignkit.bench.compute import Meter
 from alignkit.bench.config import BenchConfig
-from alignkit.bench.correlation import rank_correlation
+from alignkit.bench.correlation import correlation_rows, tidy_rank_rows
 from alignkit.bench.features import is_cached, task_features, training_pairs, TaskFeatures
+from alignkit.bench.prefetch import prefetch_layers
 from alignkit.bench.runs import reuse_or_train, subset
+from alignkit.bench.study import study_rows
 from alignkit.bench.scoring import HEADLINE, score
+from alignkit.bench.seeds import mean_over_seeds
 from alignkit.bench.verdict import verdicts
 from alignkit.data import open_source
 from alignkit.data.base import caption_items, image_items
 from alignkit.data.tasks import open_task
 from alignkit.encoders import create_encoder
+from alignkit.errors import AlignkitError
 from alignkit.evaluate import TaskResult, make_baseline, paired_rows
 from alignkit.features.cache import cached_features, slug
 from alignkit.similarity.rank import RankConfig, align_rows, embed_probe, ranking, resolve_zoo, score_all
@@ -64,18 +67,27 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
     out.mkdir(parents=True, exist_ok=True)
     meter = Meter()
     try:
-        ranked, rank_rows = _rank(config, meter, say, progress)
+        vision, text = _embed_probes(config, meter, say, progress)
+        ranked, rank_rows = _rank(config, meter, say, vision, text, config.n_probe)
         targets, chosen_note = pairs_to_align(ranked, config.align)
         with meter.stage("open tasks"):
             tasks = {spec: open_task(spec) for spec in config.tasks}
+        _check_task_names(tasks)
         bench = _PairBench(config, out, tasks, meter, say, progress)
+        if config.align == "all":  # several layers of one encoder: one pass over each data set for all of them
+            with meter.stage("prefetch layers"):
+                prefetch_layers(bench, [e["vision"] for e in targets], [e["text"] for e in targets])
         rows = tidy_rank_rows(ranked, config.metrics)
         outcome = BenchOutcome(rows, ranked, rank_rows, [], (targets[0]["vision"], targets[0]["text"]), chosen_note)
         for i, entry in enumerate(targets):
             outcome.rows += bench.main(entry, outcome, chosen=i == 0)
         outcome.rows += bench.heads(targets[0], outcome)
         outcome.rows += bench.data_efficiency(targets[0], outcome)
-        outcome.rows += correlation_rows(ranked, outcome.rows, config.metrics)
+        outcome.rows += correlation_rows(ranked, outcome.rows, config.metrics, config.pair_bootstrap, config.seed)
+        if config.probe_sizes:
+            by_size = {n: ranked if n == config.n_probe else _rank(config, meter, say, vision, text, n)[0]
+                       for n in config.probe_sizes}
+            outcome.rows += study_rows(by_size, outcome.rows, config.metrics, config.baselines, config.pair_bootstrap, config.seed)
         headline = [r for r in outcome.rows if r["section"] == "zero-shot" and r["headline"]
                     and (r["vision"], r["text"]) == outcome.chosen]
         outcome.verdicts = verdicts(headline, "aligned", config.baselines, hits=bench.hits)
@@ -85,20 +97,42 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
     return outcome
 
 
-def _rank(config: BenchConfig, meter: Meter, say: Say, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    rc = RankConfig(metrics=config.metrics, n_probe=config.n_probe, k=config.k, bootstrap=config.bootstrap,
-                    permutations=config.permutations, seed=config.seed, device=config.device, primary=config.primary)
+def _embed_probes(config: BenchConfig, meter: Meter, say: Say, progress: bool) -> tuple[list[Any], list[Any]]:
+    """Every encoder over the probe (cached), at the largest probe size any ranking needs."""
+    rc = _rank_config(config, max((config.n_probe, *config.probe_sizes)))
     with meter.stage("rank: embed probe", modality="image"):
         vision = embed_probe(resolve_zoo(config.vision_zoo, "image"), "image", config.probe, rc, open_source, say, bars=progress)
     with meter.stage("rank: embed probe", modality="text"):
         text = embed_probe(resolve_zoo(config.text_zoo, "text"), "text", config.probe, rc, open_source, say, bars=progress)
-    with meter.stage("rank: score pairs"):
-        keys = align_rows(vision, text, config.n_probe)
-        rows = score_all(vision, text, keys, rc, say)
+    return vision, text
+
+
+def _rank_config(config: BenchConfig, n_probe: int) -> RankConfig:
+    return RankConfig(metrics=config.metrics, n_probe=n_probe, k=config.k, bootstrap=config.bootstrap,
+                      permutations=config.permutations, seed=config.seed, device=config.device, primary=config.primary)
+
+
+def _rank(config: BenchConfig, meter: Meter, say: Say, vision: list[Any], text: list[Any],
+          n_probe: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every pair scored on the first ``n_probe`` probe pairs, ranked by the primary metric."""
+    with meter.stage("rank: score pairs", n_probe=n_probe):
+        vision, text = [replace(e) for e in vision], [replace(e) for e in text]  # align_rows trims its arguments
+        keys = align_rows(vision, text, n_probe)
+        rows = score_all(vision, text, keys, _rank_config(config, n_probe), say)
     ranked = ranking(rows, config.primary)
     for e in ranked:
         e["n_probe"] = len(keys)
     return ranked, rows
+
+
+def _check_task_names(tasks: dict[str, Any]) -> None:
+    """Results are keyed by task name: two specs under one name would silently merge."""
+    seen: dict[str, str] = {}
+    for spec, task in tasks.items():
+        if task.name in seen:
+            raise AlignkitError(f"tasks {seen[task.name]!r} and {spec!r} are both named {task.name!r}; "
+                                "their results would mix. Give one of them another name (or drop one).")
+        seen[task.name] = spec
 
 
 def pairs_to_align(ranked: list[dict[str, Any]], mode: str) -> tuple[list[dict[str, Any]], str]:
@@ -110,47 +144,6 @@ def pairs_to_align(ranked: list[dict[str, Any]], mode: str) -> tuple[list[dict[s
     if real:
         return [real[0]], f"the best-ranked non-control pair (rank {real[0]['rank']} of {len(ranked)})"
     return [ranked[0]], "every ranked pair is a control, so the best-ranked control pair was aligned"
-
-
-def tidy_rank_rows(ranked: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One row per (pair, metric, raw|calibrated)."""
-    out = []
-    for e in ranked:
-        for m in metrics:
-            if m not in e:
-                continue
-            lo, hi = e[f"{m}_ci"]
-            for variant, value in (("raw", e[m]), ("calibrated", e[f"{m}_cal"])):
-                out.append({"section": "rank", "vision": e["vision"], "text": e["text"], "control": e["control"],
-                            "rank": e["rank"], "metric": m, "variant": variant, "value": value, "n": e["n_probe"],
-                            "ci_low": lo if variant == "raw" else None, "ci_high": hi if variant == "raw" else None,
-                            "p_value": e[f"{m}_p"], "degenerate": e.get(f"{m}_degenerate", False),
-                            "error": e.get(f"{m}_error") or ""})
-    return out
-
-
-def correlation_rows(ranked: list[dict[str, Any]], rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Each metric (raw and calibrated) against the aligned models' mean headline accuracy."""
-    acc: dict[tuple[str, str], list[float]] = {}
-    for r in rows:
-        if r["section"] == "zero-shot" and r["model"] == "aligned" and r["headline"]:
-            acc.setdefault((r["vision"], r["text"]), []).append(r["value"])
-    aligned = [e for e in ranked if (e["vision"], e["text"]) in acc]
-    accuracy = [float(np.mean(acc[(e["vision"], e["text"])])) for e in aligned]
-    out = []
-    for m in metrics:
-        for variant, key in (("raw", m), ("calibrated", f"{m}_cal")):
-            scores = [float(e.get(key, math.nan)) for e in aligned]
-            row = {"section": "correlation", "metric": m, "variant": variant,
-                   "target": "mean headline accuracy of the aligned model over the tasks",
-                   **rank_correlation(scores, accuracy)}
-            # a metric degenerate (or not computed) on any aligned pair is no candidate for "the best predictor"
-            bad = sum(bool(e.get(f"{m}_degenerate") or e.get(f"{m}_error")) for e in aligned)
-            row["usable"] = bad == 0
-            if bad:
-                row["note"] = f"{row['note']}; not usable as a predictor: degenerate or not computed on {bad} of {len(aligned)} pairs"
-            out.append(row)
-    return out
 
 
 class _PairBench:
@@ -252,7 +245,7 @@ class _PairBench:
         """The pair under the bench recipe on all training pairs, beside every baseline. The chosen
         pair is trained with ``config.seeds`` seeds; its aligned rows are the mean over them."""
         label = f"{entry['vision']} + {entry['text']}"
-        seeds = [self.config.seed + i for i in range(self.config.seeds if chosen else 1)]
+        seeds = [self.config.seed + i for i in range(self.config.seeds if chosen or self.config.seeds_all else 1)]
         models: dict[str, Any] = {}
         for s in seeds:
             recipe = self.recipe(entry, seed=s)
@@ -270,7 +263,7 @@ class _PairBench:
         rows, aligned = self.evaluate(entry, models, "zero-shot", data, _head_name(recipe), keep_hits=chosen)
         if chosen:
             outcome.results = list(aligned.values())
-        return _mean_over_seeds(rows, len(seeds))
+        return mean_over_seeds(rows, len(seeds))
     def heads(self, entry: dict[str, Any], outcome: BenchOutcome) -> list[dict[str, Any]]:
         """The chosen pair with each other head kind, everything else unchanged."""
         rows = []
@@ -312,28 +305,6 @@ class _PairBench:
             models = {"aligned": model, **self.fit_baselines(data, label)}
             rows += self.evaluate(entry, models, "data-efficiency", data, _head_name(recipe))[0]
         return rows
-
-
-def _mean_over_seeds(rows: list[dict[str, Any]], n_seeds: int) -> list[dict[str, Any]]:
-    """Fold the extra seeds' rows into the "aligned" rows: value = mean over seeds, with the
-    first seed's value, min and max kept; the per-seed rows move to section "seeds"."""
-    if n_seeds == 1:
-        return rows
-    per_seed: dict[tuple[str, str], list[float]] = {}
-    for r in rows:
-        if r["model"].startswith("aligned"):
-            per_seed.setdefault((r["task"], r["metric"]), []).append(r["value"])
-    out = []
-    for r in rows:
-        if r["model"].startswith("aligned@"):
-            out.append({**r, "section": "seeds"})
-        elif r["model"] == "aligned":
-            values = per_seed[(r["task"], r["metric"])]
-            out.append({**r, "value": float(np.mean(values)), "first_seed_value": r["value"], "seeds": len(values),
-                        "seed_min": float(min(values)), "seed_max": float(max(values))})
-        else:
-            out.append(r)
-    return out
 
 
 def _head_name(recipe: AlignConfig) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from alignkit.align.trainer import REFIT, SELECTION, read_metrics
 from alignkit.bench.pipeline import BenchOutcome
+from alignkit.bench.study import best_predictors
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
 from alignkit.similarity.rank import pair_notes
@@ -46,6 +47,7 @@ def write_bench_outputs(outcome: BenchOutcome, out: str | Path, title: str, comm
     _zero_shot(rep, rows, outcome)
     _curves(rep, outcome)
     _score_vs_accuracy(rep, outcome, config)
+    _study(rep, outcome, config)
     _heads(rep, rows, chosen)
     _data_efficiency(rep, rows, chosen)
     _compute(rep, rows)
@@ -155,6 +157,53 @@ def _score_vs_accuracy(rep: Report, outcome: BenchOutcome, config: dict[str, Any
                                      name, "mean headline accuracy (aligned)", f"{name} vs zero-shot accuracy"),
                    caption=f"each point one aligned pair; {name} on the probe vs the aligned model's mean headline accuracy")
     rep.table(corr, caption="Rank correlation of each metric with the aligned models' mean headline accuracy", max_rows=None)
+
+
+def _study(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
+    """The selection study: every metric against accuracy, with intervals, per probe size."""
+    study = [r for r in outcome.rows if r["section"] == "study"]
+    if not study:
+        return
+    pairs = [r for r in outcome.rows if r["section"] == "study-pairs"]
+    rep.heading("Selection study: which score predicts post-alignment accuracy?")
+    rep.paragraph(f"{len(pairs)} aligned pairs ({sum(not p['control'] for p in pairs)} without a control), each trained "
+                  f"with {max(p['seeds'] for p in pairs)} seeds; accuracy is the mean headline number over the tasks and "
+                  "seeds. Spearman's rho with a 95% bootstrap interval over pairs; a metric degenerate or not computed "
+                  "on any pair is marked unusable and never called the best predictor.")
+    n0 = config["n_probe"]
+    for pair_set in ("no controls", "all"):
+        table = [{"metric": r["metric"], "variant": r["variant"], "usable": r["usable"], "n": r["n"],
+                  "spearman": r["spearman"], "95% interval": _interval(r), "kendall": r["kendall"]}
+                 for r in best_predictors(study, n0, pair_set)]
+        rep.table(table, caption=f"Score vs aligned accuracy, {pair_set} pairs, {n0} probe pairs (best first)", max_rows=None)
+    sizes = sorted({r["n_probe"] for r in study})
+    by_size = [{"metric": m, "variant": v, **{f"n={n}": _cell(study, m, v, n) for n in sizes}}
+               for m in config["metrics"] for v in ("raw", "calibrated")]
+    rep.table(by_size, caption="Spearman (95% interval) against aligned accuracy, pairs without a control, by probe size",
+              max_rows=None)
+    rep.table(best_predictors(study, n0, "no controls", "best baseline"),
+              caption="The same scores against the best training-free baseline's accuracy", max_rows=None)
+    acc = {(p["vision"], p["text"]): p["aligned"] for p in pairs}
+    entries = [e for e in outcome.ranked if (e["vision"], e["text"]) in acc]
+    for m in config["metrics"]:
+        rep.figure(plots.scatter_fit([e.get(f"{m}_cal", math.nan) for e in entries], [acc[(e["vision"], e["text"])] for e in entries],
+                                     [label(e) for e in entries], f"{m} (calibrated)", "mean headline accuracy (aligned)",
+                                     f"{m} vs accuracy"),
+                   caption=f"{m}, calibrated, {n0} probe pairs: each point one aligned pair (controls included)")
+    rep.table(pairs, caption="Per pair: aligned accuracy (mean of seeds), the spread of its seeds, the best baseline", max_rows=None)
+
+
+def _interval(r: dict[str, Any]) -> str:
+    lo, hi = r.get("spearman_low"), r.get("spearman_high")
+    return "" if lo is None else f"[{lo:+.2f}, {hi:+.2f}]"
+
+
+def _cell(study: list[dict[str, Any]], metric: str, variant: str, n: int) -> str:
+    r = next((r for r in study if r["metric"] == metric and r["variant"] == variant and r["n_probe"] == n
+              and r["pairs"] == "no controls" and r["target"] == "aligned"), None)
+    if r is None or not math.isfinite(r["spearman"]):
+        return ""
+    return f"{r['spearman']:+.2f} {_interval(r)}" + ("" if r["usable"] else " (degenerate)")
 
 
 def _heads(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> None:

@@ -75,16 +75,40 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
 @click.option("--metrics", help="Comma-separated similarity metrics to rank by (default: all).")
 @click.option("--primary", help="Metric the ranking sorts by (calibrated).")
 @click.option("--heads", help="Comma-separated head kinds to compare on the chosen pair (linear, mlp).")
+@click.option("--study", is_flag=True,
+              help="The selection study: layers as candidates (EfficientNet-Lite0/1/2, MiniLM and mpnet at final and middle "
+                   "layers, pixel and n-gram floors), every pair aligned with the demo's recipe and 3 seeds, ranked at 200, "
+                   "500 and 1,000 probe pairs; --vision-zoo/--text-zoo given explicitly replace its zoos.")
+@click.option("--probe-sizes", help="Comma-separated probe sizes to rank again at and correlate with accuracy.")
+@click.option("--pair-bootstrap", type=click.IntRange(0), help="Resamples of the aligned pairs for intervals on each metric's correlation with accuracy (default: 1000 with --study, else 0).")
+@click.option("--all-seeds/--chosen-seeds", "seeds_all", default=None,
+              help="Train every aligned pair with --seeds seeds (default for --study), or only the chosen pair.")
 @pipeline_options
-def bench(vision_zoo, text_zoo, out, metrics, primary, heads, quiet, **options):
+def bench(vision_zoo, text_zoo, out, metrics, primary, heads, study, probe_sizes, pair_bootstrap, seeds_all, quiet, **options):
     """Rank every pair, align every pair with the same budget, evaluate them and the training-free
     baselines, and report how well each similarity metric predicts zero-shot accuracy."""
-    from alignkit.bench import BenchConfig
+    from alignkit.bench import BenchConfig, study_config
 
-    config = BenchConfig(vision_zoo=vision_zoo, text_zoo=text_zoo)
+    ctx = click.get_current_context()
+    if study:
+        config = study_config()
+        for name, value in (("vision_zoo", vision_zoo), ("text_zoo", text_zoo)):
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+                setattr(config, name, value)
+    else:
+        config = BenchConfig(vision_zoo=vision_zoo, text_zoo=text_zoo)
+    if probe_sizes:
+        try:
+            config.probe_sizes = tuple(int(n) for n in probe_sizes.split(",") if n.strip())
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated integers, got {probe_sizes!r}", param_hint="--probe-sizes") from None
+    if seeds_all is not None:
+        config.seeds_all = seeds_all
+    if pair_bootstrap is not None:
+        config.pair_bootstrap = pair_bootstrap
     if metrics:
         config.metrics = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if heads:
         config.heads = tuple(h.strip() for h in heads.split(",") if h.strip())
     config = apply_options(config, primary=primary, **options)
-    run_and_report(config, out, "alignkit bench", [], quiet)
+    run_and_report(config, out, "alignkit bench" + (" --study" if study else ""), [], quiet)

@@ -12,7 +12,7 @@ have both.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -51,19 +51,30 @@ def is_cached(encoder: Any, dataset_id: str) -> bool:
     return store.complete and store.fingerprint == encoder.fingerprint()
 
 
+def task_inputs(task: ClassificationTask | RetrievalTask, task_id: str, modality: str) -> tuple[str, Iterable[tuple[str, Any]]]:
+    """What a task embeds with one side, and the cache id it is stored under: its images, its
+    class prompts (classification) or its captions (retrieval)."""
+    if modality == "image":
+        return task_id, task.image_items()
+    if isinstance(task, ClassificationTask):
+        return f"{task_id}#prompts", task.prompt_items()
+    return f"{task_id}#captions", task.caption_items()
+
+
 def task_features(
     task: ClassificationTask | RetrievalTask, task_id: str, vision: Any, text: Any, progress: bool, batch_size: int = 64
 ) -> TaskFeatures:
     """Embed (or reuse) a task's images with ``vision`` and its prompts or captions with ``text``."""
-    image_store = cached_features(vision, task.image_items(), task_id, progress=progress, batch_size=batch_size)
+    images_id, images = task_inputs(task, task_id, "image")
+    image_store = cached_features(vision, images, images_id, progress=progress, batch_size=batch_size)
     keys, image = image_store.load()
     skipped = list(task.skipped) + [Skip(s["key"], s["reason"]) for s in image_store.skipped]
     if not keys:
         first = skipped[0].reason if skipped else "the task has no images"
         raise AlignkitError(f"task {task.name}: no image could be embedded (first reason: {first})")
     if isinstance(task, ClassificationTask):
-        prompts = task.prompt_items()
-        text_store = cached_features(text, prompts, f"{task_id}#prompts", progress=progress, batch_size=batch_size)
+        prompts_id, prompts = task_inputs(task, task_id, "text")
+        text_store = cached_features(text, prompts, prompts_id, progress=progress, batch_size=batch_size)
         prompt_keys, prompt_feats = text_store.load()
         prompt_of = dict(prompts)
         label_of = task.label_of()
@@ -72,8 +83,8 @@ def task_features(
             classnames=list(task.classnames), templates=task.templates,
             prompt_features={prompt_of[k]: f for k, f in zip(prompt_keys, prompt_feats)}, skipped=skipped,
         )
-    captions = task.caption_items()
-    text_store = cached_features(text, captions, f"{task_id}#captions", progress=progress, batch_size=batch_size)
+    captions_id, captions = task_inputs(task, task_id, "text")
+    text_store = cached_features(text, captions, captions_id, progress=progress, batch_size=batch_size)
     text_keys, text_feats = text_store.load()
     row_of = {k: i for i, k in enumerate(keys)}
     kept = [j for j, k in enumerate(text_keys) if pair_key_of(k) in row_of]

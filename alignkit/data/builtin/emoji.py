@@ -427,7 +427,9 @@ def open_task(name: str, params: dict[str, str]) -> ClassificationTask | Retriev
     source = EmojiSource(split, style, int(n) if n and "animals" not in name else None)
     meta = {"split": split, "styles": source.styles, "licence": LICENCE}
     if name in ("emoji-unseen-style", "emoji-unseen-concepts"):
-        return RetrievalTask.from_source(name, source, meta)
+        # another style is another task: its name says so, so results of two styles never merge
+        label = name if style in (None, DEFAULT_STYLES[split]) else f"{name}-{style.replace(',', '+')}"
+        return RetrievalTask.from_source(label, source, meta)
     prompts = bundled_json("emoji.json")
     if "animals" in name:
         source.concepts = [c for c in source.concepts if c.subcategory.startswith("animal-")]
