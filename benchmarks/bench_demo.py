@@ -18,19 +18,9 @@ import json
 import time
 from pathlib import Path
 
-from provenance import ROOT, header, provenance
+from provenance import ROOT, header, provenance, table
 
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def table(rows: list[dict], cols: list[str]) -> str:
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    out += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def _fmt(v) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
 
 
 def main() -> None:

@@ -14,16 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import torch  # noqa: E402
-
 from alignkit.encoders import create_encoder  # noqa: E402
+from provenance import provenance  # noqa: E402
 
 
 def sample_images(n: int) -> list:
@@ -71,22 +69,14 @@ def main() -> None:
     import transformers  # noqa: F401  (import cost is not load cost)
     import sentence_transformers  # noqa: F401
 
+    facts = provenance()
     rows = [bench(s, args.images, args.captions, args.batch_size) for s in args.encoders.split(",")]
-    result = {
-        "rows": rows,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-        },
-        "command": "benchmarks/bench_encoders.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-    }
+    result = {"provenance": facts, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     for r in rows:
         print(f"{r['encoder']:<22} load {r['load_s']:6.2f} s   {r['items_per_s']:8.1f} {r['modality']} items/s")
-    print(f"load average (1 min) {result['machine']['load_average_1m']} on {result['machine']['cpus']} CPUs")
+    print(f"load average (1 min) at start {facts['load_average_at_start']} on {facts['machine']['cpus']} CPUs")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from provenance import provenance
 
 VISION = "efficientnet-lite0,efficientnet-lite1,efficientnet-lite2"
 TEXT = "minilm-l6,mpnet-base,hashed-ngrams"
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/rank.json")
     args = ap.parse_args()
     alignkit = str(Path(sys.executable).with_name("alignkit"))
+    facts = provenance()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "ALIGNKIT_CACHE": str(Path(tmp) / "cache"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         cmd = [alignkit, "rank-encoders", "--vision-zoo", VISION, "--text-zoo", TEXT,
@@ -44,8 +46,7 @@ def main() -> None:
         second, table2 = run(cmd, env)
     assert table == table2, "the rerun printed a different ranking"
     record = {
-        "command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average": os.getloadavg()},
+        "provenance": facts,
         "rank_command": " ".join(cmd[1:]), "first_run_s": round(first, 1), "rerun_s": round(second, 1),
         "rerun_fraction": round(second / first, 4), "ranking": table,
     }

@@ -80,3 +80,14 @@ def header(title: str, facts: dict[str, Any]) -> str:
              f"Machine: {m['cpus']} CPUs ({m['cpu']}), torch {m['torch']} ({m['torch_threads']} threads), "
              f"CUDA {'yes' if m['cuda'] else 'no'}; load average at start {facts['load_average_at_start']}", ""]
     return "\n".join(lines) + "\n"
+
+
+def table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    """A Markdown table of ``rows`` (floats to 3 decimals, None blank)."""
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(_cell(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _cell(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))

@@ -77,7 +77,7 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
 @click.option("--heads", help="Comma-separated head kinds to compare on the chosen pair (linear, mlp).")
 @click.option("--study", is_flag=True,
               help="The selection study: layers as candidates (EfficientNet-Lite0/1/2, MiniLM and mpnet at final and middle "
-                   "layers, pixel and n-gram floors), every pair aligned with the demo's recipe and 3 seeds, ranked at 200, "
+                   "layers, the pixel floor), every pair aligned with the demo's recipe and 2 seeds, ranked at 200, "
                    "500 and 1,000 probe pairs; --vision-zoo/--text-zoo given explicitly replace its zoos.")
 @click.option("--probe-sizes", help="Comma-separated probe sizes to rank again at and correlate with accuracy.")
 @click.option("--pair-bootstrap", type=click.IntRange(0), help="Resamples of the aligned pairs for intervals on each metric's correlation with accuracy (default: 1000 with --study, else 0).")
