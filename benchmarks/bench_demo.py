@@ -58,7 +58,8 @@ def main() -> None:
     counts = {k: sum(v["verdict"] == k for v in outcome.verdicts) for k in ("win", "tie", "loss")}
     text = header("`alignkit demo`: the aligned model against the training-free baselines", facts)
     text += (f"Chosen pair: {outcome.chosen[0]} + {outcome.chosen[1]} ({outcome.chosen_note}). Training pairs "
-             f"`{config.train}`; {config.seeds} training seeds; recipe: `AlignConfig` defaults at the commit above. "
+             f"`{config.train}`; {config.seeds} training seeds; recipe: the one chosen on training folds "
+             "(`SELECTED_RECIPE` in alignkit/bench/demo.py, `benchmarks/recipes/selected.yaml`; digest above). "
              "Aligned = mean of the seeds. Verdict: paired bootstrap over test items and seeds against every baseline "
              "(WIN: all intervals above zero; LOSS: one below; TIE: otherwise). Wall time "
              f"{facts['wall_seconds']} s (features cached by earlier runs are reused).\n\n")
@@ -74,8 +75,12 @@ def main() -> None:
     for r in curve:
         value = r.get("first_seed_value", r["value"]) if r["model"] == "aligned" else r["value"]  # seed 0 at every size
         points.setdefault((r["task"], r["train_images"]), {})[r["model"]] = value
-    crows = [{"task": t, "train images": n, **{m: points[(t, n)].get(m) for m in ["aligned", *config.baselines]}}
-             for (t, n) in sorted(points)]
+    crows = []
+    for (t, n) in sorted(points):
+        row = {"task": t, "train images": n, **{m: points[(t, n)].get(m) for m in ["aligned", *config.baselines]}}
+        best = max(config.baselines, key=lambda b: row[b] if row[b] is not None else -1.0)
+        row["aligned minus best baseline"] = f"{row['aligned'] - row[best]:+.3f} ({best})"
+        crows.append(row)
     (RESULTS / "crossover.json").write_text(json.dumps({"provenance": facts, "rows": crows}, indent=1), encoding="utf-8")
     ctext = header("Crossover: aligned heads (seed 0) and training-free baselines against training size", facts)
     ctext += ("Headline number per task (top-1 or image-to-text R@1) for nested subsets of the training images "
