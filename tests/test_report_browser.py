@@ -212,7 +212,7 @@ def test_evaluation_report_renders(tmp_path):
 
 def _ranking_entries() -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """A ranking as wide as a real one: every default metric raw and calibrated, long specs."""
-    from alignkit.similarity.rank import DEFAULT_METRICS
+    from alignkit.similarity import DEFAULT_METRICS
 
     vision = ["hf:facebook/dinov2-with-registers-giant?layer=-2&pool=cls+mean",
               "timm:vit_large_patch14_clip_224.openai_ft_in12k_in1k", "efficientnet-lite0-random"]

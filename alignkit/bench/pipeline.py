@@ -36,7 +36,8 @@ from alignkit.data.tasks import open_task
 from alignkit.encoders import create_encoder
 from alignkit.evaluate import TaskResult, make_baseline, paired_rows
 from alignkit.features.cache import cached_features, slug
-from alignkit.similarity.rank import RankConfig, align_rows, embed_probe, ranking, resolve_zoo, score_all
+from alignkit.rank.pipeline import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
+from alignkit.rank.table import ranking
 
 MIN_SUBSET_IMAGES = 20
 Say = Callable[[str], None]

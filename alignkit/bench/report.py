@@ -15,8 +15,7 @@ from alignkit.align.trainer import REFIT, SELECTION, read_metrics
 from alignkit.bench.pipeline import BenchOutcome
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
-from alignkit.similarity.rank import pair_notes
-from alignkit.similarity.rank_report import label, metric_matrix
+from alignkit.rank.table import label, metric_matrix, pair_notes
 
 
 def machine_facts() -> dict[str, Any]:
