@@ -1,4 +1,4 @@
-"""The benchmark's outputs on disk: one tidy results table and one self-contained HTML report."""
+"""The benchmark page: one tidy results table and one self-contained HTML report of a bench run."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import math
 import os
 import platform
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from alignkit.align.trainer import REFIT, SELECTION, read_metrics
-from alignkit.bench.pipeline import BenchOutcome
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
 from alignkit.rank.table import label, metric_matrix, pair_notes
+
+if TYPE_CHECKING:
+    from alignkit.bench.pipeline import BenchOutcome
 
 
 def machine_facts() -> dict[str, Any]:
