@@ -186,7 +186,7 @@ class AlignedModel(nn.Module):
         """Write model.safetensors + config.json (each atomically) into ``path``."""
         from safetensors.torch import save
 
-        from alignkit.features.store import atomic_write_bytes, atomic_write_json
+        from alignkit.atomic import atomic_write_bytes, atomic_write_json
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ from alignkit.align.precision import resolve_precision
 from alignkit.align.validation import retrieval_r1
 from alignkit.devices import resolve_device
 from alignkit.errors import AlignkitError
-from alignkit.features.store import atomic_write_json
+from alignkit.atomic import atomic_write_json
 
 RECIPE = "recipe.json"
 METRICS = "metrics.jsonl"

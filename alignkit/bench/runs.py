@@ -17,7 +17,7 @@ from alignkit.align import AlignedModel, CachedPairs
 from alignkit.align.checkpoint import has_checkpoint
 from alignkit.align.trainer import LAST
 from alignkit.errors import AlignkitError
-from alignkit.features.store import atomic_write_json
+from alignkit.atomic import atomic_write_json
 
 MARKER = "bench-run.json"
 

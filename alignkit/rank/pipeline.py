@@ -16,13 +16,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from alignkit.atomic import atomic_write_json
 from alignkit.data.base import CAPTION_SEP, Pair, image_items
 from alignkit.encoders import create_encoder
 from alignkit.encoders.registry import get_entry, parse_spec
 from alignkit.errors import AlignkitError, UnknownEncoderError
 from alignkit.features.cache import cached_features, slug
 from alignkit.paths import cache_root
-from alignkit.features.store import atomic_write_json
 from alignkit.linalg import NumericalError
 from alignkit.similarity.inputs import SimilarityInputError
 from alignkit.similarity.stats import DEFAULT_METRICS, score_pair

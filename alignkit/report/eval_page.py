@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from alignkit.atomic import atomic_write_json
 from alignkit.data.base import summarize_skips
 from alignkit.evaluate.records import clip_benchmark_records, compare_models
-from alignkit.features.store import atomic_write_json
 from alignkit.report import Report, plots, write_table
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from PIL import Image
 
 from alignkit import __version__
 from alignkit.errors import AlignkitError
-from alignkit.features.store import atomic_write_bytes
+from alignkit.atomic import atomic_write_bytes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

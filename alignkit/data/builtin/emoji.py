@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from alignkit.data.base import Pair, PairSource, Skip
-from alignkit.data.builtin.cache import extract_members, is_ready, mark_ready, npm_pack, set_dir, write_atomic
+from alignkit.atomic import atomic_write_bytes
+from alignkit.data.builtin.cache import extract_members, is_ready, mark_ready, npm_pack, set_dir
 from alignkit.data.checks import PairChecker
 from alignkit.data.tasks import ClassificationTask, LabeledItem, RetrievalTask, bundled_json
 from alignkit.errors import AlignkitError, NotInstalledError
@@ -134,9 +135,9 @@ def fetch(progress: Callable[[Iterator[Any], int, str], Iterator[Any]], limit: i
     download = root / ".download"
     tgz = {style: npm_pack(pkg, download) for style, pkg in PACKAGES.items()}
     for target, data in extract_members(tgz["google"], lambda n: "emoji.json" if n == "package/emoji.json" else None):
-        write_atomic(root / target, data)
+        atomic_write_bytes(root / target, data)
     for target, data in extract_members(tgz["openmoji"], lambda n: "openmoji.csv" if n == "package/data/openmoji.csv" else None):
-        write_atomic(root / target, data)
+        atomic_write_bytes(root / target, data)
     concepts = load_concepts(root, use_cache=False)
     if limit:
         concepts = concepts[:limit]
@@ -181,7 +182,7 @@ def _extract_style(style: str, tgz: Path, root: Path, concepts: list[Concept], p
                     data = render_svg(data, OPENMOJI_PX)
                 except AlignkitError:
                     continue
-            write_atomic(path, data)
+            atomic_write_bytes(path, data)
         done.add(code)
     return len(done)
 
