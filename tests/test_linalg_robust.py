@@ -10,7 +10,8 @@ import scipy.linalg
 import torch
 
 from alignkit import linalg
-from alignkit.evaluate.baselines import CCA, cca_fit
+from alignkit.evaluate.baselines import CCA
+from alignkit.linalg import cca_fit
 from alignkit.similarity import cca, score_pair, svcca
 
 

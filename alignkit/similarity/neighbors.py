@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from alignkit.arrays import l2_normalize
 from alignkit.similarity.inputs import (
     ArrayLike,
     ConstantFeaturesError,
@@ -34,7 +35,7 @@ def unit_rows(m: torch.Tensor, *, metric: str, name: str) -> torch.Tensor:
             f"{metric}: {zero} rows of {name} are all zeros, so their cosine similarity is undefined; "
             "drop those rows or check the encoder"
         )
-    return m / norms
+    return l2_normalize(m)
 
 
 def cosine_topk(
