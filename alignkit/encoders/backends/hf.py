@@ -29,7 +29,6 @@ from alignkit.encoders.backends.common import (
     resolve_layer,
 )
 from alignkit.encoders.base import EncoderOptions, EncoderOutput, pool_tokens
-from alignkit.encoders.registry import register_backend
 from alignkit.errors import AlignkitError
 
 POOLINGS = ("cls", "mean", "cls+mean")
@@ -302,6 +301,3 @@ def _max_length(tokenizer: Any, config: Any) -> int:
     if isinstance(n, int) and n < 1_000_000:
         return n
     return int(getattr(config, "max_position_embeddings", 512))
-
-
-register_backend("hf", build_hf)
