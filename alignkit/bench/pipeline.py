@@ -22,7 +22,7 @@ import numpy as np
 
 from alignkit.align import AlignConfig, AlignedModel, CachedPairs, train_pairs
 from alignkit.align.run import align
-from alignkit.align.trainer import SELECTION, read_metrics
+from alignkit.align.run_folder import SELECTION, read_metrics
 from alignkit.bench.compute import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.bench.correlation import rank_correlation
