@@ -30,11 +30,12 @@ from alignkit.align.config import AlignConfig
 from alignkit.align.heads import members_of
 from alignkit.align.losses import ContrastiveLoss, build_loss
 from alignkit.align.model import AlignedModel
-from alignkit.align.pairs import CachedPairs, PairedData, PairsError, epoch_pairs, split_rows
+from alignkit.align.pairs import CachedPairs, PairedData, PairsError
 from alignkit.align.placement import choose
 from alignkit.align.precision import resolve_precision
 from alignkit.align.refit import train_and_refit
 from alignkit.align.run_folder import LAST, METRICS, RECIPE, resume_state, start_folder
+from alignkit.align.sampling import epoch_pairs, split_rows
 from alignkit.align.validation import validate
 from alignkit.devices import resolve_device
 from alignkit.errors import AlignkitError
