@@ -20,7 +20,7 @@ from alignkit.similarity.inputs import (
     SimilarityInputError,
     TooFewRowsError,
     check_pair,
-    repaired,
+    shuffled_pairing,
 )
 
 # Kept components above this fraction of the rows put a metric in a degenerate regime: with
@@ -44,7 +44,7 @@ def _mean_cc_scorer(x: ArrayLike, y: ArrayLike, *, share: float, metric: str, de
             "rows some canonical correlations are 1 by construction. Use more probe pairs or a lower share"
         )
     note_rank(max(kx, ky), n)
-    return lambda perm=None: float(torch_svdvals(Ux.T @ repaired(Uy, perm)).clamp(0.0, 1.0).mean())
+    return lambda perm=None: float(torch_svdvals(Ux.T @ shuffled_pairing(Uy, perm)).clamp(0.0, 1.0).mean())
 
 
 def svcca_scorer(x: ArrayLike, y: ArrayLike, *, share: float = 0.99, device: Device = None) -> PairScorer:

@@ -98,6 +98,7 @@ cross term instead of the whole metric.
 """
 
 
-def repaired(m: torch.Tensor, perm: torch.Tensor | None) -> torch.Tensor:
-    """Rows of ``m`` in the order given by ``perm`` (unchanged for None)."""
+def shuffled_pairing(m: torch.Tensor, perm: torch.Tensor | None) -> torch.Tensor:
+    """Rows of ``m`` re-paired by ``perm``: row i becomes ``m[perm[i]]`` (unchanged for None), the
+    pairing a permutation null scores (formerly named ``repaired``)."""
     return m if perm is None else m[perm.to(m.device)]
