@@ -6,7 +6,7 @@
 """
 
 from alignkit.evaluate.baselines import ASIF, CCA, BASELINES, Baseline, CentredASIF, Procrustes, RidgeMap, make_baseline
-from alignkit.evaluate.evaluate import (
+from alignkit.evaluate.score_tasks import (
     BaselineModel,
     TaskResult,
     classification_result,

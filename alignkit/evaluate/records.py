@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import polars as pl
 
 if TYPE_CHECKING:
-    from alignkit.evaluate.evaluate import TaskResult
+    from alignkit.evaluate.score_tasks import TaskResult
 
 # CLIP_benchmark's names for alignkit's metrics: i2t (an image query ranks captions) is its text
 # retrieval, t2i its image retrieval

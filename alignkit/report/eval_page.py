@@ -12,7 +12,7 @@ from alignkit.evaluate.records import clip_benchmark_records, compare_models
 from alignkit.report import Report, plots, write_table
 
 if TYPE_CHECKING:
-    from alignkit.evaluate.evaluate import TaskResult
+    from alignkit.evaluate.score_tasks import TaskResult
 
 
 def write_eval_outputs(
