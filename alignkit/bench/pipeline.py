@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from alignkit.align import AlignConfig, AlignedModel, CachedPairs, train_pairs
-from alignkit.align.run import align
+from alignkit.align.run import train_from_specs as align
 from alignkit.align.run_folder import SELECTION, read_metrics
 from alignkit.bench.compute import Meter
 from alignkit.bench.config import BenchConfig

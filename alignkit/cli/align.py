@@ -54,7 +54,7 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
 
     from alignkit.align import AlignConfig
     from alignkit.align.config import ConfigError
-    from alignkit.align.run import align as run_align
+    from alignkit.align.run import train_from_specs as run_align
     from alignkit.align.run_folder import saved_recipe
     from alignkit.progress import silence_progress_bars
 
