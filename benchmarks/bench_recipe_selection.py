@@ -25,7 +25,7 @@ CANDIDATES = ROOT / "benchmarks" / "recipes" / "candidates.yaml"
 
 def main() -> None:
     from alignkit.align import AlignConfig
-    from alignkit.align.run import align
+    from alignkit.align.run import train_from_specs as align
     from alignkit.align.selection import SELECTION_DIR
     from alignkit.bench.demo import demo_config
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from alignkit.align import AlignConfig, CachedPairs, train_pairs
 from alignkit.align.augment import group_pairs, style_shifts
 from alignkit.align.config import ConfigError
-from alignkit.align.trainer import refit_epochs
+from alignkit.align.refit import refit_epochs
 
 
 def recipe(**kw) -> AlignConfig:
@@ -199,7 +199,7 @@ def test_a_refit_run_killed_in_its_selection_run_resumes_from_its_saved_recipe(t
 
 
 def test_style_shift_is_off_with_a_note_for_online_data(capsys):
-    from alignkit.align.trainer import _shift_pairs
+    from alignkit.align.build import shift_pairs as _shift_pairs
 
     data, _ = styled_pairs(20)
 

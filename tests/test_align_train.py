@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from alignkit.align import AlignConfig, AlignedModel, CachedPairs, PairsError, train_pairs
 from alignkit.align.checkpoint import CheckpointError
-from alignkit.align.pairs import split_rows
+from alignkit.align.sampling import split_rows
 
 
 def recipe(**kw) -> AlignConfig:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from alignkit.bench.correlation import rank_correlation
-from alignkit.bench.pipeline import pairs_to_align
+from alignkit.bench.plan import pairs_to_align
 from alignkit.bench.runs import MARKER, reuse_or_train, subset
 from alignkit.bench.verdict import verdicts
 from alignkit.errors import AlignkitError

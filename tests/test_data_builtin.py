@@ -24,7 +24,7 @@ from PIL import Image
 
 from alignkit.cli import cli
 from alignkit.data import open_source, open_task
-from alignkit.data.builtin import clipart, emoji, fetch_set, grayscale
+from alignkit.data.builtin import clipart, emoji, emoji_concepts, fetch_set, grayscale
 from alignkit.data.images import decode_image
 from alignkit.errors import AlignkitError
 
@@ -113,7 +113,7 @@ def _no_bar(items, total, desc):
 def fake_emoji(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ALIGNKIT_DATA", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", f"{build_fake_npm(tmp_path)}{os.pathsep}{os.environ['PATH']}")
-    emoji._cached_concepts.cache_clear()
+    emoji_concepts._cached_concepts.cache_clear()
     fetch_set("emoji", progress=_no_bar)
     return tmp_path / "cache" / "emoji"
 
@@ -271,9 +271,9 @@ def real_emoji(monkeypatch: pytest.MonkeyPatch):
 
     if not (data_home() / "emoji" / "READY.json").exists():
         pytest.skip(f"emoji is not fetched into {data_home()} (alignkit data fetch emoji)")
-    emoji._cached_concepts.cache_clear()
+    emoji_concepts._cached_concepts.cache_clear()
     yield emoji.load_concepts()
-    emoji._cached_concepts.cache_clear()
+    emoji_concepts._cached_concepts.cache_clear()
 
 
 def test_real_emoji_held_out_concepts_share_no_caption_and_no_family(real_emoji) -> None:

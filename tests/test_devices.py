@@ -56,7 +56,7 @@ def test_apis_default_to_auto():
     from alignkit.align.config import AlignConfig
     from alignkit.bench.config import BenchConfig
     from alignkit.encoders.base import EncoderOptions
-    from alignkit.similarity.rank import RankConfig
+    from alignkit.rank import RankConfig
 
     assert AlignConfig().device == BenchConfig("pixels", "hashed-ngrams").device == RankConfig().device == EncoderOptions().device == "auto"
     assert create_encoder("pixels").options.device == "auto"

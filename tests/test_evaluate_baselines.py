@@ -12,11 +12,10 @@ from alignkit.evaluate.baselines import (
     CCA,
     Procrustes,
     RidgeMap,
-    cca_fit,
     make_baseline,
     orthogonal_procrustes,
-    ridge_fit,
 )
+from alignkit.linalg import cca_fit, ridge_fit
 from alignkit.evaluate.retrieval import retrieval_chance, retrieval_metrics
 
 

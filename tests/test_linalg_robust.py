@@ -10,7 +10,8 @@ import scipy.linalg
 import torch
 
 from alignkit import linalg
-from alignkit.evaluate.baselines import CCA, cca_fit
+from alignkit.evaluate.baselines import CCA
+from alignkit.linalg import cca_fit
 from alignkit.similarity import cca, score_pair, svcca
 
 
@@ -87,7 +88,7 @@ def test_scores_record_the_rank_they_kept_and_flag_the_degenerate_regime():
 
 
 def test_bench_correlation_marks_a_degenerate_metric_as_no_predictor():
-    from alignkit.bench.pipeline import correlation_rows
+    from alignkit.bench.correlation import correlation_rows
 
     ranked, rows = [], []
     for i in range(5):

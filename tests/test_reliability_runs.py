@@ -46,7 +46,7 @@ def same_weights(a: Path, b: Path) -> bool:
 
 
 def test_a_crash_before_state_json_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:
-    from alignkit.features import store
+    from alignkit import atomic as store
 
     cfg = recipe()
     train_pairs(cfg, data(), tmp_path / "full", progress=False)

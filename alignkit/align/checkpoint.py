@@ -41,7 +41,7 @@ def save_checkpoint(folder: Path, module: nn.Module, optimizer: torch.optim.Opti
     crash at any moment leaves a whole checkpoint to resume from (see ``checkpoint_folder``)."""
     from safetensors.torch import save
 
-    from alignkit.features.store import atomic_write_bytes, atomic_write_json
+    from alignkit.atomic import atomic_write_bytes, atomic_write_json
 
     new, old = _sibling(folder, NEW), _sibling(folder, OLD)
     shutil.rmtree(new, ignore_errors=True)

@@ -3,27 +3,23 @@
 Image row ``i`` has key ``image_keys[i]``; text row ``j`` belongs to image row ``text_owner[j]``.
 The trainer only ever asks for feature batches by row, so the cached path (features read
 from a store once) and the ``--online`` path (frozen encoders run on every batch) are
-interchangeable.
+interchangeable. Splitting and sampling rows live in ``sampling``; row checks and caption
+hashes in ``rows``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from alignkit.align.placement import MappedTable, TensorRows, scan
-from alignkit.data.base import pair_key_of
-from alignkit.errors import AlignkitError, BadItemError
-
-
-class PairsError(AlignkitError):
-    """The training pairs cannot be used as given (empty, non-finite, wrong store)."""
+from alignkit.align.rows import PairsError, finite_rows, finite_tokens, join_captions, refuse_non_finite, row_hashes
+from alignkit.align.sampling import groups_from_captions, groups_from_concepts
+from alignkit.errors import BadItemError
 
 
 @dataclass
@@ -91,9 +87,9 @@ class CachedPairs(PairedData):
         """``concepts``: the concept id of each of ``image_keys`` (None where unknown), see `image_groups`."""
         if concepts is not None and len(concepts) != len(image_keys):
             raise PairsError(f"{len(concepts)} concept ids for {len(image_keys)} image keys; give one per image key")
-        image = _finite(np.asarray(image, dtype=np.float32), list(image_keys), "image")
-        text = _finite(np.asarray(text, dtype=np.float32), list(text_keys), "text")
-        img_rows, txt_rows, owner = _join(list(image_keys), list(text_keys))
+        image = finite_rows(np.asarray(image, dtype=np.float32), list(image_keys), "image")
+        text = finite_rows(np.asarray(text, dtype=np.float32), list(text_keys), "text")
+        img_rows, txt_rows, owner = join_captions(list(image_keys), list(text_keys))
         self.image_keys = [image_keys[i] for i in img_rows]
         self.text_keys = [text_keys[j] for j in txt_rows]
         self.text_owner = owner
@@ -144,7 +140,7 @@ class CachedPairs(PairedData):
         from alignkit.features.rows import MappedRows
 
         ik, tk = stores[0].keys(), stores[1].keys()
-        img_rows, txt_rows, owner = _join(ik, tk)
+        img_rows, txt_rows, owner = join_captions(ik, tk)
         self = cls.__new__(cls)
         self.image_keys = [ik[i] for i in img_rows]
         self.text_keys = [tk[j] for j in txt_rows]
@@ -156,9 +152,9 @@ class CachedPairs(PairedData):
             table = torch.empty((len(rows), mapped.dim), dtype=torch.float16, device=device) if features_in == "device" else None
             hashes = []
             for start, x in scan(mapped.take, np.arange(len(mapped)), mapped.dim):
-                _refuse_non_finite(x.numpy(), keys, start, side)
+                refuse_non_finite(x.numpy(), keys, start, side)
                 if side == "text":
-                    hashes.append(_row_hashes(x.numpy()))
+                    hashes.append(row_hashes(x.numpy()))
                 if table is not None:
                     table[start : start + len(x)] = x.to(device).half()
             if side == "text":
@@ -247,102 +243,6 @@ class OnlinePairs(PairedData):
         return self._run(self.text_encoder, [self._texts[j] for j in rows], "text", self._tokens["text"])
 
 
-def split_rows(keys: Sequence[str], val_fraction: float, seed: int, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic train/validation split of image rows by a hash of (seed, group): a group
-    lands on the same side whatever the order of the data or how much was added. A group
-    (see ``PairedData.image_groups``) is named by its smallest key; without groups each key
-    is its own group."""
-    if val_fraction <= 0:
-        return np.arange(len(keys)), np.zeros(0, dtype=np.int64)
-    groups = np.arange(len(keys)) if groups is None else np.asarray(groups)
-    name: dict[int, str] = {}
-    for k, g in zip(keys, groups.tolist()):
-        name[g] = min(name.get(g, k), k)
-    u = np.array([int(hashlib.sha256(f"{seed}:{name[g]}".encode()).hexdigest()[:12], 16) / 16**12 for g in groups.tolist()])
-    val = u < val_fraction
-    return np.flatnonzero(~val), np.flatnonzero(val)
-
-
-def groups_from_captions(text_owner: np.ndarray, text_ids: np.ndarray, n_images: int) -> np.ndarray:
-    """Images that share an identical caption form one group (the same concept drawn in two
-    styles, a photo crawled twice); each group is labelled by its smallest image row."""
-    parent = np.arange(n_images)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[int, int] = {}
-    for owner, tid in zip(text_owner.tolist(), text_ids.tolist()):
-        if tid in first:
-            a, b = find(owner), find(first[tid])
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-        else:
-            first[tid] = owner
-    return np.array([find(i) for i in range(n_images)], dtype=np.int64)
-
-
-def groups_from_concepts(concepts: Sequence[str | None], text_owner: np.ndarray, text_ids: np.ndarray) -> np.ndarray:
-    """Images of one concept form one group; images without a concept are grouped by identical
-    captions among themselves. Each group is labelled by its smallest image row."""
-    n = len(concepts)
-    unknown = np.array([c is None for c in concepts], dtype=bool)
-    mine = unknown[text_owner] if len(text_owner) else np.zeros(0, dtype=bool)
-    out = groups_from_captions(text_owner[mine], text_ids[mine], n)  # concept rows stay singletons here
-    first: dict[str, int] = {}
-    for i, c in enumerate(concepts):
-        if c is not None:
-            out[i] = first.setdefault(c, i)
-    return out
-
-
-def epoch_pairs(train_rows: np.ndarray, captions_of: list[np.ndarray], mode: str, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(image rows, text rows) for one epoch, shuffled. ``sample``: one random caption per
-    image; ``all``: every caption once (its image repeats)."""
-    if mode == "sample":
-        picks = torch.rand(len(train_rows), generator=generator).numpy()
-        img = train_rows
-        txt = np.array([captions_of[i][int(p * len(captions_of[i]))] for i, p in zip(train_rows, picks)], dtype=np.int64)
-    else:
-        img = np.concatenate([np.full(len(captions_of[i]), i) for i in train_rows]).astype(np.int64)
-        txt = np.concatenate([captions_of[i] for i in train_rows]).astype(np.int64)
-    order = torch.randperm(len(img), generator=generator).numpy()
-    return img[order], txt[order]
-
-
-def _finite(x: np.ndarray, keys: list[str], side: str) -> np.ndarray:
-    if x.ndim != 2 or x.shape[0] != len(keys):
-        raise PairsError(f"{side} features must be (rows, dim) with one row per key; got shape {x.shape} for {len(keys)} keys")
-    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
-    if len(bad):
-        shown = ", ".join(repr(keys[i]) for i in bad[:5])
-        raise PairsError(
-            f"{len(bad)} {side} feature row(s) hold NaN or inf (rows {bad[:5].tolist()}, keys {shown}"
-            f"{', ...' if len(bad) > 5 else ''}); re-embed them or drop those pairs"
-        )
-    return x
-
-
-def _join(image_keys: list[str], text_keys: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    index: dict[str, int] = {}
-    for i, k in enumerate(image_keys):
-        index.setdefault(k, i)
-    owners = [index.get(pair_key_of(k), -1) for k in text_keys]
-    txt_rows = np.array([j for j, o in enumerate(owners) if o >= 0], dtype=np.int64)
-    if len(txt_rows) == 0:
-        raise PairsError(
-            f"no caption row matches an image row ({len(image_keys)} image keys, {len(text_keys)} text keys); "
-            "text keys must be '<pair key>#<i>' for pair keys in the image store (were both stores made from the same data?)"
-        )
-    used = sorted({owners[j] for j in txt_rows})
-    remap = {old: new for new, old in enumerate(used)}
-    owner = np.array([remap[owners[j]] for j in txt_rows], dtype=np.int64)
-    return np.array(used, dtype=np.int64), txt_rows, owner
-
-
 def _select_tokens(tokens: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor] | None:
     if tokens is None:
         return None
@@ -354,14 +254,7 @@ def _store_tokens(store: Any, pooled_keys: list[str], side: str) -> tuple[np.nda
     keys, toks, mask = store.load_tokens()
     if keys != pooled_keys:
         raise PairsError(f"{side} store {store.path}: token rows do not match pooled rows; re-embed it with --tokens")
-    return _finite_tokens(toks, keys, side), mask
-
-
-def _finite_tokens(toks: np.ndarray, keys: list[str], side: str) -> np.ndarray:
-    bad = np.flatnonzero(~np.isfinite(toks.reshape(len(keys), -1)).all(axis=1))
-    if len(bad):
-        raise PairsError(f"{len(bad)} {side} token row(s) hold NaN or inf (keys {', '.join(repr(keys[i]) for i in bad[:5])}); re-embed them")
-    return toks
+    return finite_tokens(toks, keys, side), mask
 
 
 def _batch(pooled: Any, tokens: tuple[torch.Tensor, torch.Tensor] | None, rows: np.ndarray) -> FeatureBatch:
@@ -369,32 +262,3 @@ def _batch(pooled: Any, tokens: tuple[torch.Tensor, torch.Tensor] | None, rows: 
         return FeatureBatch(pooled.take(rows))
     idx = torch.from_numpy(np.asarray(rows, dtype=np.int64))
     return FeatureBatch(pooled.take(rows), tokens[0][idx], tokens[1][idx])
-
-
-_HASH_KEYS = np.random.default_rng(20240601).integers(1, 2**63, size=(2, 1 << 16), dtype=np.uint64) | np.uint64(1)
-
-
-def _refuse_non_finite(x: np.ndarray, keys: list[str], start: int, side: str) -> None:
-    """Refuse a chunk (rows ``start``...) holding NaN or inf, naming the keys."""
-    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
-    if len(bad):
-        shown = ", ".join(repr(keys[start + i]) for i in bad[:5])
-        raise PairsError(f"{side} feature rows hold NaN or inf (keys {shown}{', ...' if len(bad) > 5 else ''}); re-embed them or drop those pairs")
-
-
-def _row_hashes(x: np.ndarray) -> np.ndarray:
-    """A 128-bit hash of each row's bits (two random linear hashes mod 2^64), so identical
-    captions get one text id without holding every row at once."""
-    if x.shape[1] > _HASH_KEYS.shape[1]:
-        raise PairsError(f"text features are {x.shape[1]}-d; at most {_HASH_KEYS.shape[1]} are supported")
-    bits = np.ascontiguousarray(x).view(np.uint32).astype(np.uint64)
-    h = np.stack([bits @ _HASH_KEYS[0, : x.shape[1]], bits @ _HASH_KEYS[1, : x.shape[1]]], axis=1)  # wraps mod 2^64
-    return h.view(np.dtype((np.void, 16))).reshape(-1)
-
-
-def store_identity(path: str | Path) -> dict[str, Any]:
-    """What a store says about the encoder that made it: spec, fingerprint, dim."""
-    from alignkit.features.store import FeatureStore
-
-    store = FeatureStore(path)
-    return {"spec": store.encoder.get("spec"), "fingerprint": store.fingerprint, "dim": store.dim}

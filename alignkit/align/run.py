@@ -1,4 +1,4 @@
-"""One call from specs to a trained model: what `alignkit align` runs.
+"""One call from specs to a trained model: what `alignkit align` runs (`train_from_specs`).
 
 Cached (the default): both encoders embed the data once into the shared features cache
 (``$ALIGNKIT_CACHE/features/<data>/<encoder>-<fingerprint>``), then only the heads train.
@@ -19,7 +19,7 @@ from alignkit.align.trainer import train, train_pairs
 from alignkit.devices import device_name
 
 
-def align(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cache_root: str | Path | None = None, progress: bool = True,
+def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cache_root: str | Path | None = None, progress: bool = True,
           candidates: dict[str, dict[str, Any]] | None = None) -> AlignedModel:
     """Build both encoders from ``config.vision``/``config.text``, read ``config.data``, train.
 

@@ -192,7 +192,7 @@ def _fold_run(train: Callable[..., Any], cfg: AlignConfig, data: CachedPairs, ru
     import json
 
     from alignkit.align.model import AlignedModel
-    from alignkit.features.store import atomic_write_json
+    from alignkit.atomic import atomic_write_json
 
     marker = run / "fold-run.json"
     identity = {"recipe": cfg.to_dict(), "images": len(data.image_keys), "captions": len(data.text_keys)}
@@ -220,7 +220,7 @@ def write_selection(sel: Selection, recipes: dict[str, AlignConfig], folder: str
     """``selection.json`` (every row, the scores, the chosen recipe in full) and ``selection.md``."""
     import json
 
-    from alignkit.features.store import atomic_write_json
+    from alignkit.atomic import atomic_write_json
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -33,4 +35,20 @@ def retrieval_r1(
         "i2t_chance": float(texts_per_group[group_ix].float().mean()) / m,
         "t2i_chance": float(images_per_group[group_ix[torch.as_tensor(text_owner, dtype=torch.long)]].float().mean()) / n,
         "i2t_hits": per_image.numpy(),  # per image query, for paired comparisons
+    }
+
+
+@torch.no_grad()
+def validate(model: Any, data: Any, val_rows: np.ndarray, captions_of: list[np.ndarray], groups: np.ndarray, device: torch.device, chunk: int = 2048) -> dict[str, float]:
+    model.eval()
+    text_rows = np.concatenate([captions_of[i] for i in val_rows])
+    owner_of = {int(r): k for k, r in enumerate(val_rows)}
+    owner = np.array([owner_of[int(o)] for o in data.text_owner[text_rows]])
+    zi = torch.cat([model.encode_image_features(**vars(data.image_batch(val_rows[s : s + chunk]).to(device))).cpu() for s in range(0, len(val_rows), chunk)])
+    zt = torch.cat([model.encode_text_features(**vars(data.text_batch(text_rows[s : s + chunk]).to(device))).cpu() for s in range(0, len(text_rows), chunk)])
+    r = retrieval_r1(zi, zt, owner, groups[val_rows])
+    return {
+        "val_i2t_r1": r["i2t_r1"], "val_t2i_r1": r["t2i_r1"], "val_i2t_chance": r["i2t_chance"],
+        "val_t2i_chance": r["t2i_chance"], "val_chance_r1": max(r["i2t_chance"], r["t2i_chance"]),
+        "val_images": len(val_rows), "val_texts": len(text_rows),
     }

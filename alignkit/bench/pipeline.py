@@ -20,12 +20,13 @@ from typing import Any, Callable
 import numpy as np
 
 from alignkit.align import AlignConfig, AlignedModel, CachedPairs, train_pairs
-from alignkit.align.run import align
-from alignkit.align.trainer import SELECTION, read_metrics
+from alignkit.align.run import train_from_specs as align
+from alignkit.align.run_folder import SELECTION, read_metrics
 from alignkit.bench.compute import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.bench.correlation import correlation_rows, tidy_rank_rows
 from alignkit.bench.features import is_cached, task_features, training_pairs, TaskFeatures
+from alignkit.bench.plan import check_task_names, pairs_to_align
 from alignkit.bench.prefetch import prefetch_layers
 from alignkit.bench.runs import reuse_or_train, subset
 from alignkit.bench.study import study_rows
@@ -36,10 +37,10 @@ from alignkit.data import open_source
 from alignkit.data.base import caption_items, image_items
 from alignkit.data.tasks import open_task
 from alignkit.encoders import create_encoder
-from alignkit.errors import AlignkitError
 from alignkit.evaluate import TaskResult, make_baseline, paired_rows
 from alignkit.features.cache import cached_features, slug
-from alignkit.similarity.rank import RankConfig, align_rows, embed_probe, ranking, resolve_zoo, score_all
+from alignkit.rank.pipeline import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
+from alignkit.rank.table import ranking
 
 MIN_SUBSET_IMAGES = 20
 Say = Callable[[str], None]
@@ -72,7 +73,7 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
         targets, chosen_note = pairs_to_align(ranked, config.align)
         with meter.stage("open tasks"):
             tasks = {spec: open_task(spec) for spec in config.tasks}
-        _check_task_names(tasks)
+        check_task_names(tasks)
         bench = _PairBench(config, out, tasks, meter, say, progress)
         if config.align == "all":  # several layers of one encoder: one pass over each data set for all of them
             with meter.stage("prefetch layers"):
@@ -123,27 +124,6 @@ def _rank(config: BenchConfig, meter: Meter, say: Say, vision: list[Any], text: 
     for e in ranked:
         e["n_probe"] = len(keys)
     return ranked, rows
-
-
-def _check_task_names(tasks: dict[str, Any]) -> None:
-    """Results are keyed by task name: two specs under one name would silently merge."""
-    seen: dict[str, str] = {}
-    for spec, task in tasks.items():
-        if task.name in seen:
-            raise AlignkitError(f"tasks {seen[task.name]!r} and {spec!r} are both named {task.name!r}; "
-                                "their results would mix. Give one of them another name (or drop one).")
-        seen[task.name] = spec
-
-
-def pairs_to_align(ranked: list[dict[str, Any]], mode: str) -> tuple[list[dict[str, Any]], str]:
-    """Every pair (best first), or only the best non-control one; with a sentence saying which and why."""
-    real = [e for e in ranked if not e["control"]]
-    if mode == "all":
-        first = real[0] if real else ranked[0]
-        return [first] + [e for e in ranked if e is not first], f"all {len(ranked)} pairs aligned; the chosen pair is the best-ranked non-control pair"
-    if real:
-        return [real[0]], f"the best-ranked non-control pair (rank {real[0]['rank']} of {len(ranked)})"
-    return [ranked[0]], "every ranked pair is a control, so the best-ranked control pair was aligned"
 
 
 class _PairBench:

@@ -15,9 +15,9 @@ import numpy as np
 
 from alignkit.align import AlignedModel, CachedPairs
 from alignkit.align.checkpoint import has_checkpoint
-from alignkit.align.trainer import LAST
+from alignkit.align.run_folder import LAST
 from alignkit.errors import AlignkitError
-from alignkit.features.store import atomic_write_json
+from alignkit.atomic import atomic_write_json
 
 MARKER = "bench-run.json"
 

@@ -73,15 +73,3 @@ def study_rows(by_size: dict[int, list[dict[str, Any]]], rows: list[dict[str, An
                                     "variant": variant, **rank_correlation(x, y, bootstrap, seed),
                                     "usable": bad == 0, "degenerate_pairs": bad})
     return out
-
-
-def best_predictors(rows: list[dict[str, Any]], n_probe: int, pairs: str = "no controls",
-                    target: str = "aligned") -> list[dict[str, Any]]:
-    """The study rows at one probe size, pair set and target, usable ones first, best Spearman first."""
-    chosen = [r for r in rows if r["section"] == "study" and r["n_probe"] == n_probe and r["pairs"] == pairs
-              and r["target"] == target]
-    return sorted(chosen, key=lambda r: (not r["usable"], -_finite(r["spearman"])))
-
-
-def _finite(x: float) -> float:
-    return x if isinstance(x, (int, float)) and math.isfinite(x) else -math.inf

@@ -54,8 +54,8 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
 
     from alignkit.align import AlignConfig
     from alignkit.align.config import ConfigError
-    from alignkit.align.run import align as run_align
-    from alignkit.align.trainer import saved_recipe
+    from alignkit.align.run import train_from_specs as run_align
+    from alignkit.align.run_folder import saved_recipe
     from alignkit.progress import silence_progress_bars
 
     if quiet:
@@ -104,7 +104,7 @@ def _candidates(path: Path) -> dict:
 
 def _summary(out: Path, model) -> None:
     from alignkit.align.distributed import rank
-    from alignkit.align.trainer import REFIT, SELECTION, read_metrics
+    from alignkit.align.run_folder import REFIT, SELECTION, read_metrics
 
     if rank() != 0:
         return

@@ -41,7 +41,8 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
     zero-shot on every --task; every number is printed next to its chance level. Task features
     are cached, so a second call encodes nothing."""
     from alignkit.align.model import AlignedModel
-    from alignkit.evaluate import clip_benchmark_records, write_eval_outputs
+    from alignkit.evaluate import clip_benchmark_records
+    from alignkit.report.eval_page import write_eval_outputs
     from alignkit.evaluate.compare import evaluate_models
     from alignkit.progress import silence_progress_bars
 

@@ -41,10 +41,9 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     """Rank every vision x text encoder pair by CKA, mutual k-NN and more, raw and calibrated."""
     from alignkit.data import open_source
     from alignkit.errors import AlignkitError
-    from alignkit.similarity.rank import (
-        RankConfig, align_rows, best_layers, embed_probe, pair_json, ranking, resolve_zoo, score_all,
-    )
-    from alignkit.similarity.rank_report import write_rank_report
+    from alignkit.rank.pipeline import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
+    from alignkit.rank.table import best_layers, pair_json, ranking
+    from alignkit.report.rank_page import write_rank_report
 
     metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if primary not in metric_list:
@@ -76,7 +75,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
 
 def format_ranking(ranked: list[dict], metrics: tuple[str, ...], primary: str, n_probe: int | None = None) -> str:
     """The ranking as a plain-text table; a pair whose metrics failed or are degenerate says so in its notes."""
-    from alignkit.similarity.rank import pair_notes
+    from alignkit.rank.table import pair_notes
 
     shown = [primary] + [m for m in metrics if m != primary][:3]
     head = ["rank", "vision", "text", "control"] + [f"{m}" for m in shown] + [f"{primary} cal. [95% CI]", "p"]

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from alignkit.curation.select import l2_normalize
+from alignkit.arrays import l2_normalize
 from alignkit.encoders.base import Encoder
 from alignkit.errors import AlignkitError
 
@@ -41,12 +41,12 @@ def text_prototypes(encoder: Encoder, prompts: Sequence[Sequence[str]], batch_si
     flat = [p for group in prompts for p in group]
     if not flat:
         raise AlignkitError("concepts have no prompts")
-    emb = l2_normalize(encoder.encode(flat, batch_size=batch_size).pooled.numpy())
+    emb = l2_normalize(encoder.encode(flat, batch_size=batch_size).pooled.numpy(), dtype=np.float32)
     out, start = [], 0
     for group in prompts:
         out.append(emb[start : start + len(group)].mean(axis=0))
         start += len(group)
-    return l2_normalize(np.stack(out))
+    return l2_normalize(np.stack(out), dtype=np.float32)
 
 
 def from_names(names: Sequence[str], encoder: Encoder, templates: Sequence[str] = DEFAULT_TEMPLATES) -> Concepts:
@@ -72,11 +72,11 @@ def from_tasks(tasks: Sequence, encoder: Encoder) -> Concepts:
 
 def image_prototypes(image_features: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Per class: the normalised mean of its normalised example-image features."""
-    feats = l2_normalize(image_features)
+    feats = l2_normalize(image_features, dtype=np.float32)
     missing = [c for c in range(n_classes) if not (labels == c).any()]
     if missing:
         raise AlignkitError(f"concept example images are missing for class indices {missing[:10]}")
-    return l2_normalize(np.stack([feats[labels == c].mean(axis=0) for c in range(n_classes)]))
+    return l2_normalize(np.stack([feats[labels == c].mean(axis=0) for c in range(n_classes)]), dtype=np.float32)
 
 
 def _unique(xs: list[str]) -> list[str]:

@@ -30,7 +30,8 @@ from alignkit.curation.select import (
 from alignkit.data.base import pair_key_of
 from alignkit.data.subset import SUBSET_FORMAT
 from alignkit.errors import AlignkitError
-from alignkit.features.store import FeatureStore, atomic_save_npy, atomic_write_json, store_digest
+from alignkit.atomic import atomic_save_npy, atomic_write_json
+from alignkit.features.store import FeatureStore, store_digest
 
 
 

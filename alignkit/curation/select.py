@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from alignkit.arrays import l2_normalize
 from alignkit.errors import AlignkitError
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def concept_scores(features: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
@@ -22,7 +17,7 @@ def concept_scores(features: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
             f"features are {features.shape[1]}-d but concept prototypes are {prototypes.shape[1]}-d: "
             "they must come from the same encoder"
         )
-    return l2_normalize(features) @ l2_normalize(prototypes).T
+    return l2_normalize(features, dtype=np.float32) @ l2_normalize(prototypes, dtype=np.float32).T
 
 
 class TopKPerConcept:
@@ -71,7 +66,7 @@ def near_duplicates(features: np.ndarray, order: np.ndarray, threshold: float, c
     """Greedy in ``order``: a row is a duplicate if its cosine to an earlier kept row is >= threshold.
 
     Returns a boolean mask over ``order`` (True = duplicate, drop it)."""
-    feats = l2_normalize(features[order])
+    feats = l2_normalize(features[order], dtype=np.float32)
     dup = np.zeros(len(order), dtype=bool)
     kept: list[np.ndarray] = []
     for start in range(0, len(order), chunk):
@@ -95,10 +90,10 @@ def leak_mask(pool: np.ndarray, evaluation: np.ndarray, threshold: float, chunk:
     """For each pool row: (is a near-copy of an evaluation image, its highest cosine to one)."""
     if len(evaluation) == 0:
         return np.zeros(len(pool), dtype=bool), np.full(len(pool), -1.0, dtype=np.float32)
-    ev = l2_normalize(evaluation)
+    ev = l2_normalize(evaluation, dtype=np.float32)
     best = np.empty(len(pool), dtype=np.float32)
     for start in range(0, len(pool), chunk):
-        best[start : start + chunk] = (l2_normalize(pool[start : start + chunk]) @ ev.T).max(axis=1)
+        best[start : start + chunk] = (l2_normalize(pool[start : start + chunk], dtype=np.float32) @ ev.T).max(axis=1)
     return best >= threshold, best
 
 

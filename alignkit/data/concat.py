@@ -10,8 +10,6 @@ from typing import Any, Iterator
 
 from alignkit.data.base import Pair, PairSource, Skip
 
-SEPARATOR = " + "
-
 
 class ConcatSource(PairSource):
     def __init__(self, specs: list[str]):

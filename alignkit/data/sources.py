@@ -22,8 +22,10 @@ from urllib.parse import parse_qsl
 
 from alignkit.data.base import PairSource
 from alignkit.errors import AlignkitError
+from alignkit.lazy import load
 
 SCHEMES = ("wds", "csv", "tsv", "parquet", "folder", "hf", "builtin", "subset")
+SEPARATOR = " + "  # joins several sources into one
 
 
 def parse_data_spec(spec: str, schemes: tuple[str, ...] = SCHEMES) -> tuple[str | None, str, dict[str, str]]:
@@ -105,17 +107,22 @@ def _open_hf(loc: str, p: dict[str, str], spec: str) -> PairSource:
     return HFDatasetSource(loc, image=p.get("image", "image"), text=text, split=p.get("split"), key=p.get("key"))
 
 
-def _open_builtin(loc: str, p: dict[str, str], spec: str) -> PairSource:
-    from alignkit.data.builtin import open_builtin_source
+# Sources that open other sources themselves (built-in sets, curated subsets, concatenations)
+# are lazy "module:object" references, so this module never imports a module that imports it.
+LAZY_OPENERS: dict[str, str] = {
+    "builtin": "alignkit.data.builtin:open_builtin_source",
+    "subset": "alignkit.data.subset:SubsetSource",
+    "concat": "alignkit.data.concat:ConcatSource",
+}
 
-    return open_builtin_source(loc, p)
+
+def _open_builtin(loc: str, p: dict[str, str], spec: str) -> PairSource:
+    return load(LAZY_OPENERS["builtin"])(loc, p)
 
 
 def _open_subset(loc: str, p: dict[str, str], spec: str) -> PairSource:
-    from alignkit.data.subset import SubsetSource
-
     _take(p, (), spec)
-    return SubsetSource(loc)
+    return load(LAZY_OPENERS["subset"])(loc)
 
 
 _OPENERS: dict[str, Callable[[str, dict[str, str], str], PairSource]] = {
@@ -132,10 +139,8 @@ _OPENERS: dict[str, Callable[[str, dict[str, str], str], PairSource]] = {
 
 def open_source(spec: str) -> PairSource:
     """The pair source a ``--data`` spec names (syntax in this module's docstring)."""
-    from alignkit.data.concat import SEPARATOR, ConcatSource
-
     if SEPARATOR in spec:
-        return ConcatSource([part.strip() for part in spec.split(SEPARATOR)])
+        return load(LAZY_OPENERS["concat"])([part.strip() for part in spec.split(SEPARATOR)])
     scheme, loc, params = parse_data_spec(spec)
     scheme = scheme or guess_scheme(loc)
     if not loc:

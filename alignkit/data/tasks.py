@@ -27,6 +27,7 @@ import numpy as np
 from alignkit.data.base import ImageRef, Pair, PairSource, Skip, caption_items, image_items
 from alignkit.data.plain import IMAGE_EXTENSIONS
 from alignkit.errors import AlignkitError
+from alignkit.lazy import load
 
 Templates = Union[list[str], dict[str, list[str]]]
 
@@ -215,6 +216,14 @@ def folder_task(root: str | Path, templates: str | None = None, classnames: str 
     return ClassificationTask(root.name, names, tmpl, items, [], {"source": str(root)})
 
 
+# Task schemes whose modules build tasks from this module's containers: lazy "module:object"
+# references, so this module never imports a module that imports it.
+TASK_OPENERS: dict[str, str] = {
+    "builtin": "alignkit.data.builtin:open_builtin_task",
+    "cb": "alignkit.data.clip_benchmark:clip_benchmark_task",
+}
+
+
 def open_task(spec: str) -> Task:
     """The classification or retrieval task a spec names (syntax in the module docstring)."""
     from alignkit.data.sources import SCHEMES, open_source, parse_data_spec
@@ -224,14 +233,8 @@ def open_task(spec: str) -> Task:
         inner = spec[len("retrieval:") :]
         return RetrievalTask.from_source(inner, open_source(inner))
     scheme, loc, params = parse_data_spec(spec, SCHEMES + ("folder-task", "task", "cb"))
-    if scheme == "builtin":
-        from alignkit.data.builtin import open_builtin_task
-
-        return open_builtin_task(loc, params)
-    if scheme == "cb":
-        from alignkit.data.clip_benchmark import clip_benchmark_task
-
-        return clip_benchmark_task(loc, params)
+    if scheme in TASK_OPENERS:
+        return load(TASK_OPENERS[scheme])(loc, params)
     opts = {k: params.pop(k) for k in ("templates", "classnames") if k in params}
     if params:
         raise AlignkitError(f"{spec}: unknown option(s) {sorted(params)}; tasks accept templates=FILE, classnames=FILE")

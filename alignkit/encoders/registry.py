@@ -9,42 +9,36 @@ Spec syntax: ``BACKEND:NAME[?key=value&key=value]`` or a registered short name.
 
 Recognised options: ``layer`` (int), ``pool`` (backend-specific pooling name), ``dtype``;
 anything else is passed to the backend in ``EncoderOptions.extra``.
+
+The built-in backends and short names are lazy references (``BACKENDS``, ``ZOO_SOURCES``):
+no backend module imports this registry, and none registers itself on import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl
 
 from alignkit.encoders.base import Encoder, EncoderOptions, Modality
+from alignkit.encoders.entry import ZooEntry
 from alignkit.errors import NotInstalledError, UnknownEncoderError
+from alignkit.lazy import load
 from alignkit.options import dtype_option
 
 BackendFactory = Callable[[str, EncoderOptions], Encoder]
 
 
-@dataclass
-class ZooEntry:
-    """A named encoder: what it is, and how to get it when it is not installed."""
-
-    name: str
-    modality: Modality
-    dim: int
-    params: int
-    description: str
-    install_hint: str
-    is_installed: Callable[[], bool]
-    factory: Callable[[EncoderOptions], Encoder]
-    kind: str = "offline"  # offline | control | hub
-    tags: list[str] = field(default_factory=list)
-
-    def installed(self) -> bool:
-        try:
-            return bool(self.is_installed())
-        except Exception:  # an import error inside a probe means "not installed"
-            return False
-
+# backend prefix -> "module:factory" (factory(name, options) -> Encoder), imported on first use
+BACKENDS: dict[str, str] = {
+    "hf": "alignkit.encoders.backends.hf:build_hf",
+    "st": "alignkit.encoders.backends.st:build_st",
+    "timm": "alignkit.encoders.backends.timm_backend:build_timm",
+}
+# "module:list" of ZooEntry: the short names (offline models, controls), loaded on first use
+ZOO_SOURCES: tuple[str, ...] = (
+    "alignkit.encoders.backends.offline:ENTRIES",
+    "alignkit.encoders.backends.controls:ENTRIES",
+)
 
 _BACKENDS: dict[str, BackendFactory] = {}
 _ZOO: dict[str, ZooEntry] = {}
@@ -52,7 +46,8 @@ _LOADED = False
 
 
 def register_backend(prefix: str, factory: BackendFactory) -> None:
-    """Make ``prefix:NAME`` specs build through ``factory(name, options)``."""
+    """Make ``prefix:NAME`` specs build through ``factory(name, options)`` (for backends outside
+    alignkit; the built-in ones are listed in ``BACKENDS``)."""
     _BACKENDS[prefix] = factory
 
 
@@ -62,12 +57,20 @@ def register_entry(entry: ZooEntry) -> None:
 
 
 def _ensure_loaded() -> None:
-    """Import the backend modules once; each registers itself."""
+    """Load the built-in short names once (the backends' factories load when first used)."""
     global _LOADED
     if _LOADED:
         return
     _LOADED = True
-    from alignkit.encoders import backends  # noqa: F401  (registration side effects)
+    for ref in ZOO_SOURCES:
+        for entry in load(ref):
+            _ZOO.setdefault(entry.name, entry)
+
+
+def _backend(prefix: str) -> BackendFactory:
+    if prefix not in _BACKENDS:
+        _BACKENDS[prefix] = load(BACKENDS[prefix])
+    return _BACKENDS[prefix]
 
 
 def parse_spec(spec: str) -> tuple[str | None, str, EncoderOptions]:
@@ -96,8 +99,7 @@ def parse_spec(spec: str) -> tuple[str | None, str, EncoderOptions]:
 
 
 def _known_prefixes() -> set[str]:
-    _ensure_loaded()
-    return set(_BACKENDS)
+    return set(BACKENDS) | set(_BACKENDS)
 
 
 def create_encoder(
@@ -118,7 +120,7 @@ def create_encoder(
     if pooling is not None:
         opts.pooling = pooling
     if prefix is not None:
-        enc = _BACKENDS[prefix](name, opts)
+        enc = _backend(prefix)(name, opts)
     elif name in _ZOO:
         entry = _ZOO[name]
         if not entry.installed():
@@ -143,7 +145,7 @@ def _unknown_message(name: str) -> str:
 
     close = difflib.get_close_matches(name, list(_ZOO), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    prefixes = ", ".join(f"{p}:NAME" for p in sorted(_BACKENDS))
+    prefixes = ", ".join(f"{p}:NAME" for p in sorted(_known_prefixes()))
     return (
         f"unknown encoder {name!r}.{hint} Use a short name from `alignkit zoo` "
         f"or a backend spec ({prefixes})."

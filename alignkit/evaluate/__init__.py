@@ -1,11 +1,12 @@
-"""Evaluation: zero-shot classification, retrieval, training-free baselines, result outputs.
+"""Evaluation: zero-shot classification, retrieval, training-free baselines, result records
+(the HTML page is ``alignkit.report.eval_page``).
 
     from alignkit.evaluate import evaluate
     rows = evaluate(AlignedModel.from_pretrained("runs/m"), open_task("builtin:fashion-mnist"), "m")
 """
 
 from alignkit.evaluate.baselines import ASIF, CCA, BASELINES, Baseline, CentredASIF, Procrustes, RidgeMap, make_baseline
-from alignkit.evaluate.evaluate import (
+from alignkit.evaluate.score_tasks import (
     BaselineModel,
     TaskResult,
     classification_result,
@@ -14,7 +15,7 @@ from alignkit.evaluate.evaluate import (
     paired_rows,
     retrieval_result,
 )
-from alignkit.evaluate.report import clip_benchmark_records, compare_models, write_eval_outputs
+from alignkit.evaluate.records import clip_benchmark_records, compare_models
 from alignkit.evaluate.retrieval import retrieval_chance, retrieval_metrics
 from alignkit.evaluate.zeroshot import classification_chance, classification_metrics, zero_shot_classifier
 
@@ -22,5 +23,5 @@ __all__ = [
     "ASIF", "BASELINES", "CCA", "Baseline", "CentredASIF", "BaselineModel", "Procrustes", "RidgeMap", "TaskResult",
     "classification_chance", "classification_metrics", "classification_result", "clip_benchmark_records", "compare_models", "evaluate", "evaluate_task",
     "make_baseline", "paired_rows", "retrieval_chance", "retrieval_metrics", "retrieval_result",
-    "write_eval_outputs", "zero_shot_classifier",
+    "zero_shot_classifier",
 ]  # fmt: skip

@@ -12,9 +12,11 @@ Row i of the training X and Y is one pair (repeat an image once per caption).
 - ``Procrustes``: centre both sides, reduce both to the same width with PCA (fitted on the
   training pairs), then the best rotation image -> text.
 - ``RidgeMap``: a ridge regression from centred image features to centred text features;
-  the penalty is chosen by generalised cross-validation unless given.
-- ``CCA``: regularised canonical correlation analysis (numpy/scipy only); both sides are
-  projected onto the leading canonical directions, each scaled by its correlation.
+  the penalty is chosen by generalised cross-validation unless given (`alignkit.linalg.ridge_fit`,
+  the same fit the alignment-probe metric uses).
+- ``CCA``: regularised canonical correlation analysis (`alignkit.linalg.cca_fit`, on the same
+  rank-cut principal subspaces as the CCA metrics); both sides are projected onto the leading
+  canonical directions, each scaled by its correlation.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from alignkit.errors import AlignkitError
-from alignkit.evaluate._arrays import as_matrix, l2_normalize
-from alignkit.linalg import numerical_rank, svd
+from alignkit.arrays import as_finite_array, l2_normalize
+from alignkit.linalg import cca_fit, ridge_fit, svd
 
 
 class Baseline(ABC):
@@ -35,8 +37,8 @@ class Baseline(ABC):
     name: str = "baseline"
 
     def fit(self, image_features: Any, text_features: Any) -> "Baseline":
-        x = as_matrix(image_features, "image features").astype(np.float64)
-        y = as_matrix(text_features, "text features").astype(np.float64)
+        x = as_finite_array(image_features, "image features").astype(np.float64)
+        y = as_finite_array(text_features, "text features").astype(np.float64)
         if len(x) != len(y):
             raise AlignkitError(f"{len(x)} image rows but {len(y)} text rows: baselines need one row per pair")
         if len(x) < 2:
@@ -59,7 +61,7 @@ class Baseline(ABC):
     def _input(self, features: Any, side: str) -> np.ndarray:
         if not hasattr(self, "image_dim"):
             raise AlignkitError(f"{self.name} is not fitted; call fit(image_features, text_features) first")
-        x = as_matrix(features, f"{side} features").astype(np.float64)
+        x = as_finite_array(features, f"{side} features").astype(np.float64)
         want = self.image_dim if side == "image" else self.text_dim
         if x.shape[1] != want:
             raise AlignkitError(f"{self.name} was fitted on {want}-d {side} features, got {x.shape[1]}-d")
@@ -172,34 +174,6 @@ class Procrustes(Baseline):
         return self._px @ self._r @ self._py.T
 
 
-ALPHA_GRID = np.logspace(-4, 3, 15)
-
-
-def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float | None = None) -> tuple[np.ndarray, float]:
-    """W minimising ||x W - y||^2 + lam ||W||^2 for centred x, y, via the SVD of x.
-
-    ``alpha`` is relative: lam = alpha * mean squared singular value, so one default fits any
-    feature scale. With ``alpha=None`` it is picked from ``ALPHA_GRID`` by generalised
-    cross-validation (a closed-form estimate of leave-one-out error). Returns (W, alpha).
-    """
-    u, s, vt = svd(x)
-    uty = u.T @ y
-    scale = float(np.mean(s**2)) if s.size else 1.0
-    if alpha is None:
-        alpha = min(ALPHA_GRID, key=lambda a: _gcv(s, uty, y, a * scale))
-    lam = alpha * scale
-    w = vt.T @ ((s / (s**2 + lam))[:, None] * uty)
-    return w, float(alpha)
-
-
-def _gcv(s: np.ndarray, uty: np.ndarray, y: np.ndarray, lam: float) -> float:
-    """||(I - H) y||^2 / (N - tr H)^2 with H the ridge hat matrix, from the SVD alone."""
-    f = s**2 / (s**2 + lam)
-    resid = float((y**2).sum() - (uty**2).sum() + (((1 - f) ** 2)[:, None] * uty**2).sum())
-    dof = len(y) - f.sum()
-    return resid / max(dof, 1e-9) ** 2
-
-
 class RidgeMap(Baseline):
     """Linear map image -> text space by ridge regression on centred features; the text side
     is only centred. ``alpha=None`` selects the penalty by generalised cross-validation."""
@@ -221,38 +195,6 @@ class RidgeMap(Baseline):
 
 
 # ---- CCA ----------------------------------------------------------------------------------
-
-
-def _principal(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(U, s, V) of centred ``x`` truncated at the rank cut: the directions with variance."""
-    u, s, vt = svd(x)
-    r = numerical_rank(s)
-    return u[:, :r], s[:r], vt[:r].T
-
-
-def cca_fit(x: np.ndarray, y: np.ndarray, dim: int, reg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Regularised CCA of centred x, y: (Wx, Wy, correlations), at most ``dim`` directions each.
-
-    Covariances get ``reg`` times their mean eigenvalue added on the diagonal (ridge CCA);
-    with reg=0 the correlations are the classical canonical correlations. Computed from the
-    SVD of each side's data (x = Ux Sx Vx^T), never by inverting or eigendecomposing a
-    covariance: (Cxx + lam I)^(-1/2) acts on the data's span as Vx diag(1/sqrt(s^2/(n-1) + lam)),
-    and the rest of the space meets no data, so the whitened cross-covariance is the small
-    rx x ry matrix Dx Sx Ux^T Uy Sy Dy / (n-1). Directions below the rank cut are dropped, so
-    with reg=0 no division by a numerically zero variance happens (fewer than ``dim``
-    directions come back when the data have lower rank).
-    """
-    n = len(x)
-    ux, sx, vx = _principal(x)
-    uy, sy, vy = _principal(y)
-    var_x, var_y = sx**2 / (n - 1), sy**2 / (n - 1)
-    lam_x = reg * var_x.sum() / x.shape[1]  # reg x mean eigenvalue of Cxx (its trace / width)
-    lam_y = reg * var_y.sum() / y.shape[1]
-    dx, dy = 1.0 / np.sqrt(var_x + lam_x), 1.0 / np.sqrt(var_y + lam_y)
-    inner = (dx * sx)[:, None] * (ux.T @ uy) * (sy * dy)[None, :] / (n - 1)
-    p, s, qt = svd(inner)
-    k = min(dim, len(s))
-    return vx @ (dx[:, None] * p[:, :k]), vy @ (dy[:, None] * qt[:k].T), s[:k]
 
 
 class CCA(Baseline):

@@ -20,7 +20,7 @@ import torch
 from alignkit.data.base import Skip, pair_key_of
 from alignkit.data.tasks import ClassificationTask, RetrievalTask
 from alignkit.errors import AlignkitError
-from alignkit.evaluate.evaluate import TaskResult, classification_result, retrieval_result
+from alignkit.evaluate.score_tasks import TaskResult, classification_result, retrieval_result
 from alignkit.evaluate.zeroshot import zero_shot_classifier
 from alignkit.features.cache import cached_features, store_path
 from alignkit.features.store import FeatureStore

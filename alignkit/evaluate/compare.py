@@ -14,7 +14,7 @@ from alignkit.data.tasks import open_task
 from alignkit.errors import AlignkitError
 from alignkit.evaluate.baselines import BASELINES, Baseline, make_baseline
 from alignkit.evaluate.cached import TaskFeatures, score, task_features
-from alignkit.evaluate.evaluate import TaskResult, evaluate_task, paired_rows
+from alignkit.evaluate.score_tasks import TaskResult, evaluate_task, paired_rows
 
 Say = Callable[[str], None]
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from alignkit.errors import AlignkitError
-from alignkit.evaluate._arrays import as_matrix, l2_normalize
+from alignkit.arrays import as_finite_array, l2_normalize
 
 DEFAULT_KS = (1, 5, 10)
 
@@ -27,8 +27,8 @@ def retrieval_metrics(
     chunk: int = 1024,
 ) -> dict[str, float]:
     """``i2t_R@k`` and ``t2i_R@k`` for each k; ``text_to_image[j]`` is the image row of caption j."""
-    img = l2_normalize(as_matrix(image_emb, "image embeddings"))
-    txt = l2_normalize(as_matrix(text_emb, "text embeddings"))
+    img = l2_normalize(as_finite_array(image_emb, "image embeddings"))
+    txt = l2_normalize(as_finite_array(text_emb, "text embeddings"))
     owner = _check_owner(text_to_image, len(img), len(txt))
     if img.shape[1] != txt.shape[1]:
         raise ValueError(f"image ({img.shape[1]}-d) and text ({txt.shape[1]}-d) embeddings are not in one space")
@@ -43,8 +43,8 @@ def retrieval_metrics(
 
 def image_to_text_hits(image_emb: Any, text_emb: Any, text_to_image: Sequence[int], k: int = 1, chunk: int = 1024) -> np.ndarray:
     """Per image: 1 when one of its captions ranks in the top ``k`` (the items behind ``i2t_R@k``)."""
-    img = l2_normalize(as_matrix(image_emb, "image embeddings"))
-    txt = l2_normalize(as_matrix(text_emb, "text embeddings"))
+    img = l2_normalize(as_finite_array(image_emb, "image embeddings"))
+    txt = l2_normalize(as_finite_array(text_emb, "text embeddings"))
     owner = _check_owner(text_to_image, len(img), len(txt))
     return (_image_to_text_ranks(img, txt, owner, chunk) < k).astype(np.int8)
 

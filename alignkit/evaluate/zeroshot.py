@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from alignkit.errors import AlignkitError
-from alignkit.evaluate._arrays import as_matrix, l2_normalize
+from alignkit.arrays import as_finite_array, l2_normalize
 
 Templates = Sequence[str] | Mapping[str, Sequence[str]]
 
@@ -42,7 +42,7 @@ def zero_shot_classifier(
     embeddings. ``text_encode_fn`` maps a list of strings to (N, D) vectors; it is called once."""
     prompts = class_prompts(classnames, templates)
     flat = [p for ps in prompts for p in ps]
-    emb = l2_normalize(as_matrix(text_encode_fn(flat), "text embeddings"))
+    emb = l2_normalize(as_finite_array(text_encode_fn(flat), "text embeddings"))
     if len(emb) != len(flat):
         raise ValueError(f"the text encoder returned {len(emb)} vectors for {len(flat)} prompts")
     bounds = np.cumsum([0] + [len(ps) for ps in prompts])
@@ -53,7 +53,7 @@ def zero_shot_classifier(
 def classification_metrics(logits: Any, labels: Sequence[int]) -> dict[str, Any]:
     """Top-1, top-5 (when C > 5), mean per-class recall and the (C, C) confusion counts
     (rows: true class, columns: predicted). Ties go to the lower class index."""
-    scores = as_matrix(logits, "logits")
+    scores = as_finite_array(logits, "logits")
     y = np.asarray(labels, dtype=np.int64)
     n, c = scores.shape
     if y.shape != (n,):

@@ -7,17 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from alignkit.atomic import atomic_save_npy, atomic_write_json
 from alignkit.encoders.base import Encoder
-from alignkit.features.store import (
-    FORMAT,
-    MANIFEST,
-    FeatureStore,
-    StoreMismatchError,
-    atomic_save_npy,
-    atomic_write_json,
-    shard_damage,
-    software_versions,
-)
+from alignkit.features.store import FORMAT, MANIFEST, FeatureStore, StoreMismatchError, shard_damage, software_versions
 
 
 class OutputStore:

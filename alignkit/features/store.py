@@ -10,12 +10,11 @@ Layout of a store folder::
 
 Shard ``i`` always covers source positions ``[i*S, (i+1)*S)``, whatever was skipped, so a
 resumed run recomputes exactly the shards that were not finished. Every file is written to a
-temporary name and renamed; the manifest is rewritten (atomically) after each shard.
+temporary name and renamed (`alignkit.atomic`); the manifest is rewritten (atomically) after each shard.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -27,6 +26,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from PIL import Image
 
+from alignkit.atomic import (  # noqa: F401 (re-exported: older callers import them from here)
+    DiskFullError,
+    atomic_save_npy,
+    atomic_write_bytes,
+    atomic_write_json,
+    file_sha256,
+)
 from alignkit.errors import AlignkitError
 
 FORMAT = "alignkit-features/1"
@@ -49,67 +55,6 @@ class Shard:
     features: np.ndarray  # (rows, D) float16, memory-mapped
     tokens: np.ndarray | None = None
     mask: np.ndarray | None = None
-
-
-class DiskFullError(AlignkitError):
-    """The device ran out of space while a file was written; nothing half-written is left."""
-
-
-class _Hashing:
-    """A write-only file wrapper that hashes what passes through (so a digest costs no re-read)."""
-
-    def __init__(self, f: Any):
-        self.f, self.h = f, hashlib.sha256()
-
-    def write(self, data: Any) -> int:
-        self.h.update(data)
-        return self.f.write(data)
-
-
-def _atomic_write(path: Path, fill: Callable[[Any], None]) -> str:
-    """Write through ``fill(file)`` to a temporary name, fsync, rename over ``path``; return the
-    SHA-256 of the bytes. On any failure the temporary file is removed, and a full disk becomes a
-    ``DiskFullError`` naming the file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            hashing = _Hashing(f)
-            fill(hashing)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise DiskFullError(f"no space left on the device while writing {path}; free some space and rerun "
-                                "(finished shards and checkpoints are kept)") from None
-        raise
-    return hashing.h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> str:
-    """Write to ``path`` so a reader (or a resumed run) never sees a partial file; return its SHA-256."""
-    return _atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_write_json(path: Path, obj: Any) -> str:
-    return atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8"))
-
-
-def atomic_save_npy(path: Path, arr: np.ndarray) -> str:
-    return _atomic_write(path, lambda f: np.save(f, arr, allow_pickle=False))
-
-
-def file_sha256(path: Path) -> str | None:
-    """SHA-256 of a file read in chunks; None when it cannot be read."""
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return None
-    return h.hexdigest()
 
 
 def shard_damage(folder: Path, entry: dict[str, Any]) -> str | None:

@@ -18,14 +18,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
 from PIL import Image
 
 from alignkit import __version__
+from alignkit.atomic import atomic_write_bytes
 from alignkit.errors import AlignkitError
-from alignkit.features.store import atomic_write_bytes
+from alignkit.report import cells as marks
+from alignkit.report.cells import RowPredicate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -53,7 +55,6 @@ image-rendering:pixelated}
 pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.85rem}
 """
 
-RowPredicate = Callable[[dict[str, Any]], bool]
 
 
 # C0 controls but tab/newline/CR, DEL, C1 controls and lone surrogates: invalid or invisible in HTML
@@ -184,8 +185,8 @@ class Report:
         columns, rows = table_rows(data)
         if not columns:
             raise AlignkitError(f"table {caption or ''!r} has no columns; nothing to show")
-        marked = _marked_rows(rows, highlight)
-        best_cells = _best_cells(rows, best or {}) | _row_best_cells(rows, row_best)
+        marked = marks.marked_rows(rows, highlight)
+        best_cells = marks.best_cells(rows, best or {}) | marks.row_best_cells(rows, row_best)
         shown = rows if max_rows is None else rows[:max_rows]
         out = ['<div class="tablewrap"><table>']  # a wide table scrolls inside its box, never the page
         if caption:
@@ -195,7 +196,7 @@ class Report:
             cells = []
             for c in columns:
                 v = row.get(c)
-                cls = ["num"] if _is_number(v) else []
+                cls = ["num"] if marks.is_number(v) else []
                 if (i, c) in best_cells:
                     cls.append("best")
                 attr = f' class="{" ".join(cls)}"' if cls else ""
@@ -266,41 +267,4 @@ def _thumbnail(img: Image.Image, size: int) -> Image.Image:
         return img
     out = img.copy()
     out.thumbnail((2 * size, 2 * size))
-    return out
-
-
-def _row_best_cells(rows: list[dict[str, Any]], columns: Sequence[str]) -> set[tuple[int, str]]:
-    """(row, column) of the largest value among ``columns`` in each row (ties all marked)."""
-    out: set[tuple[int, str]] = set()
-    for i, r in enumerate(rows):
-        vals = {c: r[c] for c in columns if _is_number(r.get(c)) and not math.isnan(r[c])}
-        if vals:
-            top = max(vals.values())
-            out.update((i, c) for c, v in vals.items() if v == top)
-    return out
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def _marked_rows(rows: list[dict[str, Any]], highlight: RowPredicate | Iterable[int] | None) -> set[int]:
-    if highlight is None:
-        return set()
-    if callable(highlight):
-        return {i for i, r in enumerate(rows) if highlight(r)}
-    return {int(i) for i in highlight}
-
-
-def _best_cells(rows: list[dict[str, Any]], best: Mapping[str, str]) -> set[tuple[int, str]]:
-    """(row, column) of every cell that ties for the best value of its column."""
-    out: set[tuple[int, str]] = set()
-    for col, how in best.items():
-        if how not in ("max", "min"):
-            raise ValueError(f"best[{col!r}] must be 'max' or 'min', not {how!r}")
-        vals = [(i, r[col]) for i, r in enumerate(rows) if _is_number(r.get(col)) and not math.isnan(r[col])]
-        if not vals:
-            continue
-        target = (max if how == "max" else min)(v for _, v in vals)
-        out.update((i, col) for i, v in vals if v == target)
     return out

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import polars as pl
 
 from alignkit.errors import AlignkitError
-from alignkit.features.store import atomic_write_bytes
+from alignkit.atomic import atomic_write_bytes
 
 FORMATS = ("parquet", "csv", "jsonl")
 

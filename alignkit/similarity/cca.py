@@ -1,7 +1,7 @@
 """Canonical correlation metrics: SVCCA (Raghu et al. 2017) and mean CCA correlation.
 
 Each side's principal subspace comes from the thin SVD of its centred data in float64
-(`alignkit.linalg`), never from an eigendecomposition of its covariance: the covariance
+(`alignkit.linalg.principal`, which the CCA baseline uses too), never from an eigendecomposition of its covariance: the covariance
 squares the condition number, and ``eigh`` on a near-singular one (more features than
 probe pairs) failed to converge on some CPUs. The left singular vectors are the whitened
 principal components, so the canonical correlations are the singular values of
@@ -12,9 +12,7 @@ can flag a score computed with nearly as many directions as rows (see `DEGENERAT
 
 from __future__ import annotations
 
-import torch
-
-from alignkit.linalg import RANK_RTOL, note_rank, numerical_rank, torch_svd, torch_svdvals
+from alignkit.linalg import note_rank, principal, torch_svdvals
 from alignkit.similarity.inputs import (
     ArrayLike,
     Device,
@@ -22,7 +20,7 @@ from alignkit.similarity.inputs import (
     SimilarityInputError,
     TooFewRowsError,
     check_pair,
-    repaired,
+    shuffled_pairing,
 )
 
 # Kept components above this fraction of the rows put a metric in a degenerate regime: with
@@ -32,27 +30,13 @@ from alignkit.similarity.inputs import (
 DEGENERATE_RANK = 0.25
 
 
-def principal_basis(centred: torch.Tensor, share: float) -> torch.Tensor:
-    """n x k orthonormal basis of the top-k principal components of centred rows.
-
-    k is the smallest count whose components explain at least ``share`` of the total
-    variance (share=1 keeps every direction above the rank cut).
-    """
-    u, s, _ = torch_svd(centred)
-    nonzero = numerical_rank(s, RANK_RTOL)
-    var = s[:nonzero] ** 2
-    explained = var.cumsum(0) / var.sum()
-    keep = nonzero if share >= 1 else min(int((explained < share).sum()) + 1, nonzero)
-    return u[:, :keep]
-
-
 def _mean_cc_scorer(x: ArrayLike, y: ArrayLike, *, share: float, metric: str, device: Device) -> PairScorer:
     """Mean canonical correlation for any re-pairing: components are found once per side."""
     if not 0 < share <= 1:
         raise SimilarityInputError(f"{metric}: share must be in (0, 1], got {share}")
     X, Y = check_pair(x, y, metric=metric, min_rows=3, device=device)
-    Ux = principal_basis(X - X.mean(dim=0), share)
-    Uy = principal_basis(Y - Y.mean(dim=0), share)
+    Ux = principal(X - X.mean(dim=0), share)[0]
+    Uy = principal(Y - Y.mean(dim=0), share)[0]
     n, kx, ky = X.shape[0], Ux.shape[1], Uy.shape[1]
     if kx + ky >= n:
         raise TooFewRowsError(
@@ -60,7 +44,7 @@ def _mean_cc_scorer(x: ArrayLike, y: ArrayLike, *, share: float, metric: str, de
             "rows some canonical correlations are 1 by construction. Use more probe pairs or a lower share"
         )
     note_rank(max(kx, ky), n)
-    return lambda perm=None: float(torch_svdvals(Ux.T @ repaired(Uy, perm)).clamp(0.0, 1.0).mean())
+    return lambda perm=None: float(torch_svdvals(Ux.T @ shuffled_pairing(Uy, perm)).clamp(0.0, 1.0).mean())
 
 
 def svcca_scorer(x: ArrayLike, y: ArrayLike, *, share: float = 0.99, device: Device = None) -> PairScorer:

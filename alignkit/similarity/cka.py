@@ -18,7 +18,7 @@ from alignkit.similarity.inputs import (
     SimilarityInputError,
     TooFewRowsError,
     check_pair,
-    repaired,
+    shuffled_pairing,
 )
 
 
@@ -36,7 +36,7 @@ def linear_cka_scorer(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> P
     X, Y = check_pair(x, y, metric="linear_cka", min_rows=3, device=device)
     Xc, Yc = _centered(X), _centered(Y)
     norm = _fro2(Xc, Xc).sqrt() * _fro2(Yc, Yc).sqrt()
-    return lambda perm=None: float(_fro2(Xc, repaired(Yc, perm)) / norm)
+    return lambda perm=None: float(_fro2(Xc, shuffled_pairing(Yc, perm)) / norm)
 
 
 def linear_cka(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> float:
@@ -74,7 +74,7 @@ def unbiased_cka_scorer(x: ArrayLike, y: ArrayLike, *, device: Device = None) ->
             "use more probe pairs"
         )
     norm = (hxx * hyy).sqrt()
-    return lambda perm=None: float(_hsic_unbiased(Xc, repaired(Yc, perm), xs, repaired(ys, perm)) / norm)
+    return lambda perm=None: float(_hsic_unbiased(Xc, shuffled_pairing(Yc, perm), xs, shuffled_pairing(ys, perm)) / norm)
 
 
 def unbiased_cka(x: ArrayLike, y: ArrayLike, *, device: Device = None) -> float:

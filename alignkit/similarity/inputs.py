@@ -1,7 +1,7 @@
 """Input checks shared by every similarity metric.
 
-One place turns numpy arrays or torch tensors into tensors on the requested device and
-names bad input (wrong shape, too few rows, NaN, no variation at all), so no metric ever
+One place turns numpy arrays or torch tensors into tensors on the requested device
+(`alignkit.arrays.as_tensor_matrix`) and names bad input (wrong shape, too few rows, NaN, no variation at all), so no metric ever
 returns a number computed from garbage.
 """
 
@@ -12,7 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from alignkit.devices import resolve_device as named_device
+from alignkit.arrays import as_tensor_matrix
+from alignkit.devices import resolve_device
 from alignkit.errors import AlignkitError
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -35,31 +36,16 @@ class ConstantFeaturesError(SimilarityInputError):
     """A feature matrix has no variation (every row identical) or a row with zero norm where cosine is needed."""
 
 
-def resolve_device(*arrays: ArrayLike, device: Device = None) -> torch.device:
-    """The device to compute on: the one asked for, else the first tensor's, else CPU."""
+def compute_device(*arrays: ArrayLike, device: Device = None) -> torch.device:
+    """The device a metric computes on: the one named (resolved by `alignkit.devices.resolve_device`,
+    so ``auto`` works as everywhere), else the first tensor argument's, else the CPU: a pure
+    function over arrays computes where its data already is unless told otherwise."""
     if device is not None:
-        return named_device(device)
+        return resolve_device(device)
     for a in arrays:
         if isinstance(a, torch.Tensor):
             return a.device
     return torch.device("cpu")
-
-
-def as_matrix(a: ArrayLike, *, name: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """``a`` as a 2-D tensor of ``dtype`` on ``device`` (a copy only when conversion needs one)."""
-    if isinstance(a, torch.Tensor):
-        t = a.detach()
-    elif isinstance(a, np.ndarray):
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise SimilarityInputError(f"{name} has dtype {a.dtype}; pass a numeric (float) feature matrix")
-        t = torch.from_numpy(np.ascontiguousarray(a))
-    else:
-        raise SimilarityInputError(f"{name} is a {type(a).__name__}; pass a numpy array or a torch tensor")
-    if t.ndim != 2:
-        raise SimilarityInputError(f"{name} has shape {tuple(t.shape)}; pass a 2-D (rows, features) matrix")
-    if t.is_complex() or t.dtype == torch.bool:
-        raise SimilarityInputError(f"{name} has dtype {t.dtype}; pass a real-valued feature matrix")
-    return t.to(device=device, dtype=dtype)
 
 
 def check_pair(
@@ -76,9 +62,9 @@ def check_pair(
     Rows are paired (row i of ``x`` and row i of ``y`` describe the same item); the
     feature counts may differ.
     """
-    dev = resolve_device(x, y, device=device)
-    X = as_matrix(x, name="X", device=dev, dtype=dtype)
-    Y = as_matrix(y, name="Y", device=dev, dtype=dtype)
+    dev = compute_device(x, y, device=device)
+    X = as_tensor_matrix(x, name="X", device=dev, dtype=dtype, error=SimilarityInputError)
+    Y = as_tensor_matrix(y, name="Y", device=dev, dtype=dtype, error=SimilarityInputError)
     if X.shape[0] != Y.shape[0]:
         raise SimilarityInputError(
             f"{metric}: X has {X.shape[0]} rows but Y has {Y.shape[0]}; rows must be paired one to one"
@@ -112,6 +98,7 @@ cross term instead of the whole metric.
 """
 
 
-def repaired(m: torch.Tensor, perm: torch.Tensor | None) -> torch.Tensor:
-    """Rows of ``m`` in the order given by ``perm`` (unchanged for None)."""
+def shuffled_pairing(m: torch.Tensor, perm: torch.Tensor | None) -> torch.Tensor:
+    """Rows of ``m`` re-paired by ``perm``: row i becomes ``m[perm[i]]`` (unchanged for None), the
+    pairing a permutation null scores (formerly named ``repaired``)."""
     return m if perm is None else m[perm.to(m.device)]

@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from alignkit.arrays import l2_normalize
 from alignkit.similarity.inputs import (
     ArrayLike,
     ConstantFeaturesError,
@@ -34,7 +35,7 @@ def unit_rows(m: torch.Tensor, *, metric: str, name: str) -> torch.Tensor:
             f"{metric}: {zero} rows of {name} are all zeros, so their cosine similarity is undefined; "
             "drop those rows or check the encoder"
         )
-    return m / norms
+    return l2_normalize(m)
 
 
 def cosine_topk(
@@ -67,7 +68,7 @@ def cosine_topk(
 Neighbors = tuple[torch.Tensor, torch.Tensor]  # (values, indices), each (n, k)
 
 
-def _repaired_neighbors(side: Neighbors, perm: torch.Tensor | None) -> Neighbors:
+def _shuffled_neighbors(side: Neighbors, perm: torch.Tensor | None) -> Neighbors:
     """Neighbour lists of y[perm] from those of y: a re-pairing needs no new search.
 
     Row i of y[perm] is row perm[i] of y; its neighbours are that row's, renamed to their
@@ -98,7 +99,7 @@ def _neighbor_scorer(
             u = unit_rows(m, metric=metric, name=name)
             sides.append(cosine_topk(u, u, k, exclude_diagonal=True, chunk_size=chunk_size))
             del u  # one side's unit copy alive at a time
-        return lambda perm=None: combine(sides[0], _repaired_neighbors(sides[1], perm))
+        return lambda perm=None: combine(sides[0], _shuffled_neighbors(sides[1], perm))
 
     factory.__name__ = f"{metric}_scorer"
     factory.__doc__ = f"`{metric}` for any re-pairing of the rows; neighbours are searched once per side."

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from alignkit.similarity.inputs import ArrayLike, Device, SimilarityInputError, check_pair, resolve_device
+from alignkit.linalg import ridge_fit
+from alignkit.similarity.inputs import ArrayLike, Device, SimilarityInputError, check_pair, compute_device
 from alignkit.similarity.neighbors import cosine_topk, unit_rows
 
 
@@ -26,21 +27,19 @@ def ridge_retrieval_accuracy(
 ) -> float:
     """Top-1 retrieval accuracy of test y from ridge-mapped test x (map fitted on the train pairs).
 
-    The penalty is ``ridge`` times the mean eigenvalue of the train covariance, so the
-    result does not change when x is rescaled or rotated.
+    The penalty is ``ridge`` times the mean eigenvalue of the train covariance (over every
+    feature: `alignkit.linalg.ridge_fit` with ``per_feature``), so the result does not change
+    when x is rescaled or rotated.
     """
     if ridge <= 0:
         raise SimilarityInputError(f"alignment_probe: ridge must be positive, got {ridge}")
-    dev = resolve_device(x_train, y_train, x_test, y_test, device=device)
+    dev = compute_device(x_train, y_train, x_test, y_test, device=device)
     Xtr, Ytr = check_pair(x_train, y_train, metric="alignment_probe (train half)", min_rows=2, device=dev)
     Xte, Yte = check_pair(x_test, y_test, metric="alignment_probe (test half)", min_rows=2, device=dev)
     if Xtr.shape[1] != Xte.shape[1] or Ytr.shape[1] != Yte.shape[1]:
         raise SimilarityInputError("alignment_probe: train and test features must have the same widths")
     mx, my = Xtr.mean(dim=0), Ytr.mean(dim=0)
-    Xc = Xtr - mx
-    gram = Xc.T @ Xc
-    lam = ridge * gram.diagonal().mean()
-    weights = torch.linalg.solve(gram + lam * torch.eye(gram.shape[0], dtype=gram.dtype, device=dev), Xc.T @ (Ytr - my))
+    weights, _ = ridge_fit(Xtr - mx, Ytr - my, ridge, per_feature=True)
     predicted = unit_rows((Xte - mx) @ weights + my, metric="alignment_probe", name="the mapped X")
     candidates = unit_rows(Yte, metric="alignment_probe", name="Y")
     _, best = cosine_topk(predicted, candidates, 1, exclude_diagonal=False, chunk_size=chunk_size)

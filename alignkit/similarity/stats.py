@@ -43,9 +43,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
+from alignkit.arrays import as_tensor_matrix
 from alignkit.linalg import recording
 from alignkit.similarity.cca import DEGENERATE_RANK
-from alignkit.similarity.inputs import ArrayLike, Device, SimilarityInputError, as_matrix, resolve_device
+from alignkit.similarity.inputs import ArrayLike, Device, SimilarityInputError, compute_device
 from alignkit.similarity.metrics import Metric, get_metric
 
 DEFAULT_METRICS = ("linear_cka", "unbiased_cka", "mutual_knn", "cknna", "svcca", "alignment_probe")
@@ -152,9 +153,9 @@ def score_pair(
         get_metric(name).check_options(opts)
     if bootstrap < 0 or permutations < 0 or not 0 < confidence < 1:
         raise SimilarityInputError("bootstrap and permutations must be >= 0 and confidence in (0, 1)")
-    dev = resolve_device(x, y, device=device)
-    X = as_matrix(x, name="X", device=dev, dtype=torch.float64)
-    Y = as_matrix(y, name="Y", device=dev, dtype=torch.float64)
+    dev = compute_device(x, y, device=device)
+    X = as_tensor_matrix(x, name="X", device=dev, dtype=torch.float64, error=SimilarityInputError)
+    Y = as_tensor_matrix(y, name="Y", device=dev, dtype=torch.float64, error=SimilarityInputError)
     if X.shape[0] != Y.shape[0]:
         raise SimilarityInputError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; rows must be paired one to one")
     n = X.shape[0]

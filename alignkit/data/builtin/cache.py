@@ -90,12 +90,5 @@ def extract_members(tgz: Path, want: Callable[[str], str | None]) -> Iterator[tu
                 yield target, f.read()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a per-process temporary name, so two fetches at once never clash."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def debian_hint(package: str) -> str:
     return f"install the Debian package: `sudo apt-get update && sudo apt-get install -y {package}`"

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from alignkit.data.base import Pair, PairSource, Skip
-from alignkit.data.builtin.cache import debian_hint, is_ready, mark_ready, ready_info, set_dir, write_atomic
+from alignkit.atomic import atomic_write_bytes
+from alignkit.data.builtin.cache import debian_hint, is_ready, mark_ready, ready_info, set_dir
 from alignkit.data.checks import PairChecker
 from alignkit.errors import AlignkitError, NotInstalledError
 
@@ -120,10 +121,10 @@ def fetch(progress: Callable[[Iterator[Any], int, str], Iterator[Any]], limit: i
         if out.exists():
             continue
         try:
-            write_atomic(out, render_svg((SVG_ROOT / rec["svg"]).read_bytes(), PX))
+            atomic_write_bytes(out, render_svg((SVG_ROOT / rec["svg"]).read_bytes(), PX))
         except AlignkitError as e:
             failed.append({"key": rec["key"], "reason": str(e)})
-    write_atomic(root / "index.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+    atomic_write_bytes(root / "index.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
     info = {"drawings": len(records), "rendered": len(todo) - len(failed), "render_failures": failed,
             "not_english_or_duplicate": len(skipped), "limit": limit, "px": PX}
     mark_ready(root, info)

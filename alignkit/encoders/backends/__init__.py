@@ -1,7 +1,7 @@
-"""Encoder backends; importing this package registers every one of them with the registry.
+"""Encoder backends (hf, st, timm) and the offline models and controls.
 
-Each module keeps its heavy imports (transformers, timm, sentence-transformers) inside the
-functions that load a model, so listing the zoo stays fast.
+Nothing here registers itself: ``alignkit.encoders.registry`` names each backend's factory
+and each module's ``ENTRIES`` as lazy ``"module:object"`` references. Heavy imports
+(transformers, timm, sentence-transformers) stay inside the functions that load a model,
+so listing the zoo stays fast.
 """
-
-from alignkit.encoders.backends import controls, hf, offline, st, timm_backend  # noqa: F401

@@ -23,7 +23,7 @@ from alignkit.encoders.backends.common import check_extra, check_pooling, has_mo
 from alignkit.encoders.backends.hf import HFTextEncoder
 from alignkit.encoders.backends.offline import EfficientNetLiteEncoder, minilm_path
 from alignkit.encoders.base import Encoder, EncoderOptions, EncoderOutput
-from alignkit.encoders.registry import ZooEntry, register_entry
+from alignkit.encoders.entry import ZooEntry
 from alignkit.errors import AlignkitError
 from alignkit.options import int_option
 
@@ -145,7 +145,7 @@ def ngram_features(text: str) -> list[str]:
     return feats
 
 
-register_entry(ZooEntry(
+ENTRIES: list[ZooEntry] = [ZooEntry(
     name="efficientnet-lite0-random",
     modality="image",
     dim=1280,
@@ -156,8 +156,7 @@ register_entry(ZooEntry(
     factory=lambda opts: EfficientNetLiteEncoder(0, opts, "efficientnet-lite0-random", None, seed=SEED),
     kind="control",
     tags=["random-weights"],
-))
-register_entry(ZooEntry(
+), ZooEntry(
     name="minilm-l6-random",
     modality="text",
     dim=384,
@@ -168,8 +167,7 @@ register_entry(ZooEntry(
     factory=minilm_random,
     kind="control",
     tags=["random-weights"],
-))
-register_entry(ZooEntry(
+), ZooEntry(
     name="pixels",
     modality="image",
     dim=768,
@@ -180,8 +178,7 @@ register_entry(ZooEntry(
     factory=PixelEncoder,
     kind="control",
     tags=["trivial"],
-))
-register_entry(ZooEntry(
+), ZooEntry(
     name="hashed-ngrams",
     modality="text",
     dim=1024,
@@ -192,4 +189,4 @@ register_entry(ZooEntry(
     factory=HashedNgramEncoder,
     kind="control",
     tags=["trivial"],
-))
+)]

@@ -28,8 +28,8 @@ from alignkit.encoders.backends.common import (
     image_transform,
     resolve_layer,
 )
+from alignkit.encoders.backends import hf_config
 from alignkit.encoders.base import EncoderOptions, EncoderOutput, pool_tokens
-from alignkit.encoders.registry import register_backend
 from alignkit.errors import AlignkitError
 
 POOLINGS = ("cls", "mean", "cls+mean")
@@ -41,14 +41,14 @@ class _HFEncoder(TorchEncoder):
     def __init__(self, model: torch.nn.Module, config: Any, options: EncoderOptions, spec: str):
         super().__init__(model, options, spec)
         self.config = config
-        self._num_layers = _count_layers(config)
+        self._num_layers = hf_config.count_layers(config)
 
     @property
     def num_layers(self) -> int:
         return self._num_layers
 
     def known_dim(self) -> int | None:
-        return _pooled_width(self.config, self.options.pooling)
+        return hf_config.pooled_width(self.config, self.options.pooling)
 
 
 class HFVisionEncoder(_HFEncoder):
@@ -61,7 +61,7 @@ class HFVisionEncoder(_HFEncoder):
         super().__init__(model, config, options, spec)
         self.transform = transform
         self._transform_desc = transform_desc
-        self.prefix_tokens = _prefix_tokens(config)
+        self.prefix_tokens = hf_config.prefix_tokens(config)
         if options.pooling is None:
             options.pooling = "cls" if self.prefix_tokens else "mean"
         check_pooling(options, POOLINGS, spec)
@@ -107,7 +107,7 @@ class HFTextEncoder(_HFEncoder):
                  max_length: int | None = None):
         super().__init__(model, config, options, spec)
         self.tokenizer = tokenizer
-        self.max_length = max_length or _max_length(tokenizer, config)
+        self.max_length = max_length or hf_config.max_length(tokenizer, config)
         if options.pooling is None:
             options.pooling = "mean"
         check_pooling(options, POOLINGS, spec)
@@ -266,42 +266,3 @@ def _size_dict(size: Any) -> dict[str, Any]:
     import dataclasses
 
     return {k: v for k, v in dataclasses.asdict(size).items() if v is not None}
-
-
-def _prefix_tokens(config: Any) -> int:
-    """Tokens before the patch tokens: CLS (+ DeiT's distillation token, + DINOv2 registers).
-    SigLIP and convolutional models have none."""
-    mt = getattr(config, "model_type", "")
-    if mt.startswith("siglip") or not hasattr(config, "patch_size"):
-        return 0
-    return 1 + int(mt == "deit") + int(getattr(config, "num_register_tokens", 0) or 0)
-
-
-def _count_layers(config: Any) -> int:
-    """Entries of ``hidden_states``: the embeddings plus one per block (or stage)."""
-    for attr in ("num_hidden_layers", "num_layers"):
-        n = getattr(config, attr, None)
-        if isinstance(n, int):
-            return n + 1
-    depths = getattr(config, "depths", None)
-    if depths:
-        return len(depths) + 1
-    return 1
-
-
-def _pooled_width(config: Any, pooling: str) -> int | None:
-    """Transformer widths are the same at every layer; None (probe) for anything else."""
-    width = getattr(config, "hidden_size", None)
-    if not isinstance(width, int):
-        return None
-    return 2 * width if pooling == "cls+mean" else width
-
-
-def _max_length(tokenizer: Any, config: Any) -> int:
-    n = getattr(tokenizer, "model_max_length", None)
-    if isinstance(n, int) and n < 1_000_000:
-        return n
-    return int(getattr(config, "max_position_embeddings", 512))
-
-
-register_backend("hf", build_hf)

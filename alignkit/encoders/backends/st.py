@@ -15,7 +15,6 @@ import torch
 
 from alignkit.encoders.backends.common import TorchEncoder, check_extra, check_pooling, cpu_float, resolve_layer
 from alignkit.encoders.base import EncoderOptions, EncoderOutput, pool_tokens
-from alignkit.encoders.registry import register_backend
 from alignkit.errors import AlignkitError
 
 
@@ -115,6 +114,3 @@ def load_st(path_or_id: str, options: EncoderOptions, spec: str) -> STEncoder:
 def build_st(name: str, options: EncoderOptions) -> STEncoder:
     """The ``st:`` backend factory."""
     return load_st(name, options, f"st:{name}")
-
-
-register_backend("st", build_st)

@@ -19,7 +19,6 @@ import torch
 
 from alignkit.encoders.backends.common import TorchEncoder, check_extra, cpu_float, resolve_layer
 from alignkit.encoders.base import EncoderOptions, EncoderOutput
-from alignkit.encoders.registry import register_backend
 from alignkit.errors import AlignkitError, UnknownEncoderError
 
 
@@ -100,6 +99,3 @@ def build_timm(name: str, options: EncoderOptions) -> TimmEncoder:
             "(config.json + model.safetensors) and pass the folder path."
         ) from None
     return TimmEncoder(model, options, spec)
-
-
-register_backend("timm", build_timm)

@@ -1,4 +1,4 @@
-"""The benchmark's outputs on disk: one tidy results table and one self-contained HTML report."""
+"""The benchmark page: one tidy results table and one self-contained HTML report of a bench run."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import math
 import os
 import platform
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from alignkit.align.trainer import REFIT, SELECTION, read_metrics
-from alignkit.bench.pipeline import BenchOutcome
-from alignkit.bench.study import best_predictors
+from alignkit.align.run_folder import REFIT, SELECTION, read_metrics
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
-from alignkit.similarity.rank import pair_notes
-from alignkit.similarity.rank_report import label, metric_matrix
+from alignkit.rank.table import label, metric_matrix, pair_notes
+
+if TYPE_CHECKING:
+    from alignkit.bench.pipeline import BenchOutcome
 
 
 def machine_facts() -> dict[str, Any]:
@@ -252,3 +252,15 @@ def _compute(rep: Report, rows: list[dict[str, Any]]) -> None:
                   "peak of Python-tracked allocations (numpy included, torch's allocator not) during the stage; "
                   "process_peak_rss_mb is the process's resident-set high-water mark so far (it never decreases).")
     rep.table(compute, caption="compute accounting", max_rows=None)
+
+
+def best_predictors(rows: list[dict[str, Any]], n_probe: int, pairs: str = "no controls",
+                    target: str = "aligned") -> list[dict[str, Any]]:
+    """The study rows at one probe size, pair set and target, usable ones first, best Spearman first."""
+    chosen = [r for r in rows if r["section"] == "study" and r["n_probe"] == n_probe and r["pairs"] == pairs
+              and r["target"] == target]
+    return sorted(chosen, key=lambda r: (not r["usable"], -_finite(r["spearman"])))
+
+
+def _finite(x: float) -> float:
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else -math.inf

@@ -11,19 +11,18 @@ import hashlib
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from alignkit.atomic import atomic_write_json
 from alignkit.data.base import CAPTION_SEP, Pair, image_items
 from alignkit.encoders import create_encoder
 from alignkit.encoders.registry import get_entry, parse_spec
 from alignkit.errors import AlignkitError, UnknownEncoderError
 from alignkit.features.cache import cached_features, slug
 from alignkit.paths import cache_root
-from alignkit.features.store import atomic_write_json
 from alignkit.linalg import NumericalError
 from alignkit.similarity.inputs import SimilarityInputError
 from alignkit.similarity.stats import DEFAULT_METRICS, score_pair
@@ -189,81 +188,3 @@ def _metric_options(metric: str, config: RankConfig) -> dict[str, dict[str, Any]
 
 def _layer(e: Embedded) -> str:
     return "" if e.layer is None else f"@{e.layer}"
-
-
-def ranking(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
-    """Final-layer pairs, best first by the primary metric's calibrated score (then raw)."""
-    final = [r for r in rows if r["vision_layer"] is None and r["text_layer"] is None]
-    by_pair: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in final:
-        entry = by_pair.setdefault((r["vision"], r["text"]), {"vision": r["vision"], "text": r["text"], "control": r["control"]})
-        entry[r["metric"]] = r["raw"]
-        entry[f"{r['metric']}_cal"] = r["calibrated"]
-        entry[f"{r['metric']}_ci"] = (r["ci_low"], r["ci_high"])
-        entry[f"{r['metric']}_cal_ci"] = (r.get("calibrated_ci_low", float("nan")), r.get("calibrated_ci_high", float("nan")))
-        entry[f"{r['metric']}_p"] = r["p_value"]
-        entry[f"{r['metric']}_error"] = r.get("error") or ""
-        entry[f"{r['metric']}_degenerate"] = bool(r.get("degenerate"))
-        entry[f"{r['metric']}_rank"] = r.get("retained_rank")
-        entry[f"{r['metric']}_note"] = r.get("note") or ""
-    if not by_pair:
-        raise AlignkitError("no pair was scored")
-    def key(e: dict[str, Any]) -> tuple[float, float]:
-        cal = e.get(f"{primary}_cal")
-        return (-(cal if cal is not None and np.isfinite(cal) else -np.inf), -e.get(primary, -np.inf))
-    ranked = sorted(by_pair.values(), key=key)
-    for i, e in enumerate(ranked, 1):
-        e["rank"] = i
-    return ranked
-
-
-def pair_notes(entry: dict[str, Any], metrics: Sequence[str], n: int | None = None) -> str:
-    """One line on what is wrong with a ranked pair's scores: failed metrics (with the reason),
-    metrics in a degenerate regime, numeric fallbacks taken; '' when nothing is."""
-    parts = []
-    for m in metrics:
-        if entry.get(f"{m}_error"):
-            parts.append(f"{m} not computed ({entry[f'{m}_error']})")
-        if entry.get(f"{m}_degenerate"):
-            of = f" of {n}" if n else ""
-            parts.append(f"{m} degenerate ({entry.get(f'{m}_rank')} components kept{of} rows; the score mostly measures that ratio)")
-        if entry.get(f"{m}_note"):
-            parts.append(f"{m}: {entry[f'{m}_note']}")
-    return "; ".join(parts)
-
-
-def best_layers(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
-    """For every encoder scored layer-wise: its best layer by the primary metric's mean raw score."""
-    scores: dict[tuple[str, str, Any], list[float]] = {}
-    for r in rows:
-        if r["metric"] != primary:
-            continue
-        if r["vision_layer"] is not None or (r["text_layer"] is None and r["vision_layer"] is None):
-            scores.setdefault(("image", r["vision"], r["vision_layer"]), []).append(r["raw"])
-        if r["text_layer"] is not None or (r["text_layer"] is None and r["vision_layer"] is None):
-            scores.setdefault(("text", r["text"], r["text_layer"]), []).append(r["raw"])
-    out = []
-    for modality, spec in sorted({(m, s) for m, s, _ in scores}):
-        layers = {l: float(np.mean(v)) for (m, s, l), v in scores.items() if m == modality and s == spec}
-        if len(layers) < 2:
-            continue
-        best = max(layers, key=lambda l: layers[l])
-        out.append({"modality": modality, "encoder": spec, "best_layer": "final" if best is None else best,
-                    f"best_{primary}": layers[best], f"final_{primary}": layers[None],
-                    "layers_scored": len(layers)})
-    return out
-
-
-def pair_json(entry: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
-    """One ranked pair as the JSON object `--format json` prints."""
-    out: dict[str, Any] = {"rank": entry["rank"], "vision": entry["vision"], "text": entry["text"], "control": entry["control"]}
-    for m in metrics:
-        if m in entry:
-            lo, hi = entry[f"{m}_ci"]
-            clo, chi = entry[f"{m}_cal_ci"]
-            out[m] = {"raw": entry[m], "ci_low": lo, "ci_high": hi, "calibrated": entry[f"{m}_cal"],
-                      "calibrated_ci_low": clo, "calibrated_ci_high": chi, "p_value": entry[f"{m}_p"],
-                      "error": entry.get(f"{m}_error") or None, "degenerate": entry.get(f"{m}_degenerate", False),
-                      "retained_rank": entry.get(f"{m}_rank"), "note": entry.get(f"{m}_note") or None}
-    return out
-

@@ -6,38 +6,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from alignkit.report import Report, plots, write_table
+from alignkit.rank.table import agreement, label, metric_matrix, pair_notes
 from alignkit.similarity.cca import DEGENERATE_RANK
-from alignkit.similarity.rank import pair_notes
-
-
-def metric_matrix(ranked: list[dict[str, Any]], metric: str, calibrated: bool) -> tuple[np.ndarray, list[str], list[str]]:
-    vision = list(dict.fromkeys(e["vision"] for e in ranked))
-    text = list(dict.fromkeys(e["text"] for e in ranked))
-    m = np.full((len(vision), len(text)), np.nan)
-    key = f"{metric}_cal" if calibrated else metric
-    for e in ranked:
-        if key in e and e[key] is not None:
-            m[vision.index(e["vision"]), text.index(e["text"])] = e[key]
-    return m, vision, text
-
-
-def agreement(ranked: list[dict[str, Any]], metrics: Sequence[str]) -> np.ndarray:
-    """Spearman correlation between metrics' calibrated scores across pairs."""
-    cols = np.array([[e.get(f"{m}_cal", np.nan) for e in ranked] for m in metrics], dtype=float)
-    out = np.eye(len(metrics))
-    for i in range(len(metrics)):
-        for j in range(i + 1, len(metrics)):
-            ok = np.isfinite(cols[i]) & np.isfinite(cols[j])
-            rho = spearmanr(cols[i][ok], cols[j][ok]).statistic if ok.sum() >= 3 else np.nan
-            out[i, j] = out[j, i] = rho
-    return out
-
-
-def label(e: dict[str, Any]) -> str:
-    return f"{e['vision']} + {e['text']}" + (" (control)" if e["control"] else "")
 
 
 def write_rank_report(

@@ -18,7 +18,7 @@ from alignkit.data.base import Skip
 from alignkit.data.images import decode_image
 from alignkit.data.tasks import ClassificationTask, RetrievalTask
 from alignkit.errors import AlignkitError, BadItemError
-from alignkit.evaluate._arrays import as_matrix
+from alignkit.arrays import as_finite_array
 from alignkit.evaluate.baselines import Baseline
 from alignkit.evaluate.retrieval import DEFAULT_KS, image_to_text_hits, retrieval_chance, retrieval_metrics
 from alignkit.evaluate.zeroshot import classification_chance, classification_metrics, zero_shot_classifier
@@ -44,7 +44,7 @@ def classification_result(
     image_emb: Any, labels: Sequence[int], class_emb: Any, task: str, model: str, classnames: list[str] | None = None
 ) -> TaskResult:
     """Zero-shot classification rows from image embeddings and (C, D) class embeddings."""
-    img, cls = as_matrix(image_emb, "image embeddings"), as_matrix(class_emb, "class embeddings")
+    img, cls = as_finite_array(image_emb, "image embeddings"), as_finite_array(class_emb, "class embeddings")
     if img.shape[1] != cls.shape[1]:
         raise AlignkitError(f"image ({img.shape[1]}-d) and class ({cls.shape[1]}-d) embeddings are not in one space")
     m = classification_metrics(img @ cls.T, labels)
@@ -125,7 +125,7 @@ def _encode_image_items(model: Any, items: list[tuple[str, Any]], batch_size: in
 def _batched(fn: Callable[[list[Any]], Any], items: list[Any], batch_size: int, side: str) -> np.ndarray:
     if not items:
         raise AlignkitError(f"no {side} inputs to encode")
-    parts = [as_matrix(fn(items[i : i + batch_size]), f"{side} embeddings") for i in range(0, len(items), batch_size)]
+    parts = [as_finite_array(fn(items[i : i + batch_size]), f"{side} embeddings") for i in range(0, len(items), batch_size)]
     out = np.concatenate(parts)
     if len(out) != len(items):
         raise AlignkitError(f"the model returned {len(out)} {side} vectors for {len(items)} inputs")
@@ -137,8 +137,8 @@ def _batched(fn: Callable[[list[Any]], Any], items: list[Any], batch_size: int, 
 
 def paired_rows(image_features: Any, text_features: Any, text_to_image: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """One (image, caption) row per caption: the image row repeated for each of its captions."""
-    x = as_matrix(image_features, "image features")
-    y = as_matrix(text_features, "text features")
+    x = as_finite_array(image_features, "image features")
+    y = as_finite_array(text_features, "text features")
     owner = np.asarray(text_to_image, dtype=np.int64)
     if owner.shape != (len(y),):
         raise AlignkitError(f"text_to_image has {owner.size} entries for {len(y)} captions")

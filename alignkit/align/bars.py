@@ -1,0 +1,39 @@
+"""Progress output of a training run: per-epoch bars, epoch lines and notes (tqdm, loaded lazily)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def note(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(message)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, **kw: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+
+
+def print_epoch(record: dict[str, Any]) -> None:
+    from tqdm.auto import tqdm
+
+    parts = [f"epoch {record['epoch']}", f"loss {record['train_loss']:.4f}", f"T {record['temperature']:.4f}"]
+    if "val_i2t_r1" in record:
+        parts.append(f"val R@1 i2t {record['val_i2t_r1']:.3f} t2i {record['val_t2i_r1']:.3f} (chance {record['val_chance_r1']:.3f})")
+    tqdm.write("  ".join(parts))
