@@ -27,7 +27,14 @@ from alignkit.errors import AlignkitError
 @click.option("--tokens", is_flag=True, help="Also store token features and their mask.")
 @click.option("--limit", type=int, default=None, help="Embed only the first N items.")
 @click.option("--overwrite", is_flag=True, help="Replace a store made by another encoder or settings.")
-def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, device, dtype, tokens, limit, overwrite):
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process (decode workers + one model); ray: Ray Data (decode tasks + an actor pool of models).")
+@click.option("--address", default=None, help="With --engine ray: a Ray cluster address (default: start a local cluster).")
+@click.option("--ray-workers", type=click.IntRange(1), default=2, show_default=True, help="With --engine ray: model actors.")
+@click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="With --engine ray: GPUs per model actor (e.g. 1 on a GPU cluster).")
+def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, device, dtype, tokens, limit, overwrite,
+          engine, address, ray_workers, gpus_per_worker):
     """Embed images or captions into a resumable on-disk feature store."""
     from alignkit.encoders import create_encoder
     from alignkit.features import embed_items
@@ -39,10 +46,18 @@ def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, 
     items, source, source_skips = _items_for(encoder.modality, images, texts, data_spec)
     if limit is not None:
         items = itertools.islice(items, limit)
+    runner = None
+    if engine == "ray":
+        from alignkit.features.ray_engine import ray_chunk_runner
+
+        runner = ray_chunk_runner(ray_workers, address, gpus_per_worker)
+    elif address or gpus_per_worker:
+        raise click.UsageError("--address and --gpus-per-worker go with --engine ray")
     t0 = time.perf_counter()
     store = embed_items(
         encoder, items, out, shard_size=shard_size, batch_size=batch_size, num_workers=workers,
         tokens=tokens, overwrite=overwrite, source=source, source_skips=source_skips, total=limit,
+        chunk_runner=runner,
     )
     secs = time.perf_counter() - t0
     computed = store.manifest["last_run"]["items_computed"]

@@ -43,7 +43,7 @@ def embed_items(
     re-extracted (``"recompute"``, for caches). ``source_skips`` (called once the items are
     exhausted) gives the source's own skips, which the manifest records. Options: ``shard_size``,
     ``batch_size``, ``num_workers``, ``tokens``, ``overwrite``, ``progress``, ``total``, ``source``,
-    ``source_skips``, ``changed_keys``. Returns the finished store.
+    ``source_skips``, ``changed_keys``, ``chunk_runner``. Returns the finished store.
     """
     return embed_layers([encoder], items, [out], **options)[0]
 
@@ -63,11 +63,14 @@ def embed_layers(
     source: dict[str, Any] | None = None,
     source_skips: Callable[[], list[dict[str, str]]] | None = None,
     changed_keys: str = "refuse",
+    chunk_runner: Callable[..., list[tuple]] | None = None,
 ) -> list[FeatureStore]:
     """Several layers of one model, one store each, from one pass over the data: each batch is
     decoded once and run through the model once (where the backend can return several layers
     from one forward pass, else once per layer). Every store is what ``embed_items`` writes for
-    its own encoder: its fingerprint, manifest, skips and resume rules, shard by shard."""
+    its own encoder: its fingerprint, manifest, skips and resume rules, shard by shard.
+    ``chunk_runner`` computes a shard's features elsewhere (``features.ray_engine``); the shard
+    loop, reuse and writes stay here."""
     if changed_keys not in ("refuse", "recompute"):
         raise ValueError(f"changed_keys must be 'refuse' or 'recompute', not {changed_keys!r}")
     if not encoders or len(encoders) != len(outs):
@@ -94,7 +97,7 @@ def embed_layers(
         content = content_digest(chunk, lead.modality)
         todo = [t for t in targets if not t.reuse(index, digest, content, changed_keys)]
         if todo:
-            results = _embed_chunk([t.encoder for t in todo], chunk, seen, batch_size, workers, tokens, bar)
+            results = (chunk_runner or _embed_chunk)([t.encoder for t in todo], chunk, seen, batch_size, workers, tokens, bar)
             for target, result in zip(todo, results):
                 target.write(index, digest, content, len(chunk), result)
         else:
