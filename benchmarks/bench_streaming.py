@@ -6,7 +6,7 @@ per image) of --pairs pairs, then trains one epoch on them in a fresh process pe
 (VmHWM), the trainer's pairs/s and the time to open the data. The results file names the
 command, the commit and the machine.
 
-Usage: .venv/bin/python benchmarks/bench_streaming.py [--pairs 600000] [--budget-mb 1024]
+Usage: .venv/bin/python benchmarks/bench_streaming.py [--pairs 600000] [--budget-mb 512]
        [--batch-size 1024] [--out benchmarks/results/streaming.md]
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from provenance import header, provenance
 
 IMAGE_DIM, TEXT_DIM, SHARD = 1024, 768, 8192
 
@@ -70,13 +71,14 @@ def child(root: Path, where: str, batch_size: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=600_000)
-    ap.add_argument("--budget-mb", type=int, default=1024)
+    ap.add_argument("--budget-mb", type=int, default=512)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--out", default="benchmarks/results/streaming.md")
     ap.add_argument("--child", nargs=2, metavar=("ROOT", "WHERE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(Path(args.child[0]), args.child[1], args.batch_size)
+    facts = provenance()
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as tmp:
         root = Path(tmp)
         keys = [f"p{i:08d}" for i in range(args.pairs)]
@@ -92,22 +94,16 @@ def main() -> None:
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
-    write_results(args, store_mb, rows)
+    write_results(args, store_mb, rows, facts)
 
 
-def write_results(args: argparse.Namespace, store_mb: float, rows: list[dict]) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+def write_results(args: argparse.Namespace, store_mb: float, rows: list[dict], facts: dict) -> None:
     by = {r["features_in"]: r for r in rows}
     mm, ram = by["mmap"], by["ram"]
-    load = os.getloadavg()[0]
+    ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [
-        "# Training from a store larger than the memory budget: in-RAM vs memory-mapped",
-        "",
-        f"Command: `.venv/bin/python benchmarks/bench_streaming.py --pairs {args.pairs} --budget-mb {args.budget_mb} "
-        f"--batch-size {args.batch_size}`",
-        f"Commit: {commit}. Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, no GPU, "
-        f"load average {load:.1f} at the end (shared with other jobs).",
+        header("Training from a store larger than the memory budget: in-RAM vs memory-mapped", facts).rstrip(),
+        f"RAM {ram_gib:.0f} GiB, no GPU; load average at the end {os.getloadavg()[0]:.1f}.",
         "",
         f"Synthetic stores: {args.pairs:,} pairs, image 1024-d + text 768-d float16 = **{store_mb:,.0f} MB on disk**, "
         f"{store_mb / args.budget_mb:.1f}x the RSS budget of {args.budget_mb:,} MB. One epoch, linear heads, 256-d space, "
@@ -130,8 +126,8 @@ def write_results(args: argparse.Namespace, store_mb: float, rows: list[dict]) -
         "",
     ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
-    Path(args.out).with_suffix(".json").write_text(json.dumps({"args": vars(args), "store_mb": store_mb, "rows": rows,
-                                                               "commit": commit}, indent=1), encoding="utf-8")
+    Path(args.out).with_suffix(".json").write_text(json.dumps({"provenance": facts, "args": vars(args), "store_mb": store_mb,
+                                                               "rows": rows}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

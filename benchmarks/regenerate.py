@@ -25,6 +25,8 @@ ENTRIES: dict[str, tuple[tuple[str, ...], list[str]]] = {
     "selection_study": (("selection_study.md", "selection_study.json"), [PY, "benchmarks/bench_study.py"]),
     "rank": (("rank.json",), [PY, "benchmarks/bench_rank.py"]),
     "encoders": (("encoders.json",), [PY, "benchmarks/bench_encoders.py"]),
+    "streaming": (("streaming.md", "streaming.json"), [PY, "benchmarks/bench_streaming.py"]),
+    "ray_extract": (("ray_extract.md", "ray_extract.json"), [PY, "benchmarks/bench_ray.py"]),
     "extract": (("extract.json", "extract.md"), [PY, "benchmarks/bench_extract.py", "--images", "192", "--captions", "2048"]),
 }
 
