@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -56,16 +57,28 @@ def child(root: Path, where: str, batch_size: int) -> None:
     from alignkit.align import AlignConfig, train
 
     torch.set_num_threads(2)
+    peak_anon = [0]
+
+    def sample() -> None:  # the kernel keeps no peak of anonymous memory: sample it
+        while True:
+            peak_anon[0] = max(peak_anon[0], _status_kb("RssAnon:"))
+            time.sleep(0.05)
+
+    threading.Thread(target=sample, daemon=True).start()
     cfg = AlignConfig(image_head={"kind": "linear"}, text_head={"kind": "linear"}, embed_dim=256, epochs=1,
                       batch_size=batch_size, val_fraction=0.0, refit=False, style_shift=0.0, device="cpu", features_in=where)
     t0 = time.perf_counter()
     train(cfg, root / "img", root / "txt", root / f"run-{where}", progress=False)
     total = time.perf_counter() - t0
     rec = json.loads((root / f"run-{where}/metrics.jsonl").read_text().splitlines()[-1])
-    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
-    print(json.dumps({"features_in": where, "peak_rss_mb": round(hwm / 1024, 1), "pairs_per_s": rec["pairs_per_s"],
+    hwm = _status_kb("VmHWM:")
+    print(json.dumps({"features_in": where, "peak_rss_mb": round(hwm / 1024, 1), "peak_anon_mb": round(peak_anon[0] / 1024, 1), "pairs_per_s": rec["pairs_per_s"],
                       "steps_per_s": round(rec["step"] / rec["seconds"], 2), "epoch_s": rec["seconds"],
                       "open_and_setup_s": round(total - rec["seconds"], 1), "train_loss": rec["train_loss"]}))
+
+
+def _status_kb(field: str) -> int:
+    return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field))
 
 
 def main() -> None:
@@ -109,15 +122,19 @@ def write_results(args: argparse.Namespace, store_mb: float, rows: list[dict], f
         f"{store_mb / args.budget_mb:.1f}x the RSS budget of {args.budget_mb:,} MB. One epoch, linear heads, 256-d space, "
         f"batch {args.batch_size}, one process per path, same seed.",
         "",
-        "| features in | peak RSS (MB) | within budget | pairs/s | steps/s | open + setup (s) | train loss |",
-        "|---|---|---|---|---|---|---|",
+        "Peak anonymous memory (RssAnon, sampled every 50 ms) is the process's own memory, judged against the budget; "
+        "peak RSS (VmHWM) also counts the store's memory-mapped file pages, which the kernel can drop at any time "
+        "(page cache, not the process's memory).",
+        "",
+        "| features in | peak anonymous (MB) | within budget | peak RSS incl. mapped file pages (MB) | pairs/s | steps/s | open + setup (s) | train loss |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in (ram, mm):
-        lines.append(f"| {r['features_in']} | {r['peak_rss_mb']:,.0f} | {'yes' if r['peak_rss_mb'] <= args.budget_mb else 'no'} | "
+        lines.append(f"| {r['features_in']} | {r['peak_anon_mb']:,.0f} | {'yes' if r['peak_anon_mb'] <= args.budget_mb else 'no'} | {r['peak_rss_mb']:,.0f} | "
                      f"{r['pairs_per_s']:,.0f} | {r['steps_per_s']} | {r['open_and_setup_s']} | {r['train_loss']:.6f} |")
     lines += [
         "",
-        f"Peak RSS mmap / RAM: **{mm['peak_rss_mb'] / ram['peak_rss_mb']:.2f}**; "
+        f"Peak anonymous memory mmap / RAM: **{mm['peak_anon_mb'] / ram['peak_anon_mb']:.2f}**; "
         f"throughput mmap / RAM: **{mm['pairs_per_s'] / ram['pairs_per_s']:.2f}x**. "
         "Equal train losses: both paths hand the trainer the same float32 values.",
         "",
