@@ -138,7 +138,7 @@ def write_results(args: argparse.Namespace, store_mb: float, rows: list[dict], f
         f"throughput mmap / RAM: **{mm['pairs_per_s'] / ram['pairs_per_s']:.2f}x**. "
         "Equal train losses: both paths hand the trainer the same float32 values.",
         "",
-        "The store was just written, so its pages sit in the page cache (not counted in RSS); a cold "
+        "The store was just written, so its pages sit in the page cache; a cold "
         "store on a slow disk reads slower. The in-RAM peak includes the float32 copy made while loading.",
         "",
     ]
