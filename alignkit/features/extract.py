@@ -22,7 +22,8 @@ from alignkit.encoders.base import Encoder
 from alignkit.errors import AlignkitError
 from alignkit.features.shards import OutputStore
 from alignkit.features.store import FeatureStore, content_digest, keys_digest
-from alignkit.features.loading import Prepared, close_bar, default_workers, keep_batch, pad_tokens, progress_bar
+from alignkit.features.loading import (Prepared, close_bar, default_workers, first_of_each_key, keep_batch, pad_tokens,
+                                       progress_bar)
 
 DEFAULT_SHARD_SIZE = 2048
 
@@ -132,14 +133,7 @@ def _embed_chunk(
 ) -> list[tuple[list[str], np.ndarray, np.ndarray | None, np.ndarray | None, list[dict[str, str]]]]:
     """One shard's items through the model: per encoder, (keys, pooled, tokens, mask, skipped)."""
     lead = encoders[0]
-    common_skips: list[dict[str, str]] = []
-    todo: list[tuple[str, Any]] = []
-    for key, payload in chunk:
-        if key in seen:
-            common_skips.append({"key": key, "reason": "duplicate key"})
-        else:
-            seen.add(key)
-            todo.append((key, payload))
+    todo, common_skips = first_of_each_key(chunk, seen)
     loader = DataLoader(Prepared(todo, lead), batch_size=batch_size, num_workers=workers, collate_fn=keep_batch,
                         shuffle=False)
     keys: list[list[str]] = [[] for _ in encoders]

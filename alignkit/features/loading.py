@@ -44,6 +44,19 @@ def load_item(payload: Any, modality: str) -> Any:
     return clean_caption(payload)
 
 
+def first_of_each_key(chunk: list[tuple[str, Any]], seen: set[str]) -> tuple[list[tuple[str, Any]], list[dict[str, str]]]:
+    """The items whose key is new (``seen`` grows), and a skip record for every repeated key."""
+    todo: list[tuple[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    for key, payload in chunk:
+        if key in seen:
+            skipped.append({"key": key, "reason": "duplicate key"})
+        else:
+            seen.add(key)
+            todo.append((key, payload))
+    return todo, skipped
+
+
 def keep_batch(batch: list[tuple[int, Any, str | None]]) -> list[tuple[int, Any, str | None]]:
     return batch  # the encoder collates the good items in the main process
 

@@ -44,14 +44,9 @@ class _RayChunks:
         if len(encoders) != 1 or tokens:
             raise AlignkitError("the Ray engine embeds pooled features of one encoder per run (no --tokens, one layer)")
         enc = encoders[0]
-        skipped: list[dict[str, str]] = []
-        todo: list[tuple[str, Any]] = []
-        for key, payload in chunk:
-            if key in seen:
-                skipped.append({"key": key, "reason": "duplicate key"})
-            else:
-                seen.add(key)
-                todo.append((key, payload))
+        from alignkit.features.loading import first_of_each_key
+
+        todo, skipped = first_of_each_key(chunk, seen)
         bar.update(len(chunk) - len(todo))
         keys: list[str] = []
         feats: list[np.ndarray] = []
