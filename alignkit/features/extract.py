@@ -176,13 +176,13 @@ def _embed_chunk(
     results = []
     for j, enc in enumerate(encoders):
         feats = np.concatenate(pooled[j]) if pooled[j] else np.zeros((0, enc.dim), dtype=np.float16)
-        _check_fp16_range(feats, enc)
+        check_fp16_range(feats, enc)
         tok, msk = pad_tokens(toks, masks) if tokens else (None, None)
         results.append((keys[j], feats, tok, msk, skipped[j]))
     return results
 
 
-def _check_fp16_range(feats: np.ndarray, encoder: Encoder) -> None:
+def check_fp16_range(feats: np.ndarray, encoder: Encoder) -> None:
     if feats.size and not np.isfinite(feats).all():
         raise AlignkitError(
             f"features of {encoder.spec} overflow float16 (|x| > 65504); this encoder's outputs "

@@ -17,6 +17,8 @@ import numpy as np
 
 from alignkit.encoders.base import Encoder
 from alignkit.errors import AlignkitError
+from alignkit.features.extract import check_fp16_range
+from alignkit.features.loading import first_of_each_key
 
 
 def ray_chunk_runner(workers: int = 2, address: str | None = None, gpus_per_worker: float = 0.0) -> Any:
@@ -44,8 +46,6 @@ class _RayChunks:
         if len(encoders) != 1 or tokens:
             raise AlignkitError("the Ray engine embeds pooled features of one encoder per run (no --tokens, one layer)")
         enc = encoders[0]
-        from alignkit.features.loading import first_of_each_key
-
         todo, skipped = first_of_each_key(chunk, seen)
         bar.update(len(chunk) - len(todo))
         keys: list[str] = []
@@ -68,8 +68,7 @@ class _RayChunks:
                     feats.append(np.asarray(r["feat"], dtype=np.float32))
             bar.update(len(todo))
         out = np.stack(feats).astype(np.float16) if feats else np.zeros((0, enc.dim), dtype=np.float16)
-        if out.size and not np.isfinite(out).all():
-            raise AlignkitError(f"features of {enc.spec} overflow float16 (|x| > 65504); normalise them first")
+        check_fp16_range(out, enc)
         return [(keys, out, None, None, skipped)]
 
 
