@@ -1,6 +1,6 @@
 """The Ray Data engine on a local Ray cluster with 2 model actors: the store equals the
 one-process store (same keys, same skips, same fingerprint, features within float16 rounding),
-resumes shard by shard, and `alignkit embed --engine ray` runs it."""
+resumes shard by shard, and `alignkit embed --executor ray` runs it."""
 
 from __future__ import annotations
 
@@ -66,10 +66,10 @@ def test_ray_captions_and_the_cli(tmp_path, runner):
     texts.write_text("a red square\n\na blue circle\ntwo green dots\n")
     args = ["embed", "--encoder", "hashed-ngrams?dim=32", "--texts", str(texts), "--shard-size", "2"]
     local = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "t-local")])
-    on_ray = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "t-ray"), "--engine", "ray", "--ray-workers", "2"])
+    on_ray = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "t-ray"), "--executor", "ray", "--ray-workers", "2"])
     assert local.exit_code == 0 and on_ray.exit_code == 0, on_ray.output + repr(on_ray.exception)
     from alignkit.features import FeatureStore
 
     _same(FeatureStore(tmp_path / "t-ray"), FeatureStore(tmp_path / "t-local"))
     bad = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "x"), "--address", "ray://nowhere:1"])
-    assert bad.exit_code != 0 and "--engine ray" in bad.output
+    assert bad.exit_code != 0 and "--executor ray" in bad.output

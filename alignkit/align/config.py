@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from alignkit.engines import ENGINES
 from alignkit.errors import AlignkitError
 
 HEAD_KINDS = ("linear", "mlp", "token", "identity", "residual")
@@ -85,6 +86,7 @@ class AlignConfig:
     refit_tolerance: float = 0.01
     seed: int = 0
     device: str = "auto"
+    engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
     online: bool = False
     encode_batch_size: int = 64
     # where cached features live while training: auto | ram | mmap | device (see align/placement.py)
@@ -116,6 +118,7 @@ class AlignConfig:
         _choice("captions", self.captions, CAPTION_MODES)
         _choice("features_in", self.features_in, FEATURES_IN)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("engine", self.engine, ENGINES)
         _range("init_temperature", self.init_temperature, 1e-4, 10.0)
         _range("max_logit_scale", self.max_logit_scale, 1.0, 1e4)
         if 1.0 / self.init_temperature > self.max_logit_scale:

@@ -25,6 +25,7 @@ from alignkit.align.config import HeadConfig
 from alignkit.align.heads import Head, build_head
 from alignkit.align.hub import CONFIG, WEIGHTS, ModelLoadError, resolve_model_path, upload_model
 from alignkit.align.memory import CaptionMemory
+from alignkit.engines import engine_option
 from alignkit.errors import AlignkitError
 
 FORMAT = "alignkit-aligned/1"
@@ -37,6 +38,7 @@ class AlignedModel(nn.Module):
     def __init__(self, info: dict[str, Any]):
         super().__init__()
         self.info = info
+        self.engine = "auto"  # what runs the frozen encoders when raw images/texts come in
         self.image_head = _head(info, "image")
         self.text_head = _head(info, "text")
         mem = info.get("memory")
@@ -160,13 +162,14 @@ class AlignedModel(nn.Module):
         if side not in self._encoders:
             from alignkit.encoders import create_encoder
 
-            self.attach_encoder(side, create_encoder(self.info[SIDES[side]]["spec"], device=str(self.device)))
+            spec = self.info[SIDES[side]]["spec"]
+            self.attach_encoder(side, create_encoder(spec, device=str(self.device), engine=self.engine))
         return self._encoders[side]
 
     def attach_encoder(self, side: str, encoder: Any, strict: bool = True) -> None:
         """Use ``encoder`` for ``side``; refuse (unless not ``strict``) one whose fingerprint differs from training."""
         expected = self.info[SIDES[side]].get("fingerprint")
-        got = encoder.fingerprint()
+        got = encoder.encoder_fingerprint()  # any engine: heads depend on what the features mean
         if strict and expected and got != expected:
             raise ModelLoadError(
                 f"the {side} encoder {encoder.spec!r} here has fingerprint {got[:12]}, but this model's heads were "
@@ -191,12 +194,14 @@ class AlignedModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, path_or_hub_id: str | Path, revision: str | None = None, device: str = "auto", cache_dir: str | Path | None = None
+        cls, path_or_hub_id: str | Path, revision: str | None = None, device: str = "auto", cache_dir: str | Path | None = None,
+        engine: str = "auto",
     ) -> "AlignedModel":
         """Load a model folder written by ``save_pretrained`` (or ``alignkit align``), or one pushed
         with ``push_to_hub``, by its hub id (``org/name``, optionally at ``revision``: a branch,
         tag or commit). Hub models go through huggingface_hub's cache, so ``HF_HUB_CACHE`` and
-        ``HF_HUB_OFFLINE=1`` apply as for any hub model."""
+        ``HF_HUB_OFFLINE=1`` apply as for any hub model. ``engine`` runs the frozen encoders
+        (``alignkit.engines``; auto = ONNX Runtime on CPU where they export)."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -226,6 +231,7 @@ class AlignedModel(nn.Module):
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ModelLoadError(f"{path / WEIGHTS} does not fit {CONFIG}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        model.engine = engine_option(engine, "AlignedModel.from_pretrained")
         return model.to(resolve_device(device)).eval()
 
     def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = True) -> str:

@@ -35,7 +35,8 @@ def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool =
         raise ConfigError(f"the recipe needs {', '.join(missing)} (give --{' --'.join(missing)} or set them in --config)")
     D.init_from_env()
     device = device_name(config.device)
-    encoders = {"image": create_encoder(config.vision, device=device), "text": create_encoder(config.text, device=device)}
+    encoders = {side: create_encoder(spec, device=device, engine=config.engine)
+                for side, spec in (("image", config.vision), ("text", config.text))}
     for side, enc in encoders.items():
         if enc.modality != side:
             raise ConfigError(f"--{'vision' if side == 'image' else 'text'} {enc.spec!r} is a {enc.modality} encoder, not a {side} encoder")
@@ -45,7 +46,7 @@ def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool =
             list(source), encoders["image"], encoders["text"], image_tokens=config.uses_tokens("image"),
             text_tokens=config.uses_tokens("text"), batch_size=config.encode_batch_size,
         )
-        info = {side: {"spec": enc.spec, "fingerprint": enc.fingerprint()} for side, enc in encoders.items()}
+        info = {side: {"spec": enc.spec, "fingerprint": enc.encoder_fingerprint()} for side, enc in encoders.items()}
         return train_pairs(config, data, out_dir, encoders=info, resume=resume, progress=progress)
     stores = _cached_stores(config, source, encoders, cache_root, progress)
     fingerprints = {side: enc.fingerprint() for side, enc in encoders.items()}

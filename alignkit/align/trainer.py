@@ -105,7 +105,8 @@ def check_store(store: Any, side: str, config: AlignConfig, expected_fingerprint
             f"the {side} store {store.path} was made by {spec!r} with fingerprint {store.fingerprint[:12]}, but the "
             f"encoder here has fingerprint {expected_fingerprint[:12]} (other weights or settings); re-embed it"
         )
-    return {"spec": spec, "fingerprint": store.fingerprint}
+    # heads depend on what the features mean, not on the engine that computed them
+    return {"spec": spec, "fingerprint": store.encoder.get("encoder_fingerprint") or store.fingerprint}
 
 
 def train_pairs(

@@ -47,6 +47,7 @@ class BenchConfig:
     data_fractions: tuple[float, ...] = (0.1, 0.3)  # training subsets for the chosen pair (full data is the main run)
     baselines: tuple[str, ...] = tuple(BASELINES)
     device: str = "auto"
+    engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
 
     def validate(self) -> "BenchConfig":
         if self.align not in ALIGN_MODES:

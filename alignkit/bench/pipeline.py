@@ -110,7 +110,8 @@ def _embed_probes(config: BenchConfig, meter: Meter, say: Say, progress: bool) -
 
 def _rank_config(config: BenchConfig, n_probe: int) -> RankConfig:
     return RankConfig(metrics=config.metrics, n_probe=n_probe, k=config.k, bootstrap=config.bootstrap,
-                      permutations=config.permutations, seed=config.seed, device=config.device, primary=config.primary)
+                      permutations=config.permutations, seed=config.seed, device=config.device, engine=config.engine,
+                      primary=config.primary)
 
 
 def _rank(config: BenchConfig, meter: Meter, say: Say, vision: list[Any], text: list[Any],
@@ -141,7 +142,7 @@ class _PairBench:
     # ---- shared pieces ------------------------------------------------------------
     def encoder(self, spec: str) -> Any:
         if spec not in self._encoders:
-            self._encoders[spec] = create_encoder(spec, device=self.config.device)
+            self._encoders[spec] = create_encoder(spec, device=self.config.device, engine=self.config.engine)
         return self._encoders[spec]
 
     def recipe(self, entry: dict[str, Any], **overrides: Any) -> AlignConfig:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from alignkit.devices import DEVICE_HELP
+from alignkit.engines import ENGINE_HELP, ENGINES
 
 HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 
@@ -39,6 +40,7 @@ HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 @click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see the README).")
 @click.option("--seed", type=int)
 @click.option("--device", help=DEVICE_HELP + " (default: the recipe's, auto)")
+@click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: the recipe's, auto)")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), help="Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32); the loss is always float32.")
 @click.option("--features-in", type=click.Choice(["auto", "ram", "mmap", "device"]), help="Where cached features live while training (auto: device if they fit, else RAM, else memory-mapped shards).")
 @click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1.")
@@ -48,7 +50,7 @@ HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 @click.option("--quiet", is_flag=True, help="No progress bars (model loading included) or per-epoch lines.")
 def align(vision, text, data_spec, out, config_file, resume, online, image_head, text_head, hidden, dropout, standardize,
           embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, refit,
-          style_shift, seed, device, precision, features_in, extra, cache, select_file, quiet):
+          style_shift, seed, device, engine, precision, features_in, extra, cache, select_file, quiet):
     """Align two frozen encoders: train small heads with a contrastive loss, save an AlignedModel."""
     import yaml
 
@@ -70,7 +72,7 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
         "vision": vision, "text": text, "data": data_spec, "online": online, "embed_dim": embed_dim, "loss": loss,
         "init_temperature": init_temperature, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "weight_decay": weight_decay, "captions": captions, "val_fraction": val_fraction, "patience": patience,
-        "refit": refit, "style_shift": style_shift, "seed": seed, "device": device, "precision": precision, "features_in": features_in, "image_head.kind": image_head, "text_head.kind": text_head,
+        "refit": refit, "style_shift": style_shift, "seed": seed, "device": device, "engine": engine, "precision": precision, "features_in": features_in, "image_head.kind": image_head, "text_head.kind": text_head,
     }
     for side in ("image_head", "text_head"):
         overrides.update({f"{side}.hidden": hidden, f"{side}.dropout": dropout, f"{side}.standardize": standardize})

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import click
 
 from alignkit.devices import DEVICE_HELP
+from alignkit.engines import ENGINE_HELP, ENGINES
 
 
 def pipeline_options(fn: Callable) -> Callable:
@@ -28,6 +29,7 @@ def pipeline_options(fn: Callable) -> Callable:
         click.option("--permutations", type=click.IntRange(0), help="Shuffled pairings for the ranking null."),
         click.option("--fractions", help="Comma-separated training fractions in (0, 1) for the data-efficiency curve."),
         click.option("--device", help=DEVICE_HELP + " (default: auto)"),
+        click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: auto)"),
         click.option("--quiet", is_flag=True, help="No progress bars (model loading included) or per-epoch lines."),
     ]
     for option in reversed(options):

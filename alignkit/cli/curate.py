@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from alignkit.devices import DEVICE_HELP
+from alignkit.engines import ENGINE_HELP, ENGINES
 from alignkit.errors import AlignkitError
 
 
@@ -33,8 +34,9 @@ from alignkit.errors import AlignkitError
 @click.option("--keep-leaks", is_flag=True, help="Keep near-copies of evaluation images (they are still counted).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help=ENGINE_HELP)
 def curate(pool_spec, vision_spec, text_spec, concept_tasks, concepts_file, concept_images, by, per_concept, budget,
-           min_score, dedup, leak_tasks, leak_threshold, keep_leaks, out, device):
+           min_score, dedup, leak_tasks, leak_threshold, keep_leaks, out, device, engine):
     """Select a concept-balanced subset of a pool; `alignkit align --data subset:OUT` trains on it."""
     from alignkit.curation import CurateConfig, curate as run_curation, write_subset
     from alignkit.curation.pipeline import build_concepts, embed_pool, evaluation_image_features, report_and_examples
@@ -42,8 +44,8 @@ def curate(pool_spec, vision_spec, text_spec, concept_tasks, concepts_file, conc
 
     if not (concept_tasks or concepts_file or concept_images):
         raise click.UsageError("give concepts: --concepts-task, --concepts-file and/or --concept-images")
-    image_enc = create_encoder(vision_spec, device=device)
-    text_enc = create_encoder(text_spec, device=device)
+    image_enc = create_encoder(vision_spec, device=device, engine=engine)
+    text_enc = create_encoder(text_spec, device=device, engine=engine)
     concepts, _ = build_concepts(concept_tasks, concepts_file, concept_images, image_enc, text_enc)
     by = by or ("both" if concepts.image is not None and concepts.text is not None else "image" if concepts.text is None else "text")
     config = CurateConfig(per_concept=per_concept, budget=budget, min_score=min_score, by=by,

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from alignkit.devices import DEVICE_HELP
+from alignkit.engines import ENGINE_HELP, ENGINES
 from alignkit.errors import AlignkitError
 
 
@@ -27,14 +28,16 @@ from alignkit.errors import AlignkitError
 @click.option("--tokens", is_flag=True, help="Also store token features and their mask.")
 @click.option("--limit", type=int, default=None, help="Embed only the first N items.")
 @click.option("--overwrite", is_flag=True, help="Replace a store made by another encoder or settings.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+              help=ENGINE_HELP + ". Token features (--tokens) run on torch.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process (decode workers + one model); ray: Ray Data (decode tasks + an actor pool of models).")
-@click.option("--address", default=None, help="With --engine ray: a Ray cluster address (default: start a local cluster).")
-@click.option("--ray-workers", type=click.IntRange(1), default=2, show_default=True, help="With --engine ray: model actors.")
+@click.option("--address", default=None, help="With --executor ray: a Ray cluster address (default: start a local cluster).")
+@click.option("--ray-workers", type=click.IntRange(1), default=2, show_default=True, help="With --executor ray: model actors.")
 @click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="With --engine ray: GPUs per model actor (e.g. 1 on a GPU cluster).")
+              help="With --executor ray: GPUs per model actor (e.g. 1 on a GPU cluster).")
 def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, device, dtype, tokens, limit, overwrite,
-          engine, address, ray_workers, gpus_per_worker):
+          engine, executor, address, ray_workers, gpus_per_worker):
     """Embed images or captions into a resumable on-disk feature store."""
     from alignkit.encoders import create_encoder
     from alignkit.features import embed_items
@@ -42,17 +45,21 @@ def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, 
     chosen = [x for x in (images, texts, data_spec) if x]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --images, --texts or --data")
-    encoder = create_encoder(spec, device=device, dtype=dtype)
+    if engine == "auto" and (tokens or gpus_per_worker):
+        engine = "torch"  # token features are torch's; GPU actors run torch
+    elif engine == "onnx" and (tokens or gpus_per_worker):
+        raise click.UsageError("--engine onnx embeds pooled features on the CPU; --tokens and --gpus-per-worker need --engine torch")
+    encoder = create_encoder(spec, device=device, dtype=dtype, engine=engine)
     items, source, source_skips = _items_for(encoder.modality, images, texts, data_spec)
     if limit is not None:
         items = itertools.islice(items, limit)
     runner = None
-    if engine == "ray":
+    if executor == "ray":
         from alignkit.features.ray_engine import ray_chunk_runner
 
         runner = ray_chunk_runner(ray_workers, address, gpus_per_worker)
     elif address or gpus_per_worker:
-        raise click.UsageError("--address and --gpus-per-worker go with --engine ray")
+        raise click.UsageError("--address and --gpus-per-worker go with --executor ray")
     t0 = time.perf_counter()
     store = embed_items(
         encoder, items, out, shard_size=shard_size, batch_size=batch_size, num_workers=workers,
@@ -63,7 +70,7 @@ def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, 
     computed = store.manifest["last_run"]["items_computed"]
     skipped = store.skipped  # the extractor's and the source's own, both recorded in the manifest
     click.echo(
-        f"{out}: {len(store)} rows x {store.dim} ({encoder.spec}); "
+        f"{out}: {len(store)} rows x {store.dim} ({encoder.spec}, engine {encoder.engine}); "
         f"{computed} items encoded in {secs:.1f}s"
         + (f" ({computed / secs:.1f} items/s)" if computed and secs > 0 else "; everything reused from the store")
     )

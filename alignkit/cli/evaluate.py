@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from alignkit.devices import DEVICE_HELP
+from alignkit.engines import ENGINE_HELP, ENGINES
 
 
 @click.command("eval")
@@ -33,10 +34,11 @@ from alignkit.devices import DEVICE_HELP
               help="Name of each MODEL in the results, in order (default: the folder name or hub id).")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help=ENGINE_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bars (model loading included) and no notes.")
 def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, train: str | None, vision: str | None,
              text: str | None, revision: str | None, fmt: str, out: str | None, names: tuple[str, ...], batch_size: int,
-             device: str, quiet: bool) -> None:
+             device: str, engine: str, quiet: bool) -> None:
     """Evaluate each aligned MODEL (a folder, or a hub id such as org/name) and each --baseline
     zero-shot on every --task; every number is printed next to its chance level. Task features
     are cached, so a second call encodes nothing."""
@@ -53,12 +55,13 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
     labels = list(names) or [_default_name(m) for m in models]
     if len(set(labels)) != len(labels):
         raise click.UsageError(f"two models would share a name in {labels}; tell them apart with --name")
-    loaded = {label: AlignedModel.from_pretrained(m, revision=None if Path(m).is_dir() else revision, device=device)
+    loaded = {label: AlignedModel.from_pretrained(m, revision=None if Path(m).is_dir() else revision, device=device,
+                                               engine=engine)
               for label, m in zip(labels, models)}
     say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     results = evaluate_models(
         loaded, tasks, baselines=[b.strip() for b in baselines.split(",") if b.strip()], train=train, vision=vision,
-        text=text, device=device, batch_size=batch_size, progress=not quiet, say=say,
+        text=text, device=device, engine=engine, batch_size=batch_size, progress=not quiet, say=say,
     )
     for result in results:
         if result.skipped:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from alignkit.devices import DEVICE_HELP
+from alignkit.engines import ENGINE_HELP, ENGINES
 
 DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
 
@@ -31,13 +32,14 @@ DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
 @click.option("--permutations", default=50, show_default=True, type=click.IntRange(0), help="Shuffled pairings for the null.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help=ENGINE_HELP)
 @click.option("--layerwise", is_flag=True, help="Also score every intermediate layer and report each encoder's best.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="json: one object per pair with every metric, raw and calibrated, with its interval.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Report folder (default: reports/rank-<time>).")
 def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k, svcca_share, bootstrap, permutations, seed,
-                  device, layerwise, fmt, out):
+                  device, engine, layerwise, fmt, out):
     """Rank every vision x text encoder pair by CKA, mutual k-NN and more, raw and calibrated."""
     from alignkit.data import open_source
     from alignkit.errors import AlignkitError
@@ -49,7 +51,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     if primary not in metric_list:
         raise AlignkitError(f"--primary {primary} is not among --metrics {','.join(metric_list)}")
     config = RankConfig(metrics=metric_list, n_probe=n_probe, k=k, svcca_share=svcca_share, bootstrap=bootstrap, permutations=permutations,
-                        seed=seed, device=device, primary=primary, layerwise=layerwise)
+                        seed=seed, device=device, engine=engine, primary=primary, layerwise=layerwise)
     say = (lambda s: click.echo(s, err=True))
     t0 = time.perf_counter()
     vision = embed_probe(resolve_zoo(vision_zoo, "image"), "image", probe_spec, config, open_source, say)

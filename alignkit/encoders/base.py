@@ -44,6 +44,7 @@ class Encoder(ABC):
     spec: str
     modality: Modality
     options: EncoderOptions
+    engine: str = "torch"  # what computes the features (alignkit.engines); part of describe()
 
     # ---- identity -------------------------------------------------------------------
     @property
@@ -68,12 +69,9 @@ class Encoder(ABC):
     def preprocessing(self) -> dict[str, Any]:
         """A JSON-able description of preprocessing (image size, mean/std, tokenizer, max length)."""
 
-    def fingerprint(self) -> str:
-        """Model identity + weights digest + preprocessing + layer + pooling, hashed.
-
-        Two encoders with the same fingerprint produce the same features, so a feature store
-        made by one may be reused by the other; anything else must not be mixed.
-        """
+    def encoder_fingerprint(self) -> str:
+        """Model identity + weights digest + preprocessing + layer + pooling, hashed: what the
+        features mean, whatever engine computes them (what trained heads depend on)."""
         ident = {
             "spec": self.spec,
             "modality": self.modality,
@@ -85,6 +83,15 @@ class Encoder(ABC):
         }
         blob = json.dumps(ident, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
+
+    def fingerprint(self) -> str:
+        """What a feature store's rows are: the encoder fingerprint, plus the engine when it is not
+        torch. Two encoders with the same fingerprint produce the same features, so a store made
+        by one may be resumed or reused by the other; anything else must not be mixed."""
+        base = self.encoder_fingerprint()
+        if self.engine == "torch":
+            return base
+        return hashlib.sha256(f"{base}|engine={self.engine}".encode()).hexdigest()[:32]
 
     # ---- data path ------------------------------------------------------------------
     @abstractmethod
@@ -131,8 +138,10 @@ class Encoder(ABC):
             "layer": self.options.layer,
             "pooling": self.options.pooling,
             "dtype": self.options.dtype,
+            "engine": self.engine,
             "preprocessing": self.preprocessing(),
             "fingerprint": self.fingerprint(),
+            "encoder_fingerprint": self.encoder_fingerprint(),
         }
 
     def __repr__(self) -> str:

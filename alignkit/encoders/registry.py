@@ -108,8 +108,10 @@ def create_encoder(
     dtype: str | None = None,
     layer: int | None = None,
     pooling: str | None = None,
+    engine: str | None = "auto",
 ) -> Encoder:
-    """Build a frozen encoder from a spec string. Keyword arguments override the spec's options."""
+    """Build a frozen encoder from a spec string. Keyword arguments override the spec's options;
+    ``engine`` (``alignkit.engines``: auto, torch, onnx) picks what runs it."""
     _ensure_loaded()
     prefix, name, opts = parse_spec(spec)
     opts.device = device
@@ -129,7 +131,9 @@ def create_encoder(
     else:
         raise UnknownEncoderError(_unknown_message(name))
     enc.spec = canonical_spec(spec)
-    return enc
+    from alignkit.encoders.onnx_engine import with_engine
+
+    return with_engine(enc, engine)
 
 
 def canonical_spec(spec: str) -> str:

@@ -45,6 +45,7 @@ def evaluate_models(
     vision: str | None = None,
     text: str | None = None,
     device: str = "auto",
+    engine: str = "auto",
     batch_size: int = 64,
     progress: bool = True,
     say: Say = lambda s: None,
@@ -67,7 +68,7 @@ def evaluate_models(
 
     def encoder(spec: str) -> Any:
         if spec not in encoders:
-            encoders[spec] = create_encoder(spec, device=device)
+            encoders[spec] = create_encoder(spec, device=device, engine=engine)
         return encoders[spec]
 
     entries: list[tuple[str, Any, Any, Any]] = []  # (name, model, vision encoder, text encoder)

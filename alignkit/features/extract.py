@@ -80,6 +80,8 @@ def embed_layers(
         check_one_model(encoders)
         if tokens:
             raise AlignkitError("token features are extracted one layer per run; pass one encoder")
+    if tokens and any(e.engine != "torch" for e in encoders):
+        raise AlignkitError("token features are computed by torch; embed them with --engine torch")
     targets = [OutputStore(enc, Path(out), shard_size, tokens, overwrite, source) for enc, out in zip(encoders, outs)]
     lead = encoders[0]
     workers = default_workers(lead.modality) if num_workers is None else num_workers

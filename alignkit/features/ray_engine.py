@@ -74,7 +74,7 @@ class _RayChunks:
 
 def _options(enc: Encoder) -> dict[str, Any]:
     o = enc.options
-    return {"dtype": o.dtype, "layer": o.layer, "pooling": o.pooling}
+    return {"dtype": o.dtype, "layer": o.layer, "pooling": o.pooling, "engine": enc.engine}
 
 
 class _Decode:

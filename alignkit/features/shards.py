@@ -20,7 +20,7 @@ class OutputStore:
         out.mkdir(parents=True, exist_ok=True)
         self.encoder, self.out, self.tokens = encoder, out, tokens
         fingerprint = encoder.fingerprint()
-        manifest = _open_manifest(out, fingerprint, shard_size, tokens, overwrite)
+        manifest = _open_manifest(out, fingerprint, shard_size, tokens, overwrite, encoder.engine)
         manifest = {k: v for k, v in manifest.items() if k != "last_run"}
         self.before = json.loads(json.dumps(manifest))
         manifest.update(format=FORMAT, fingerprint=fingerprint, encoder=encoder.describe(), dim=encoder.dim,
@@ -85,13 +85,17 @@ def _why_not_reusable(out: Path, entry: dict[str, Any], keys: str, content: str,
     return shard_damage(out, entry)
 
 
-def _open_manifest(out: Path, fingerprint: str, shard_size: int, tokens: bool, overwrite: bool) -> dict[str, Any]:
+def _open_manifest(out: Path, fingerprint: str, shard_size: int, tokens: bool, overwrite: bool,
+                   engine: str = "torch") -> dict[str, Any]:
     mpath = out / MANIFEST
     if not mpath.exists():
         return {"shards": []}
     old = FeatureStore(out).manifest
     problems = []
-    if old["fingerprint"] != fingerprint:
+    old_engine = old.get("encoder", {}).get("engine", "torch")
+    if old_engine != engine:  # the same weights, but rows from two engines must not share a store
+        problems.append(f"its rows were computed by the {old_engine} engine, not {engine} (--engine {old_engine} resumes it)")
+    elif old["fingerprint"] != fingerprint:
         problems.append(f"it was made by another encoder or settings ({old['encoder'].get('spec')}, fingerprint {old['fingerprint'][:12]})")
     if old["shard_size"] != shard_size:
         problems.append(f"its shard size is {old['shard_size']}, not {shard_size}")

@@ -44,6 +44,7 @@ class RankConfig:
     permutations: int = 50
     seed: int = 0
     device: str = "auto"
+    engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
     primary: str = "linear_cka"  # the metric the ranking sorts by (its calibrated score)
     layerwise: bool = False
 
@@ -92,12 +93,12 @@ def embed_probe(specs: Sequence[str], modality: str, probe_spec: str, config: Ra
     shows the embedding progress bars."""
     out: list[Embedded] = []
     for spec in specs:
-        base = create_encoder(spec, device=config.device)
+        base = create_encoder(spec, device=config.device, engine=config.engine)
         if base.modality != modality:
             raise AlignkitError(f"{spec} encodes {base.modality}, but it was given in the {modality} zoo")
         layers = [None] + (list(range(1, base.num_layers)) if config.layerwise else [])
         for layer in layers:
-            enc = base if layer is None else create_encoder(spec, device=config.device, layer=layer)
+            enc = base if layer is None else create_encoder(spec, device=config.device, layer=layer, engine=config.engine)
             progress(f"{spec}" + (f" layer {layer}" if layer is not None else ""))
             pairs = itertools.islice(open_source(probe_spec), config.n_probe)
             items = image_items(pairs) if modality == "image" else first_captions(pairs)
