@@ -16,8 +16,8 @@ fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 echo "== installing alignkit and its pinned dependencies (torch from local disk where present)"
-extras="offline"
-[[ $want_test == 1 ]] && extras="offline,test"
+extras="offline,onnx"
+[[ $want_test == 1 ]] && extras="offline,onnx,test"
 "${PIP[@]}" install -c requirements/constraints.txt -e ".[${extras}]"
 # Installed without dependencies on purpose: see the comments in the file.
 "${PIP[@]}" install --no-deps -r requirements/offline-nodeps.txt
