@@ -153,37 +153,45 @@ def fetch(progress: Callable[[Iterator[Any], int, str], Iterator[Any]], limit: i
 SPLITS = ("all", "train")
 
 
-def heldout_terms(concepts: list[Any]) -> tuple[dict[str, str], set[str]]:
-    """What a clip-art drawing must not name to be trained on: (normalised term -> the held-out
-    emoji concept's name, held-out name stems). Terms are every caption, short name and keyword of
-    each held-out emoji concept; stems are the head nouns its concept family was built on."""
+def heldout_terms(concepts: list[Any]) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """What a clip-art drawing must not name to be trained on, from the held-out emoji concepts:
+    (names: every caption and short name, normalised -> the concept's name; the same plus every
+    CLDR keyword; the name stems the held-out concept families were built on)."""
     from alignkit.data.builtin.emoji import split_concepts
     from alignkit.data.builtin.emoji_concepts import captions_of, name_stem, normalise_caption
 
     _, held = split_concepts(concepts)
-    terms: dict[str, str] = {}
+    names: dict[str, str] = {}
+    words: dict[str, str] = {}
     stems: set[str] = set()
     for c in held:
-        words = captions_of(c) + [s.replace("_", " ") for s in c.short_names] + list(c.keywords)
-        for w in words:
-            terms.setdefault(normalise_caption(w), c.name)
+        for n in captions_of(c) + [s.replace("_", " ") for s in c.short_names]:
+            names.setdefault(normalise_caption(n), c.name)
+        for k in c.keywords:
+            words.setdefault(normalise_caption(k), c.name)
         stems |= {s for s in (name_stem(c.name), name_stem(c.unicode_name)) if s}
-    terms.pop("", None)
-    return terms, stems
+    names.pop("", None)
+    words.pop("", None)
+    return names, {**words, **names}, stems
 
 
-def heldout_match(rec: dict[str, Any], terms: dict[str, str], stems: set[str]) -> str | None:
-    """Why a clip-art record must stay out of training (it names a held-out emoji concept), or None."""
+def heldout_match(rec: dict[str, Any], held: tuple[dict[str, str], dict[str, str], set[str]]) -> str | None:
+    """Why a clip-art record must stay out of training, or None. It is out when its title is a
+    held-out concept's name, short name or keyword, or has a held-out family's head noun; when any
+    of its captions is a held-out caption; or when one of its keywords is a held-out concept's name."""
     from alignkit.data.builtin.emoji_concepts import name_stem, normalise_caption
 
-    for text in [rec["title"], *rec["captions"], *rec.get("keywords", [])]:
+    names, terms, stems = held
+    title = normalise_caption(clean_title(rec["title"]))
+    if title in terms:
+        return f"title names held-out emoji concept {terms[title]!r}: {rec['title'][:60]!r}"
+    stem = name_stem(clean_title(rec["title"]))
+    if stem and (stem in stems or (stem.endswith("s") and stem[:-1] in stems)):
+        return f"title's head noun {stem!r} is a held-out emoji concept family: {rec['title'][:60]!r}"
+    for text in [*rec["captions"], *rec.get("keywords", [])]:
         norm = normalise_caption(text)
-        if norm in terms:
-            return f"names held-out emoji concept {terms[norm]!r}: {text[:60]!r}"
-    for text in [rec["title"], *rec.get("keywords", [])]:
-        stem = name_stem(text)
-        if stem and (stem in stems or (stem.endswith("s") and stem[:-1] in stems)):
-            return f"head noun {stem!r} is a held-out emoji concept family: {text[:60]!r}"
+        if norm in names:
+            return f"caption or keyword names held-out emoji concept {names[norm]!r}: {text[:60]!r}"
     return None
 
 
@@ -191,7 +199,7 @@ def _concept_id(title: str, emoji_names: dict[str, str]) -> str:
     from alignkit.data.builtin.emoji_concepts import normalise_caption
 
     norm = normalise_caption(clean_title(title))
-    return emoji_names.get(norm) or f"clipart:{norm}"
+    return emoji_names.get(norm) or "clipart:" + " ".join(re.sub(r"\d+", " ", norm).split())
 
 
 class ClipartSource(PairSource):
@@ -216,20 +224,19 @@ class ClipartSource(PairSource):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "split": self.split}
 
-    def _emoji(self) -> tuple[dict[str, str], set[str], dict[str, str]]:
-        """(held-out terms, held-out stems, normalised training emoji name -> code); empty for split=all."""
+    def _emoji(self) -> tuple[tuple[dict[str, str], dict[str, str], set[str]], dict[str, str]]:
+        """(`heldout_terms`, normalised training emoji name -> code); empty for split=all."""
         if self.split != "train":
-            return {}, set(), {}
+            return ({}, {}, set()), {}
         from alignkit.data.builtin.emoji import load_concepts, split_concepts
         from alignkit.data.builtin.emoji_concepts import normalise_caption
 
         concepts = load_concepts()
-        terms, stems = heldout_terms(concepts)
         train, _ = split_concepts(concepts)
-        names = {}
+        names: dict[str, str] = {}
         for c in train:
             names.setdefault(normalise_caption(c.name), c.code)
-        return terms, stems, names
+        return heldout_terms(concepts), names
 
     def _records(self) -> Iterator[dict[str, Any]]:
         with open(folder() / "index.jsonl", encoding="utf-8") as f:
@@ -238,9 +245,10 @@ class ClipartSource(PairSource):
 
     def concept_of(self, key: str) -> str | None:
         """The concept a drawing shows: a training emoji's code where its title is that emoji's name, else
-        ``clipart:<normalised title>`` (two drawings titled alike are one concept)."""
+        ``clipart:<normalised title without digits>`` (drawings titled alike, or numbered parts of one
+        series such as "arrow08_4" and "arrow08_5", are one concept)."""
         if self._concepts is None:
-            names = self._emoji()[2]
+            names = self._emoji()[1]
             self._concepts = {r["key"]: _concept_id(r["title"], names) for r in self._records()}
         return self._concepts.get(key)
 
@@ -249,7 +257,7 @@ class ClipartSource(PairSource):
         checker = PairChecker(self.skipped)
         root = folder()
         failed = {f["key"]: f["reason"] for f in ready_info(root).get("render_failures", [])}
-        terms, stems, _ = self._emoji()
+        held, _ = self._emoji()
         count = 0
         for rec in self._records():
             if self.n is not None and count >= self.n:
@@ -260,7 +268,7 @@ class ClipartSource(PairSource):
                 self.skipped.append(Skip(rec["key"], why))
                 continue
             if self.split == "train":
-                why = heldout_match(rec, terms, stems)
+                why = heldout_match(rec, held)
                 if why:
                     self.skipped.append(Skip(rec["key"], f"held out: {why}"))
                     continue
