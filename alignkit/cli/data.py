@@ -44,10 +44,10 @@ def list_cmd(as_json: bool) -> None:
             click.echo(json.dumps(r))
         return
     click.echo(f"cache: {data_home()}  (set ALIGNKIT_DATA to move it)\n")
-    click.echo(f"{'name':<14}{'present':<9}{'kind':<16}{'size':<34}{'cached':<10}source / licence")
+    click.echo(f"{'name':<16}{'present':<9}{'kind':<16}{'size':<34}{'cached':<10}source / licence")
     for r in rows:
         click.echo(
-            f"{r['name']:<14}{'yes' if r['present'] else 'no':<9}{r['kind']:<16}{r['size']:<34}"
+            f"{r['name']:<16}{'yes' if r['present'] else 'no':<9}{r['kind']:<16}{r['size']:<34}"
             f"{_mb(r['cached_bytes']):<10}{r['source']} / {r['licence']}"
         )
     tasks = sorted(t for r in rows for t in r["tasks"])

@@ -73,7 +73,7 @@ def _style_set(spec: emoji_styles.ExtraStyle) -> BuiltinSet:
     return BuiltinSet(
         spec.set_name, "pairs",
         f"{spec.title} of the emoji concepts; a training style (`builtin:emoji?split=train&style={spec.style}`)",
-        f"npm {spec.package}", spec.licence, "~1,100-1,900 drawings, 5-8 MB cached",
+        f"npm {spec.package}", spec.licence, "1,100-1,900 drawings (3-10 MB)",
         f"run `alignkit data fetch {spec.set_name}` (needs npm and the emoji set, which it fetches first)",
         lambda: emoji_styles.present(spec.style),
         lambda progress, limit: emoji_styles.fetch(spec.style, progress, limit),
@@ -95,7 +95,7 @@ SETS: dict[str, BuiltinSet] = {
             "clipart", "pairs",
             "Open Clip Art drawings with English titles and keywords, rendered 224 px; split=train leaves out "
             "drawings naming a held-out emoji concept",
-            "Debian openclipart-svg", "public domain (CC0, the Open Clip Art Library)", "~7,200 drawings (~60 MB rendered)",
+            "Debian openclipart-svg", "public domain (Creative Commons Public Domain Dedication, per the Debian copyright file)", "~7,200 drawings (~60 MB rendered)",
             "install the Debian package: `sudo apt-get update && sudo apt-get install -y openclipart-svg`, "
             "then `alignkit data fetch clipart` (renders the drawings into the cache)",
             clipart.present, lambda progress, limit: clipart.fetch(progress, limit),
