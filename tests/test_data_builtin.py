@@ -24,7 +24,7 @@ from PIL import Image
 
 from alignkit.cli import cli
 from alignkit.data import open_source, open_task
-from alignkit.data.builtin import clipart, emoji, emoji_concepts, fetch_set, grayscale
+from alignkit.data.builtin import clipart, emoji, emoji_concepts, emoji_styles, fetch_set, grayscale, training_summary
 from alignkit.data.images import decode_image
 from alignkit.errors import AlignkitError
 
@@ -89,6 +89,20 @@ def build_fake_npm(tmp: Path) -> Path:
     openmoji = {f"package/color/svg/{e['unified']}.svg": svg for e in entries}
     openmoji["package/data/openmoji.csv"] = rows.encode()
     _tgz(pkgs / "openmoji-17.0.0.tgz", openmoji)
+    # the extra styles: Apple/Facebook PNGs by code point (Facebook lacks the eagle), Iconify SVGs by CLDR name
+    for style in ("apple", "facebook"):
+        members = {f"package/img/{style}/64/{e['image']}": _png(i + 3) for i, e in enumerate(entries)
+                   if not (style == "facebook" and e["unified"] == "1F985")}
+        members["package/emoji.json"] = json.dumps(entries).encode()
+        _tgz(pkgs / f"emoji-datasource-{style}-16.0.0.tgz", members)
+    body = '<rect width="10" height="10" fill="#00ff00"/>'
+    for pkg, skip in (("noto-v1-1.2.5", "1f34e"), ("emojione-1.2.3", "1f697")):
+        names = {emoji_styles.iconify_slug("cldr " + e["name"].lower()): e["unified"].lower() for e in entries}
+        icons = {n: {"body": body} for n, code in names.items() if code not in (skip, "1f436")}
+        aliases = {emoji_styles.iconify_slug("cldr dog face"): {"parent": "dog-drawing"}}  # an alias, followed
+        icons["dog-drawing"] = {"body": body, "width": 20, "height": 20}
+        icon_set = {"prefix": pkg, "icons": icons, "aliases": aliases, "width": 10, "height": 10}
+        _tgz(pkgs / f"iconify-json-{pkg}.tgz", {"package/icons.json": json.dumps(icon_set).encode(), "package/chars.json": b"{}"})
 
     bindir = tmp / "bin"
     bindir.mkdir()
@@ -172,7 +186,7 @@ def test_emoji_tasks(fake_emoji: Path) -> None:
     for it in task.items:
         assert it.key.startswith("fluent/") and animals[it.label].code == it.key.split("/")[1]
     cat = open_task("builtin:emoji-category-unseen-concepts")
-    assert len(cat.items) == 4 * len(held) and cat.describe()["styles"] == list(emoji.STYLES)
+    assert len(cat.items) == 4 * len(held) and cat.describe()["styles"] == list(emoji.CORE_STYLES)
     for it in cat.items:
         code = it.key.split("/")[1]
         assert cat.classnames[it.label] == next(c.category for c in held if c.code == code).lower().replace("&", "and")
@@ -180,10 +194,62 @@ def test_emoji_tasks(fake_emoji: Path) -> None:
     assert sorted(p.key for p in ret.pairs) == sorted(f"google/{c.code}" for c in held)
     with pytest.raises(AlignkitError, match="training style"):
         open_task("builtin:emoji-unseen-style?style=google")
+    with pytest.raises(AlignkitError, match="training style"):
+        open_task("builtin:emoji-unseen-style?style=fluent,apple")  # an extra training style is no unseen style
     # another held-out style is another task, under its own name (results are keyed by task name)
     assert open_task("builtin:emoji-unseen-style").name == "emoji-unseen-style"
     assert open_task("builtin:emoji-unseen-style?style=fluent").name == "emoji-unseen-style"
     assert open_task("builtin:emoji-unseen-style?style=openmoji").name == "emoji-unseen-style-openmoji"
+
+
+def test_extra_styles_fetch_train_and_never_leak(fake_emoji: Path) -> None:
+    """Issue 23: the Apple, Facebook, Noto v1 and EmojiOne drawings are training styles of the
+    training concepts only; Fluent and OpenMoji never train; each set is fetched, kept and keyed."""
+    info = {s: fetch_set(f"emoji-{s}", progress=_no_bar) for s in emoji_styles.EXTRA_STYLES}
+    assert info["apple"]["images"] == 14 and info["facebook"]["images"] == 13 and info["facebook"]["missing_sample"] == ["1f985"]
+    assert info["noto-v1"]["images"] == 13 and "1f34e" in info["noto-v1"]["missing_sample"]  # no icon of that name
+    assert info["apple"]["package"] == "emoji-datasource-apple@16.0.0" and len(info["apple"]["tarball_sha256"]) == 64
+    for s in emoji_styles.EXTRA_STYLES:
+        assert not (emoji_styles.folder(s) / ".download").exists()
+    dog = decode_image(str(emoji_styles.image_path("noto-v1", "1f436")))  # via the alias, 20x20 viewBox
+    assert dog.size == (64, 64) and dog.getpixel((8, 8))[:3] == (0, 255, 0) and dog.getpixel((56, 56))[:3] == (255, 255, 255)
+
+    train, held = emoji.split_concepts(emoji.load_concepts())
+    held_codes = {c.code for c in held}
+    src = open_source("builtin:emoji?split=train&style=" + ",".join(emoji.TRAINING_STYLES))
+    pairs = list(src)
+    assert {p.key.split("/")[0] for p in pairs} == set(emoji.TRAINING_STYLES)
+    assert not held_codes & {p.key.split("/")[1] for p in pairs}  # unseen concepts never trained, in any style
+    assert src.concept_of("apple/1f436") == src.concept_of("google/1f436") == "1f436"
+    if "1f985" not in held_codes:
+        assert any(s.key == "facebook/1f985" and "no facebook drawing" in s.reason for s in src.skipped)
+    for split in ("train", "probe"):
+        for style in emoji.HELDOUT_STYLES:
+            with pytest.raises(AlignkitError, match="held out"):
+                open_source(f"builtin:emoji?split={split}&style=google,{style}")
+
+    png = emoji_styles.image_path("apple", "1f600")
+    mtime = png.stat().st_mtime_ns
+    fetch_set("emoji-apple", progress=_no_bar)  # a rerun keeps finished files
+    assert png.stat().st_mtime_ns == mtime
+    ready = emoji_styles.folder("apple") / "READY.json"
+    ready.write_text(json.dumps({**json.loads(ready.read_text()), "package": "emoji-datasource-apple@15.0.0"}))
+    assert not emoji_styles.present("apple")  # another package version is not this set
+    with pytest.raises(AlignkitError, match="data fetch emoji-apple"):
+        emoji.EmojiSource("train", "apple")
+    list(open_source("builtin:emoji?split=train&style=apple"))  # first use fetches it again, cleanly
+    assert emoji_styles.present("apple") and png.stat().st_mtime_ns != mtime
+
+
+def test_iconify_names_and_bad_icons() -> None:
+    c = emoji.Concept("1f1eb-1f1f7", "flag: France", "France Flag", ("flag-fr",), (), "Flags", "country-flag", "x.png")
+    assert emoji_styles.iconify_names(c)[:2] == ["flag-france", "flag-for-france"]
+    assert emoji_styles.iconify_slug("Japanese “free of charge” button") == "japanese-free-of-charge-button"
+    icon_set = {"icons": {"a": {"body": "<path/>"}, "w": {"body": "<path/>", "width": "10;x"}},
+                "aliases": {"b": {"parent": "a"}, "flip": {"parent": "a", "hFlip": True}, "loop": {"parent": "loop"}}}
+    assert emoji_styles.iconify_svg(icon_set, "b").startswith(b"<svg")
+    for name in ("flip", "loop", "w", "missing"):  # transformed aliases, loops and bad sizes are left out
+        assert emoji_styles.iconify_svg(icon_set, name) is None
 
 
 def test_missing_npm_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -357,6 +423,98 @@ def test_clipart_metadata_and_resumable_render(tmp_path: Path, monkeypatch: pyte
     assert img.getpixel((clipart.PX // 2, clipart.PX // 2)) == (255, 0, 0) and img.getpixel((2, 2)) == (255, 255, 255)
 
 
+def _fake_clipart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drawings: dict[str, bytes]) -> None:
+    root = tmp_path / "svg"
+    (root / "misc").mkdir(parents=True)
+    for name, data in drawings.items():
+        (root / "misc" / f"{name}.svg").write_bytes(data)
+    monkeypatch.setattr(clipart, "SVG_ROOT", root)
+    fetch_set("clipart", progress=_no_bar)
+
+
+def test_clipart_train_split_leaves_out_held_out_emoji_concepts(fake_emoji: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: clip art joins training, but a drawing that names a held-out emoji concept (its
+    title, a caption or a keyword; or a held-out family's head noun) stays out of it."""
+    concepts = emoji.load_concepts()
+    train, held = emoji.split_concepts(concepts)
+    h = held[0]
+    stem = emoji.name_stem(h.name)
+    kept_name = train[0].name
+    drawings = {
+        "same": _svg(h.name, ["thing"], "red"),
+        "kw": _svg("Mystery object", [h.name], "blue"),
+        "neutral": _svg("Lighthouse", ["tower", "sea"], "green"),
+        "neutral2": _svg("Lighthouse2", ["tower"], "yellow"),
+        "emojiname": _svg(kept_name, ["x"], "purple"),
+    }
+    if stem:
+        drawings["stem"] = _svg(f"big {stem}", ["x"], "gray")
+    _fake_clipart(tmp_path, monkeypatch, drawings)
+    everything = {p.meta["svg"]: p for p in open_source("builtin:clipart")}
+    assert len(everything) == len(drawings)  # split=all keeps every drawing
+    src = open_source("builtin:clipart?split=train")
+    kept = {p.meta["svg"] for p in src}
+    assert kept == {"misc/neutral.svg", "misc/neutral2.svg", "misc/emojiname.svg"}
+    reasons = {s.key: s.reason for s in src.skipped}
+    assert all(r.startswith("held out") for r in reasons.values()) and len(reasons) == len(drawings) - 3
+    # the test's own leak check, independent of the filter: no training caption is a held-out caption
+    held_caps = {_norm(c) for c in held for c in emoji.captions_of(c)}
+    assert not held_caps & {_norm(c) for p in open_source("builtin:clipart?split=train") for c in p.captions}
+    keys = {p.meta["svg"]: p.key for p in everything.values()}
+    assert src.concept_of(keys["misc/neutral.svg"]) == src.concept_of(keys["misc/neutral2.svg"]) == "clipart:lighthouse"
+    assert src.concept_of(keys["misc/emojiname.svg"]) == train[0].code  # the clip-art drawing of a training emoji joins it
+
+    both = emoji.TRAINING_STYLES[:2]
+    spec = f"builtin:emoji?split=train&style={','.join(both)} + builtin:clipart?split=train"
+    size = training_summary(spec)
+    assert size["images"] == 2 * len(train) + 3
+    assert size["concepts"] == len(train) + 1  # lighthouse; the emoji-named drawing is its emoji's concept
+    out = CliRunner().invoke(cli, ["data", "size", spec])
+    assert out.exit_code == 0 and f"{2 * len(train) + 3:,} training images, {len(train) + 1:,} distinct concepts" in out.output
+    with pytest.raises(AlignkitError, match="unknown clipart split"):
+        open_source("builtin:clipart?split=test")
+
+
+def test_clipart_index_from_an_older_alignkit_is_refetched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIGNKIT_DATA", str(tmp_path / "cache"))
+    _fake_clipart(tmp_path, monkeypatch, {"a": _svg("Lighthouse", ["tower"], "green")})
+    ready = clipart.folder() / "READY.json"
+    ready.write_text(json.dumps({k: v for k, v in json.loads(ready.read_text()).items() if k != "index_version"}))
+    assert not clipart.present()
+    with pytest.raises(AlignkitError, match="data fetch clipart"):
+        clipart.ClipartSource()
+    assert [p.captions[0] for p in open_source("builtin:clipart")] == ["Lighthouse"]  # first use re-indexes
+
+
+# ---- the real training set ---------------------------------------------------------------
+
+
+def test_real_training_set_size_and_clipart_leaks(real_emoji) -> None:
+    """Issue 23's target, on the fetched sets: the demo's training set holds >= 9,000 images of
+    >= 3,000 distinct concepts, and its clip art names no held-out emoji concept."""
+    from alignkit.data.builtin import SETS, TRAIN_SPEC, _sets_named
+
+    missing = [n for n in _sets_named(TRAIN_SPEC) if not SETS[n].present()]
+    if missing:
+        pytest.skip(f"sets {missing} are not fetched here (alignkit data fetch {' '.join(missing)})")
+    size = training_summary()
+    assert size["images"] >= 9000 and size["concepts"] >= 3000, size
+    train, held = emoji.split_concepts(real_emoji)
+    held_caps = {_norm(t) for c in held for t in emoji.captions_of(c)}
+    held_stems = {s for c in held for s in (emoji.name_stem(c.name), emoji.name_stem(c.unicode_name)) if s}
+    src = open_source("builtin:clipart?split=train")
+    pairs = list(src)
+    assert len(pairs) > 3000
+    leaked = [p.captions[0] for p in pairs if {_norm(c) for c in p.captions} & held_caps]
+    assert not leaked, leaked[:8]
+    stems = [p.meta["title"] for p in pairs if emoji.name_stem(clipart.clean_title(p.meta["title"])) in held_stems]
+    assert not stems, stems[:8]
+    held_codes = {c.code for c in held}
+    emoji_keys = {p.key for p in open_source(TRAIN_SPEC.split(" + ")[0])}
+    assert not {k.split("/")[1] for k in emoji_keys} & held_codes
+    assert not {k.split("/")[0] for k in emoji_keys} & set(emoji.HELDOUT_STYLES)
+
+
 # ---- the CLI -----------------------------------------------------------------------------
 
 
@@ -367,12 +525,15 @@ def test_cli_list_and_fetch_all_carries_on(tmp_path: Path, monkeypatch: pytest.M
     runner = CliRunner()
     out = runner.invoke(cli, ["data", "list"])
     assert out.exit_code == 0, out.output
-    for name in ("emoji", "clipart", "fashion-mnist", "animal-mnist", "mnist"):
+    for name in ("emoji", "clipart", "fashion-mnist", "animal-mnist", "mnist", *(f"emoji-{s}" for s in emoji_styles.EXTRA_STYLES)):
         assert name in out.output
     assert "apt-get install npm" in out.output and "openclipart-svg" in out.output
+    assert "not licensed for commercial use" in out.output and "CC-BY-4.0" in out.output  # the new styles' licences
+    assert "demo training set: not countable here" in out.output and "alignkit data fetch" in out.output
     rows = [json.loads(line) for line in runner.invoke(cli, ["data", "list", "--json"]).output.splitlines()]
     assert {r["name"]: r["present"] for r in rows}["emoji"] is False
     out = runner.invoke(cli, ["data", "fetch", "--all"])
     assert out.exit_code == 1
-    assert "emoji: not available" in out.output and "carried on without: emoji, clipart" in out.output
+    assert "emoji: not available" in out.output
+    assert "carried on without: emoji, emoji-apple, emoji-facebook, emoji-noto-v1, emoji-emojione, clipart" in out.output
     assert "animal-mnist: ready" in out.output

@@ -16,6 +16,8 @@ Data specs (--data everywhere):
   folder:/data/images?captions=captions.jsonl
   hf:/data/saved_dataset?image=image&text=caption&split=train
   builtin:emoji?split=train                      (splits: train, probe, unseen-style, unseen-concepts)
+  builtin:emoji?split=train&style=google,apple   (training styles: see `alignkit data list`)
+  builtin:clipart?split=train                    (without drawings naming a held-out emoji concept)
 \b
 Task specs: builtin:fashion-mnist?n=1000, folder-task:DIR, task:FILE.json, retrieval:SOURCE
 """
@@ -42,10 +44,10 @@ def list_cmd(as_json: bool) -> None:
             click.echo(json.dumps(r))
         return
     click.echo(f"cache: {data_home()}  (set ALIGNKIT_DATA to move it)\n")
-    click.echo(f"{'name':<14}{'present':<9}{'kind':<16}{'size':<34}{'cached':<10}source / licence")
+    click.echo(f"{'name':<16}{'present':<9}{'kind':<16}{'size':<34}{'cached':<10}source / licence")
     for r in rows:
         click.echo(
-            f"{r['name']:<14}{'yes' if r['present'] else 'no':<9}{r['kind']:<16}{r['size']:<34}"
+            f"{r['name']:<16}{'yes' if r['present'] else 'no':<9}{r['kind']:<16}{r['size']:<34}"
             f"{_mb(r['cached_bytes']):<10}{r['source']} / {r['licence']}"
         )
     tasks = sorted(t for r in rows for t in r["tasks"])
@@ -53,6 +55,31 @@ def list_cmd(as_json: bool) -> None:
     missing = [r for r in rows if not r["present"]]
     for r in missing:
         click.echo(f"  {r['name']}: {r['how_to_get']}")
+    click.echo(f"\ndemo training set: {_size_line()}")
+
+
+def _size_line(spec: str | None = None) -> str:
+    """One line: the training set's images and distinct concepts, or why they cannot be counted here."""
+    from alignkit.data.builtin import TRAIN_SPEC, training_summary
+
+    try:
+        s = training_summary(spec or TRAIN_SPEC)
+    except AlignkitError as e:
+        return f"not countable here: {e}"
+    return f"{s['images']:,} training images, {s['concepts']:,} distinct concepts  ({s['spec']})"
+
+
+@data.command("size")
+@click.argument("spec", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts (and images per part) as JSON.")
+def size_cmd(spec: str | None, as_json: bool) -> None:
+    """Count a training source's images and distinct concepts (default: the demo's training set)."""
+    from alignkit.data.builtin import TRAIN_SPEC, training_summary
+
+    if as_json:
+        click.echo(json.dumps(training_summary(spec or TRAIN_SPEC)))
+        return
+    click.echo(_size_line(spec))
 
 
 @data.command("fetch")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from alignkit.data.base import PairSource
-from alignkit.data.builtin import clipart, emoji, grayscale
+from alignkit.data.builtin import clipart, emoji, emoji_styles, grayscale
 from alignkit.data.builtin.cache import data_home, folder_size, set_dir
 from alignkit.errors import AlignkitError, NotInstalledError
 from alignkit.options import int_option
@@ -68,21 +68,36 @@ def _gray(name: str) -> BuiltinSet:
     )
 
 
+def _style_set(spec: emoji_styles.ExtraStyle) -> BuiltinSet:
+    """An extra emoji style as its own set: fetched beside (and after) the emoji set."""
+    return BuiltinSet(
+        spec.set_name, "pairs",
+        f"{spec.title} of the emoji concepts; a training style (`builtin:emoji?split=train&style={spec.style}`)",
+        f"npm {spec.package}", spec.licence, "1,100-1,900 drawings (3-10 MB)",
+        f"run `alignkit data fetch {spec.set_name}` (needs npm and the emoji set, which it fetches first)",
+        lambda: emoji_styles.present(spec.style),
+        lambda progress, limit: emoji_styles.fetch(spec.style, progress, limit),
+    )
+
+
 SETS: dict[str, BuiltinSet] = {
     s.name: s
     for s in (
         BuiltinSet(
             "emoji", "pairs + tasks",
             "~1,900 emoji concepts in Google, Twitter (train), Fluent 3D, OpenMoji (held out) styles; splits: "
-            + ", ".join(emoji.SPLITS),
+            + ", ".join(emoji.SPLITS) + "; more training styles: the emoji-* sets",
             "npm " + ", ".join(emoji.PACKAGES.values()), emoji.LICENCE, "~26 MB cached (150 MB download)",
             _emoji_hint(), emoji.present, emoji.fetch, tuple(emoji.TASKS),
         ),
+        *(_style_set(spec) for spec in emoji_styles.EXTRA_STYLES.values()),
         BuiltinSet(
-            "clipart", "pairs", "Open Clip Art drawings with English titles and keywords, rendered 224 px",
-            "Debian openclipart-svg", "public domain", "~7,200 drawings (~60 MB rendered)",
+            "clipart", "pairs",
+            "Open Clip Art drawings with English titles and keywords, rendered 224 px; split=train leaves out "
+            "drawings naming a held-out emoji concept",
+            "Debian openclipart-svg", "public domain (Creative Commons Public Domain Dedication, per the Debian copyright file)", "~7,200 drawings (~60 MB rendered)",
             "install the Debian package: `sudo apt-get update && sudo apt-get install -y openclipart-svg`, "
-            "then `alignkit data fetch clipart`",
+            "then `alignkit data fetch clipart` (renders the drawings into the cache)",
             clipart.present, lambda progress, limit: clipart.fetch(progress, limit),
         ),
         _gray("fashion-mnist"),
@@ -91,6 +106,11 @@ SETS: dict[str, BuiltinSet] = {
     )
 }
 PAIR_SOURCES = {"emoji": emoji.open_source, "clipart": clipart.open_source}
+
+# The training set the demo uses: every training style of the emoji training concepts, and the
+# clip art that names no held-out emoji concept. `training_summary` counts it.
+TRAIN_SPEC = ("builtin:emoji?split=train&style=" + ",".join(emoji.TRAINING_STYLES)
+              + " + builtin:clipart?split=train")
 TASK_OWNERS = {t: "emoji" for t in emoji.TASKS} | {n: n for n in grayscale.SETS}
 
 
@@ -114,6 +134,8 @@ def fetch_set(name: str, limit: int | None = None, progress: Progress = tqdm_pro
         return {"name": name, "note": f"provided by {s.source}; nothing to download"}
     if name == "clipart" and not clipart.installed():
         raise NotInstalledError(f"clipart needs the Open Clip Art files: {s.install_hint}")
+    if name.startswith("emoji-"):
+        _ensure("emoji")  # an extra style keeps the emoji set's concepts
     set_dir(name).mkdir(parents=True, exist_ok=True)
     return {"name": name, "folder": str(set_dir(name)), **s.fetch(progress, limit)}
 
@@ -135,6 +157,11 @@ def open_builtin_source(name: str, params: dict[str, str]) -> PairSource:
         raise AlignkitError(f"no built-in pair source {name!r}; choose from {sorted(PAIR_SOURCES)}")
     _check_counts(f"builtin:{name}", params)
     _ensure(name)
+    if name == "emoji":  # the extra styles it names are sets of their own
+        for style in emoji.extra_styles_in(params.get("style") or params.get("styles")):
+            _ensure(emoji_styles.EXTRA_STYLES[style].set_name)
+    if name == "clipart" and params.get("split") == "train":
+        _ensure("emoji")  # the leak filter reads the emoji split
     return PAIR_SOURCES[name](params)
 
 
@@ -160,4 +187,46 @@ def task_names() -> list[str]:
     return sorted(TASK_OWNERS)
 
 
-__all__ = ["SETS", "data_home", "fetch_set", "list_sets", "open_builtin_source", "open_builtin_task", "task_names"]
+def training_summary(spec: str = TRAIN_SPEC) -> dict[str, Any]:
+    """How big a training source is: images, distinct concepts (the source's concept ids; an image
+    without one counts its first caption, normalised) and images per part. Reads the source to the
+    end (file checks only, no decoding); fetches nothing: a missing set is an error saying how to get it."""
+    from alignkit.data import open_source
+    from alignkit.data.builtin.emoji_concepts import normalise_caption
+    from alignkit.data.sources import SEPARATOR
+
+    missing = [n for n in _sets_named(spec) if not _safe(SETS[n].present)]
+    if missing:
+        raise NotInstalledError(f"{spec} needs set(s) {missing}, not here; run `alignkit data fetch {' '.join(missing)}`")
+    source = open_source(spec)
+    concepts: set[str] = set()
+    parts: dict[str, int] = {}
+    images = 0
+    for pair in source:
+        images += 1
+        concepts.add(source.concept_of(pair.key) or "caption:" + normalise_caption(pair.captions[0]))
+        part = pair.key.split(":", 1)[0] if SEPARATOR in spec else "0"
+        style = pair.meta.get("style") or ("clipart" if "svg" in pair.meta else "other")
+        parts[f"{part}:{style}"] = parts.get(f"{part}:{style}", 0) + 1
+    return {"spec": spec, "images": images, "concepts": len(concepts), "by_part": parts, "skipped": len(source.skipped)}
+
+
+def _sets_named(spec: str) -> list[str]:
+    """The built-in sets a ``builtin:`` source spec reads (the emoji styles' own sets included)."""
+    from alignkit.data.sources import SEPARATOR, parse_data_spec
+
+    names: list[str] = []
+    for part in spec.split(SEPARATOR):
+        scheme, name, params = parse_data_spec(part)
+        if scheme != "builtin":
+            continue
+        names.append(name)
+        if name == "emoji":
+            names += [emoji_styles.EXTRA_STYLES[s].set_name for s in emoji.extra_styles_in(params.get("style") or params.get("styles"))]
+        if name == "clipart" and params.get("split") == "train":
+            names.append("emoji")
+    return [n for i, n in enumerate(names) if n in SETS and n not in names[:i]]
+
+
+__all__ = ["SETS", "TRAIN_SPEC", "data_home", "fetch_set", "list_sets", "open_builtin_source", "open_builtin_task",
+           "task_names", "training_summary"]

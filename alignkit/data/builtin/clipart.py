@@ -4,6 +4,13 @@ Captions are each drawing's title and keywords (Dublin Core metadata inside the 
 only for English titles (an ASCII + stopword heuristic). Drawings are rendered with cairosvg
 to 224 px PNGs on white at fetch time; rendering is resumable (finished files are kept) and
 ``--limit`` renders only the first N. Identical files filed under two folders count once.
+
+``split=train`` is the part that may train a model beside the emoji set: every drawing whose
+title, keywords or captions name a concept held out by the emoji split (`heldout_terms`) is left
+out, with the reason recorded, so a held-out concept family never enters training through
+clip art. `ClipartSource.concept_of` names each drawing's concept: a training emoji's code
+where the title is that emoji's name (so the clip-art cat and the emoji cat are one concept),
+else ``clipart:<normalised title>``.
 """
 
 from __future__ import annotations
@@ -57,9 +64,14 @@ def read_metadata(svg: bytes) -> tuple[str, list[str], str]:
     return title, [k for k in keywords if k], desc
 
 
+def clean_title(title: str) -> str:
+    """A title without underscores and trailing serial numbers ("Red hammer2" -> "Red hammer")."""
+    return re.sub(r"(?<=[a-zA-Z])[\d_]+$", "", title.replace("_", " ")).strip()
+
+
 def captions_for(title: str, keywords: list[str], desc: str) -> list[str]:
     """Title, a drawing phrasing, the title with its keywords, and a short English description."""
-    t = re.sub(r"(?<=[a-zA-Z])[\d_]+$", "", title.replace("_", " ")).strip()
+    t = clean_title(title)
     kws = [k for k in keywords if k.isascii() and k.lower() not in _JUNK_KEYWORDS and not _JUNK_WORD.match(k) and k.lower() != t.lower()][:8]
     caps = [t, f"a drawing of {t}"]
     if kws:
@@ -73,8 +85,14 @@ def folder() -> Path:
     return set_dir(NAME)
 
 
+INDEX_VERSION = 2  # 2: records carry the title and keywords (the train split's leak filter reads them)
+
+
 def present() -> bool:
-    return is_ready(folder())
+    try:
+        return is_ready(folder()) and ready_info(folder()).get("index_version") == INDEX_VERSION
+    except (OSError, ValueError):
+        return False
 
 
 def installed() -> bool:
@@ -103,7 +121,8 @@ def build_index(svg_root: Path | None = None) -> tuple[list[dict[str, Any]], lis
         if not english_title(title):
             skipped.append(Skip(rel, f"no English title: {title[:40]!r}"))
             continue
-        records.append({"key": digest, "svg": rel, "captions": captions_for(title, keywords, desc)})
+        records.append({"key": digest, "svg": rel, "title": title, "keywords": keywords,
+                        "captions": captions_for(title, keywords, desc)})
     return records, skipped
 
 
@@ -126,47 +145,143 @@ def fetch(progress: Callable[[Iterator[Any], int, str], Iterator[Any]], limit: i
             failed.append({"key": rec["key"], "reason": str(e)})
     atomic_write_bytes(root / "index.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
     info = {"drawings": len(records), "rendered": len(todo) - len(failed), "render_failures": failed,
-            "not_english_or_duplicate": len(skipped), "limit": limit, "px": PX}
+            "not_english_or_duplicate": len(skipped), "limit": limit, "px": PX, "index_version": INDEX_VERSION}
     mark_ready(root, info)
     return info
 
 
+SPLITS = ("all", "train")
+
+
+def heldout_terms(concepts: list[Any]) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """What a clip-art drawing must not name to be trained on, from the held-out emoji concepts:
+    (names: every caption and short name, normalised -> the concept's name; the same plus every
+    CLDR keyword; the name stems the held-out concept families were built on)."""
+    from alignkit.data.builtin.emoji import split_concepts
+    from alignkit.data.builtin.emoji_concepts import captions_of, name_stem, normalise_caption
+
+    _, held = split_concepts(concepts)
+    names: dict[str, str] = {}
+    words: dict[str, str] = {}
+    stems: set[str] = set()
+    for c in held:
+        for n in captions_of(c) + [s.replace("_", " ") for s in c.short_names]:
+            names.setdefault(normalise_caption(n), c.name)
+        for k in c.keywords:
+            words.setdefault(normalise_caption(k), c.name)
+        stems |= {s for s in (name_stem(c.name), name_stem(c.unicode_name)) if s}
+    names.pop("", None)
+    words.pop("", None)
+    return names, {**words, **names}, stems
+
+
+def heldout_match(rec: dict[str, Any], held: tuple[dict[str, str], dict[str, str], set[str]]) -> str | None:
+    """Why a clip-art record must stay out of training, or None. It is out when its title is a
+    held-out concept's name, short name or keyword, or has a held-out family's head noun; when any
+    of its captions is a held-out caption; or when one of its keywords is a held-out concept's name."""
+    from alignkit.data.builtin.emoji_concepts import name_stem, normalise_caption
+
+    names, terms, stems = held
+    title = normalise_caption(clean_title(rec["title"]))
+    if title in terms:
+        return f"title names held-out emoji concept {terms[title]!r}: {rec['title'][:60]!r}"
+    stem = name_stem(clean_title(rec["title"]))
+    if stem and (stem in stems or (stem.endswith("s") and stem[:-1] in stems)):
+        return f"title's head noun {stem!r} is a held-out emoji concept family: {rec['title'][:60]!r}"
+    for text in [*rec["captions"], *rec.get("keywords", [])]:
+        norm = normalise_caption(text)
+        if norm in names:
+            return f"caption or keyword names held-out emoji concept {names[norm]!r}: {text[:60]!r}"
+    return None
+
+
+def _concept_id(title: str, emoji_names: dict[str, str]) -> str:
+    from alignkit.data.builtin.emoji_concepts import normalise_caption
+
+    norm = normalise_caption(clean_title(title))
+    return emoji_names.get(norm) or "clipart:" + " ".join(re.sub(r"\d+", " ", norm).split())
+
+
 class ClipartSource(PairSource):
-    """Rendered clip-art drawings with their title/keyword captions; keys are content digests."""
+    """Rendered clip-art drawings with their title/keyword captions; keys are content digests.
+
+    ``split="all"``: every rendered drawing; ``split="train"``: without the drawings that name a
+    concept the emoji split holds out (needs the emoji set)."""
 
     name = "builtin:clipart"
 
-    def __init__(self, n: int | None = None):
+    def __init__(self, n: int | None = None, split: str = "all"):
         super().__init__()
+        if split not in SPLITS:
+            raise AlignkitError(f"unknown clipart split {split!r}; choose from {list(SPLITS)}")
         if not present():
-            raise NotInstalledError(f"the clipart set is not rendered into {folder()}; run `alignkit data fetch clipart`")
+            raise NotInstalledError(f"the clipart set is not rendered into {folder()} (or was by an older alignkit); "
+                                    "run `alignkit data fetch clipart`")
         self.n = n
+        self.split = split
+        self._concepts: dict[str, str] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "split": self.split}
+
+    def _emoji(self) -> tuple[tuple[dict[str, str], dict[str, str], set[str]], dict[str, str]]:
+        """(`heldout_terms`, normalised training emoji name -> code); empty for split=all."""
+        if self.split != "train":
+            return ({}, {}, set()), {}
+        from alignkit.data.builtin.emoji import load_concepts, split_concepts
+        from alignkit.data.builtin.emoji_concepts import normalise_caption
+
+        concepts = load_concepts()
+        train, _ = split_concepts(concepts)
+        names: dict[str, str] = {}
+        for c in train:
+            names.setdefault(normalise_caption(c.name), c.code)
+        return heldout_terms(concepts), names
+
+    def _records(self) -> Iterator[dict[str, Any]]:
+        with open(folder() / "index.jsonl", encoding="utf-8") as f:
+            for line in f:
+                yield json.loads(line)
+
+    def concept_of(self, key: str) -> str | None:
+        """The concept a drawing shows: a training emoji's code where its title is that emoji's name, else
+        ``clipart:<normalised title without digits>`` (drawings titled alike, or numbered parts of one
+        series such as "arrow08_4" and "arrow08_5", are one concept)."""
+        if self._concepts is None:
+            names = self._emoji()[1]
+            self._concepts = {r["key"]: _concept_id(r["title"], names) for r in self._records()}
+        return self._concepts.get(key)
 
     def __iter__(self) -> Iterator[Pair]:
         self.skipped = []
         checker = PairChecker(self.skipped)
         root = folder()
         failed = {f["key"]: f["reason"] for f in ready_info(root).get("render_failures", [])}
+        held, _ = self._emoji()
         count = 0
-        with open(root / "index.jsonl", encoding="utf-8") as f:
-            for line in f:
-                if self.n is not None and count >= self.n:
-                    return
-                rec = json.loads(line)
-                png = root / "png" / f"{rec['key']}.png"
-                if not png.exists():
-                    why = failed.get(rec["key"], "not rendered (run `alignkit data fetch clipart` without --limit)")
-                    self.skipped.append(Skip(rec["key"], why))
+        for rec in self._records():
+            if self.n is not None and count >= self.n:
+                return
+            png = root / "png" / f"{rec['key']}.png"
+            if not png.exists():
+                why = failed.get(rec["key"], "not rendered (run `alignkit data fetch clipart` without --limit)")
+                self.skipped.append(Skip(rec["key"], why))
+                continue
+            if self.split == "train":
+                why = heldout_match(rec, held)
+                if why:
+                    self.skipped.append(Skip(rec["key"], f"held out: {why}"))
                     continue
-                pair = checker.check(rec["key"], str(png), rec["captions"], {"svg": rec["svg"]})
-                if pair is not None:
-                    count += 1
-                    yield pair
+            pair = checker.check(rec["key"], str(png), rec["captions"], {"svg": rec["svg"], "title": rec["title"]})
+            if pair is not None:
+                count += 1
+                yield pair
 
 
 def open_source(params: dict[str, str]) -> PairSource:
     p = dict(params)
     n = p.pop("n", None)
+    split = p.pop("split", "all")
     if p:
-        raise AlignkitError(f"builtin:clipart: unknown option(s) {sorted(p)}; accepted: n")
-    return ClipartSource(int(n) if n else None)
+        raise AlignkitError(f"builtin:clipart: unknown option(s) {sorted(p)}; accepted: split, n")
+    return ClipartSource(int(n) if n else None, split)

@@ -6,8 +6,10 @@ OpenMoji SVGs (rendered to PNG) whose CLDR names and keywords enrich the caption
 
 Two deterministic held-out tests:
 
-* **unseen style**: train on Google + Twitter drawings of the training concepts; evaluate on
-  Fluent 3D (or OpenMoji) drawings of the same concepts, a style never seen in training.
+* **unseen style**: train on Google + Twitter drawings of the training concepts (and, where
+  named with ``style=``, the extra training styles of `emoji_styles`: Apple, Facebook, Noto v1,
+  EmojiOne); evaluate on Fluent 3D (or OpenMoji) drawings of the same concepts, a style never
+  seen in training (the train and probe splits refuse those two styles).
 * **unseen concepts**: a fifth of the concepts never appears in training, in any style.
   Concepts are held out by whole *concept family* (`concept_families`): union-find over every
   shared normalised caption, every shared name stem (the head noun: "black cat", "cat face"
@@ -28,6 +30,7 @@ concepts, captions and families are ``emoji_concepts`` (their names are importab
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, Iterator
 
 from alignkit.data.base import Pair, PairSource, Skip
@@ -40,11 +43,16 @@ from alignkit.data.builtin.emoji_concepts import (  # noqa: F401 (the set's publ
     name_stem,
     normalise_caption,
 )
-from alignkit.data.builtin.emoji_fetch import HELDOUT_STYLES, LICENCE, PACKAGES, STYLES, SUFFIX, TRAIN_STYLES, fetch, present  # noqa: F401
+from alignkit.data.builtin.emoji_fetch import HELDOUT_STYLES, LICENCE, PACKAGES, SUFFIX, TRAIN_STYLES, fetch, present  # noqa: F401
+from alignkit.data.builtin.emoji_fetch import STYLES as CORE_STYLES
+from alignkit.data.builtin import emoji_styles
 from alignkit.data.checks import PairChecker
 from alignkit.data.tasks import ClassificationTask, LabeledItem, RetrievalTask, bundled_json
 from alignkit.errors import AlignkitError, NotInstalledError
 
+# the styles a model may train on: the two fetched with the set, and the extra sets (`emoji_styles`)
+TRAINING_STYLES = TRAIN_STYLES + tuple(emoji_styles.EXTRA_STYLES)
+STYLES = TRAINING_STYLES + HELDOUT_STYLES
 HELDOUT_FRACTION = 0.2
 SPLIT_SALT = "alignkit-emoji-split-v1"
 
@@ -82,12 +90,29 @@ DEFAULT_STYLES = {"train": "google,twitter", "probe": "google", "unseen-style": 
 PROBE_SIZE = 512
 
 
-def _styles(value: str) -> list[str]:
+def _styles(value: str, split: str = "train") -> list[str]:
+    """The styles named in ``value``; a training-side split (train, probe) refuses the held-out styles."""
     styles = [s.strip() for s in value.split(",") if s.strip()]
     bad = [s for s in styles if s not in STYLES]
     if bad or not styles:
         raise AlignkitError(f"unknown emoji style(s) {bad or value!r}; choose from {list(STYLES)}")
+    held = [s for s in styles if s in HELDOUT_STYLES]
+    if held and split in ("train", "probe"):
+        raise AlignkitError(f"emoji style(s) {held} are held out (the unseen-style tests) and never in the {split} split; "
+                            f"choose from {list(TRAINING_STYLES)}")
     return styles
+
+
+def image_path(style: str, code: str) -> Path:
+    """Where the drawing of concept ``code`` in ``style`` lives (an extra style has its own set folder)."""
+    if style in emoji_styles.EXTRA_STYLES:
+        return emoji_styles.image_path(style, code)
+    return folder() / style / f"{code}{SUFFIX[style]}"
+
+
+def extra_styles_in(value: str | None) -> list[str]:
+    """The extra-style sets (``emoji-<style>``) a ``style=`` value needs."""
+    return [s.strip() for s in (value or "").split(",") if s.strip() in emoji_styles.EXTRA_STYLES]
 
 
 def select(split: str, n: int | None = None) -> list[Concept]:
@@ -114,7 +139,11 @@ class EmojiSource(PairSource):
         if not present():
             raise NotInstalledError(f"the emoji set is not fetched into {folder()}; run `alignkit data fetch emoji`")
         self.split = split
-        self.styles = _styles(styles or DEFAULT_STYLES.get(split, "google"))
+        self.styles = _styles(styles or DEFAULT_STYLES.get(split, "google"), split)
+        missing = [s for s in self.styles if s in emoji_styles.EXTRA_STYLES and not emoji_styles.present(s)]
+        if missing:
+            raise NotInstalledError(f"emoji style(s) {missing} are not fetched; run `alignkit data fetch "
+                                    + " ".join(emoji_styles.EXTRA_STYLES[s].set_name for s in missing) + "`")
         self.concepts = select(split, n)
 
     def describe(self) -> dict[str, Any]:
@@ -128,10 +157,9 @@ class EmojiSource(PairSource):
     def __iter__(self) -> Iterator[Pair]:
         self.skipped = []
         checker = PairChecker(self.skipped)
-        root = folder()
         for style in self.styles:
             for c in self.concepts:
-                path = root / style / f"{c.code}{SUFFIX[style]}"
+                path = image_path(style, c.code)
                 key = f"{style}/{c.code}"
                 if not path.exists():
                     self.skipped.append(Skip(key, f"no {style} drawing of this emoji"))
@@ -172,10 +200,10 @@ def open_task(name: str, params: dict[str, str]) -> ClassificationTask | Retriev
     if p:
         raise AlignkitError(f"builtin:{name}: unknown option(s) {sorted(p)}; accepted: style, n")
     split = "unseen-style" if name.endswith("unseen-style") else "unseen-concepts"
-    if style and name.endswith("unseen-style") and style in TRAIN_STYLES:
+    if style and name.endswith("unseen-style") and set(style.split(",")) & set(TRAINING_STYLES):
         raise AlignkitError(f"{name}: style {style!r} is a training style; choose one of {list(HELDOUT_STYLES)}")
     if style is None and split == "unseen-concepts" and name != "emoji-unseen-concepts":
-        style = ",".join(STYLES)  # classification: every drawing of a concept never trained on
+        style = ",".join(CORE_STYLES)  # classification: every drawing (in the set's own four styles) of a concept never trained on
     source = EmojiSource(split, style, int(n) if n and "animals" not in name else None)
     meta = {"split": split, "styles": source.styles, "licence": LICENCE}
     if name in ("emoji-unseen-style", "emoji-unseen-concepts"):
