@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from test_align_refit_shift import killed_at_call
 
 from alignkit.align import AlignConfig, CachedPairs, PairsError, train, train_pairs
-from alignkit.align import placement
+from alignkit.features import placement
 from alignkit.features import FeatureStore, embed_items
 from alignkit.features.rows import MappedRows
 

@@ -9,7 +9,7 @@
 from alignkit.align.config import AlignConfig, ConfigError, HeadConfig
 from alignkit.align.model import AlignedModel, ModelLoadError
 from alignkit.align.open_clip import as_open_clip, create_model_and_transforms
-from alignkit.align.pairs import CachedPairs, OnlinePairs, PairsError
+from alignkit.features.pairs import CachedPairs, OnlinePairs, PairsError
 from alignkit.align.trainer import train, train_pairs
 
 __all__ = [
