@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-__version__ = "0.1.0"
+from alignkit.version import __version__
 
 
 def create_model_and_transforms(

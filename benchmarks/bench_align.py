@@ -31,7 +31,8 @@ import torch
 
 
 def cached_vs_online(vision: str, text: str, concepts: int, epochs: int, root: Path) -> dict:
-    from alignkit.align import AlignConfig, OnlinePairs, train, train_pairs
+    from alignkit.align import AlignConfig, train, train_pairs
+    from alignkit.features.pairs import OnlinePairs
     from alignkit.data import open_source
     from alignkit.data.base import caption_items, image_items
     from alignkit.encoders import create_encoder
@@ -62,7 +63,8 @@ def cached_vs_online(vision: str, text: str, concepts: int, epochs: int, root: P
 
 
 def throughput(n: int, epochs: int, root: Path) -> dict:
-    from alignkit.align import AlignConfig, CachedPairs, train_pairs
+    from alignkit.align import AlignConfig, train_pairs
+    from alignkit.features.pairs import CachedPairs
 
     rng = np.random.default_rng(0)
     keys = [f"k{i}" for i in range(n)]
@@ -101,7 +103,8 @@ RECIPES: dict[str, dict] = {
 
 def recipes(vision: str, text: str, data: str, seeds: list[int], only: list[str] | None, root: Path) -> list[dict]:
     """Each recipe on the same cached features and validation split; best-epoch validation R@1."""
-    from alignkit.align import AlignConfig, CachedPairs, train_pairs
+    from alignkit.align import AlignConfig, train_pairs
+    from alignkit.features.pairs import CachedPairs
     from alignkit.encoders import create_encoder
     from alignkit.features.cache import store_path
 

@@ -28,7 +28,7 @@ def _ci(r: dict) -> str:
 
 
 def _rows(study: list[dict], n: int, pairs: str, target: str) -> list[dict]:
-    from alignkit.report.bench_page import best_predictors
+    from alignkit.bench.page import best_predictors
 
     return [{"metric": r["metric"], "variant": r["variant"], "usable": "yes" if r["usable"] else f"no ({r['degenerate_pairs']} degenerate)",
              "pairs": r["n"], "Spearman": r["spearman"], "95% interval": _ci(r), "Kendall": r["kendall"]}
@@ -37,7 +37,7 @@ def _rows(study: list[dict], n: int, pairs: str, target: str) -> list[dict]:
 
 def summary(study: list[dict], n: int) -> str:
     """The answer in plain words, computed from the rows (never typed in)."""
-    from alignkit.report.bench_page import best_predictors
+    from alignkit.bench.page import best_predictors
 
     usable = [r for r in best_predictors(study, n) if r["usable"] and math.isfinite(r["spearman"])]
     if not usable:

@@ -17,6 +17,10 @@ from PIL import Image
 
 from alignkit.encoders.base import Encoder, EncoderOptions, EncoderOutput
 
+# The plain heads (mlp on both sides, no caption memory), not the default recipe: the tests that
+# train a small shared space (embed_dim 16) or compare training budgets use them.
+PLAIN_HEADS = {"image_head": {"kind": "mlp"}, "text_head": {"kind": "mlp"}, "memory": 0.0}
+
 SIDE = 4  # fake images are SIDE x SIDE RGB: 48 pooled dims
 IMAGE_DIM = SIDE * SIDE * 3
 TEXT_DIM = 24

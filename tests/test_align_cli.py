@@ -45,7 +45,55 @@ def invoke(*args):
 
 def common(folder, out, cache):
     return ["align", "--vision", "pixels", "--text", "hashed-ngrams", "--data", f"folder:{folder}", "--out", str(out),
-            "--cache", str(cache), "--embed-dim", "16", "--batch-size", "16", "--val-fraction", "0.2", "--quiet"]
+            "--cache", str(cache), "--embed-dim", "16", "--batch-size", "16", "--val-fraction", "0.2", "--quiet", *PLAIN]
+
+
+# the plain heads (not the default recipe), so the runs here stay small and 16-d
+PLAIN = ["--image-head", "mlp", "--text-head", "mlp", "--set", "memory=0", "--set", "text_head.center=false"]
+
+
+def test_help_lists_every_head_kind_and_the_recipe_defaults():
+    from alignkit.align.config import HEAD_KINDS, LOSSES
+
+    r = invoke("align", "--help")
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())
+    for kind in HEAD_KINDS:
+        assert text.count(kind) >= 2, kind  # in --image-head's and --text-head's choices
+    assert "[" + "|".join(HEAD_KINDS) + "]" in text and "[" + "|".join(LOSSES) + "]" in text
+    assert "Image projector. [default: residual]" in text and "Text projector. [default: identity]" in text
+
+
+def test_the_default_recipe_is_the_selected_one():
+    """alignkit align, bench and demo train AlignConfig's defaults: benchmarks/recipes/selected.yaml."""
+    from pathlib import Path
+
+    from alignkit.align import AlignConfig
+    from alignkit.bench import demo_config, study_config
+
+    selected = AlignConfig.from_file(Path(__file__).resolve().parents[1] / "benchmarks" / "recipes" / "selected.yaml")
+    default = AlignConfig()
+    assert default.closed_form_init() and selected.closed_form_init()
+    assert {**selected.to_dict(), "init": "auto"} == default.to_dict()
+    assert demo_config().recipe == demo_config(quick=True).recipe == study_config().recipe == {}
+
+
+def test_bench_and_demo_take_config_and_set(tmp_path):
+    from alignkit.align.config import ConfigError
+    from alignkit.bench import demo_config
+    from alignkit.cli.bench import apply_options
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("image_head: {kind: mlp}\ntext_head: {kind: mlp}\nmemory: 0.0\n")
+    options = {k: None for k in ("probe", "n_probe", "epochs", "seed", "seeds", "bootstrap", "permutations", "device")}
+    config = apply_options(demo_config(), fractions=None, tasks=(), train_spec=None, config_file=recipe,
+                           sets=("lr=0.003", "text_head.center=false"), **options)
+    assert config.recipe == {"image_head.kind": "mlp", "text_head.kind": "mlp", "text_head.center": False, "memory": 0.0, "lr": 0.003}
+    with pytest.raises(ConfigError, match="unknown config key 'epochz'"):
+        apply_options(demo_config(), fractions=None, tasks=(), train_spec=None, config_file=None, sets=("epochz=3",), **options)
+    for command in ("bench", "demo"):
+        r = invoke(command, "--help")
+        assert "--config FILE" in r.output and "--set KEY=VALUE" in r.output
 
 
 def test_align_trains_saves_and_resumes(folder, tmp_path):
@@ -86,7 +134,7 @@ def test_online_mode_trains_without_a_cache(folder, tmp_path):
 def test_config_file_and_bad_options(folder, tmp_path):
     cfg = tmp_path / "r.yaml"
     cfg.write_text(f"vision: pixels\ntext: hashed-ngrams\ndata: folder:{folder}\nepochs: 1\nloss: siglip\ninit_temperature: 0.1\n")
-    r = invoke("align", "--config", str(cfg), "--out", str(tmp_path / "a"), "--cache", str(tmp_path / "c"), "--batch-size", "16", "--quiet")
+    r = invoke("align", "--config", str(cfg), "--out", str(tmp_path / "a"), "--cache", str(tmp_path / "c"), "--batch-size", "16", "--quiet", *PLAIN)
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "a/recipe.json").read_text())["loss"] == "siglip"
     from alignkit.align import ConfigError

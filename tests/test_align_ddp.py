@@ -12,7 +12,8 @@ import torch.multiprocessing as mp
 from align_synthetic import latent_pairs
 from safetensors.torch import load_file
 
-from alignkit.align import AlignConfig, CachedPairs, train_pairs
+from alignkit.align import AlignConfig, train_pairs
+from alignkit.features.pairs import CachedPairs
 
 LOSSES = ("infonce", "siglip")
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from align_synthetic import FakeEncoder, caption_of, image_of, latent_pairs
 
-from alignkit.align import AlignConfig, AlignedModel, ModelLoadError, PairsError, as_open_clip, train
+from alignkit.align import AlignConfig, AlignedModel, ModelLoadError, as_open_clip, train
+from alignkit.features.pairs import PairsError
 from alignkit.features import embed_items
 
 

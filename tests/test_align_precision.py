@@ -14,18 +14,19 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from align_synthetic import latent_pairs
+from align_synthetic import PLAIN_HEADS, latent_pairs
 from safetensors.torch import load_file
 from test_align_refit_shift import killed_at_call
 
-from alignkit.align import AlignConfig, CachedPairs, train_pairs
+from alignkit.align import AlignConfig, train_pairs
+from alignkit.features.pairs import CachedPairs
 from alignkit.align import distributed as D
 from alignkit.align.precision import resolve_precision
 from alignkit.errors import AlignkitError
 
 
 def recipe(**kw) -> AlignConfig:
-    base = {"embed_dim": 16, "epochs": 3, "batch_size": 64, "lr": 3e-3, "val_fraction": 0.2, "refit": False, "device": "cpu"}
+    base = {**PLAIN_HEADS, "embed_dim": 16, "epochs": 3, "batch_size": 64, "lr": 3e-3, "val_fraction": 0.2, "refit": False, "device": "cpu"}
     return AlignConfig.from_dict({**base, **kw})
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from alignkit.align import AlignConfig, CachedPairs, train_pairs
+from alignkit.align import AlignConfig, train_pairs
+from alignkit.features.pairs import CachedPairs
 from alignkit.align.augment import group_pairs, style_shifts
 from alignkit.align.config import ConfigError
 from alignkit.align.refit import refit_epochs

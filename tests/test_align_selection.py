@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from align_synthetic import latent_pairs
-from alignkit.align import AlignConfig, CachedPairs
+from align_synthetic import PLAIN_HEADS, latent_pairs
+from alignkit.align import AlignConfig
+from alignkit.features.pairs import CachedPairs
 from alignkit.align.selection import concept_fold, domain_folds, make_folds, select_recipe
 from alignkit.errors import AlignkitError
 
@@ -56,7 +57,7 @@ def test_one_domain_data_gets_only_the_concept_fold_and_bad_kinds_are_refused():
 
 def test_selection_prefers_the_recipe_that_generalises_and_scores_baselines_on_the_same_folds(tmp_path):
     data = two_style_pairs()
-    base = AlignConfig(epochs=15, batch_size=32, lr=3e-3, embed_dim=16, style_shift=0.0, refit=False, val_fraction=0.0)
+    base = AlignConfig.from_dict({**PLAIN_HEADS}).with_overrides(dict(epochs=15, batch_size=32, lr=3e-3, embed_dim=16, style_shift=0.0, refit=False, val_fraction=0.0))
     candidates = {"one epoch": base.with_overrides({"epochs": 1, "lr": 1e-5}), "fifteen epochs": base}
     sel = select_recipe(candidates, data, tmp_path, baselines=("procrustes",))
     assert sel.chosen == "fifteen epochs"

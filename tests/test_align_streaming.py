@@ -12,8 +12,9 @@ from align_synthetic import FakeEncoder, caption_of, image_of, latent_pairs
 from safetensors.torch import load_file
 from test_align_refit_shift import killed_at_call
 
-from alignkit.align import AlignConfig, CachedPairs, PairsError, train, train_pairs
-from alignkit.align import placement
+from alignkit.align import AlignConfig, train, train_pairs
+from alignkit.features.pairs import CachedPairs, PairsError
+from alignkit.features import placement
 from alignkit.features import FeatureStore, embed_items
 from alignkit.features.rows import MappedRows
 

@@ -10,7 +10,8 @@ import torch
 from align_synthetic import latent_pairs
 from safetensors.torch import load_file
 
-from alignkit.align import AlignConfig, AlignedModel, CachedPairs, PairsError, train_pairs
+from alignkit.align import AlignConfig, AlignedModel, train_pairs
+from alignkit.features.pairs import CachedPairs, PairsError
 from alignkit.align.checkpoint import CheckpointError
 from alignkit.align.sampling import split_rows
 

@@ -1,4 +1,5 @@
-"""The package's shape, checked: no import circle, no oversized module, pure metrics, one helper per job.
+"""The package's shape, checked: folders in one-way layers (docs/architecture.md), no import
+circle, no oversized module, pure metrics, one helper per job.
 
 The import graph is read from the source with ``ast`` (nothing is imported), over every module
 under ``alignkit/``, counting top-level *and* function-level ``import`` / ``from`` statements
@@ -16,6 +17,11 @@ The edge rule, chosen to match what Python executes:
   This keeps the harmless ``pkg/__init__ -> pkg.sub -> pkg.other`` out of the cycles while
   catching ``x/__init__ -> y.page -> x.part`` (``y.page`` waits on ``x/__init__``, which is
   still importing ``y.page``).
+
+The *folder* graph (``folder_graph``) is stricter: it counts every import statement, those
+under ``if TYPE_CHECKING:`` too, and maps each module to its folder (``alignkit/rank/...`` ->
+``rank``; the modules directly under ``alignkit/`` -> ``core``; ``alignkit/__init__.py`` ->
+``alignkit``). Every folder edge must go down the layer order written in docs/architecture.md.
 
 Lazy ``"module:object"`` strings (the CLI's commands, the encoder and data registries) are not
 imports; they are how a registry names an implementation without importing it.
@@ -72,10 +78,11 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skip
 
 
-def imported_modules(name: str, path: Path, is_pkg: bool, known: dict) -> list[tuple[str, int]]:
-    """(module, line) for every alignkit module that ``name`` names in an import statement."""
+def imported_modules(name: str, path: Path, is_pkg: bool, known: dict, type_checking: bool = False) -> list[tuple[str, int]]:
+    """(module, line) for every alignkit module that ``name`` names in an import statement
+    (those under ``if TYPE_CHECKING:`` too when ``type_checking``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip = _type_checking_nodes(tree)
+    skip = set() if type_checking else _type_checking_nodes(tree)
 
     def nearest(target: str) -> str:
         while target not in known and "." in target:
@@ -142,6 +149,90 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
                 stack.pop()
                 path.pop()
     return None
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def declared_layers(text: str | None = None) -> dict[str, int]:
+    """folder -> layer number, from the ```layers block of docs/architecture.md."""
+    text = ARCHITECTURE.read_text(encoding="utf-8") if text is None else text
+    block = text.split("```layers", 1)[1].split("```", 1)[0]
+    layers: dict[str, int] = {}
+    for line in block.strip().splitlines():
+        number, *folders = line.split()
+        for f in folders:
+            assert f not in layers, f"{f} is in two layers of docs/architecture.md"
+            layers[f] = int(number)
+    return layers
+
+
+def folder_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "alignkit"
+    return parts[1] if (PACKAGE / parts[1]).is_dir() else "core"
+
+
+def folder_graph() -> dict[tuple[str, str], list[str]]:
+    """(from folder, to folder) -> ["module:line -> module", ...] over every import statement,
+    function-level and TYPE_CHECKING ones included."""
+    known = modules()
+    out: dict[tuple[str, str], list[str]] = {}
+    for name, (path, is_pkg) in known.items():
+        for target, line in imported_modules(name, path, is_pkg, known, type_checking=True):
+            a, b = folder_of(name), folder_of(target)
+            if a != b:
+                out.setdefault((a, b), []).append(f"{name}:{line} -> {target}")
+    return out
+
+
+def against_layers(edges: dict[tuple[str, str], list[str]], layers: dict[str, int]) -> list[str]:
+    """The folder edges that do not go strictly down the layers (or name an undeclared folder)."""
+    wrong = []
+    for (a, b), where in sorted(edges.items()):
+        if a not in layers or b not in layers:
+            wrong.append(f"{a} -> {b}: {a if a not in layers else b} is in no layer of docs/architecture.md ({where[0]})")
+        elif layers[b] >= layers[a]:
+            wrong.append(f"{a} (layer {layers[a]}) -> {b} (layer {layers[b]}): {'; '.join(where[:3])}")
+    return wrong
+
+
+def test_the_folder_graph_reader_counts_type_checking_and_function_level_imports(tmp_path):
+    edges = folder_graph()
+    assert ("alignkit", "align") in edges  # the facade's function-level import
+    assert folder_of("alignkit.errors") == "core" and folder_of("alignkit") == "alignkit"
+    assert folder_of("alignkit.features.pairs") == "features"
+    # a synthetic TYPE_CHECKING import is seen by the folder reader and not by the cycle reader
+    mod = tmp_path / "m.py"
+    mod.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from alignkit.align import model\n")
+    known = {"alignkit.align.model": None, "alignkit.align": None}
+    assert imported_modules("alignkit.rank.m", mod, False, known, type_checking=True) == [("alignkit.align.model", 3)]
+    assert imported_modules("alignkit.rank.m", mod, False, known) == []
+    layers = declared_layers("```layers\n2 top\n1 mid other\n0 core\n```")
+    assert layers == {"top": 2, "mid": 1, "other": 1, "core": 0}
+    bad = against_layers({("mid", "top"): ["x"], ("mid", "other"): ["y"], ("top", "core"): ["z"], ("new", "core"): ["w"]}, layers)
+    assert len(bad) == 3 and bad[0].startswith("mid (layer 1) -> other") and "new" in bad[2]
+
+
+def test_every_folder_is_in_one_declared_layer():
+    layers = declared_layers()
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} | {"core", "alignkit"}
+    assert folders == set(layers), f"folders without a layer: {sorted(folders - set(layers))}; layers naming no folder: {sorted(set(layers) - folders)}"
+
+
+def test_folders_import_only_lower_layers():
+    wrong = against_layers(folder_graph(), declared_layers())
+    assert not wrong, "imports against the layer order of docs/architecture.md:\n" + "\n".join(wrong)
+
+
+def test_no_folder_loop():
+    edges: dict[str, set[str]] = {}
+    for a, b in folder_graph():
+        edges.setdefault(a, set()).add(b)
+        edges.setdefault(b, set())
+    cycle = find_cycle(edges)
+    assert cycle is None, f"folder loop: {' -> '.join(cycle)}"
 
 
 def test_the_graph_reader_sees_function_level_and_relative_imports(tmp_path):

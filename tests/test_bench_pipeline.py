@@ -66,7 +66,7 @@ def test_bench_table_report_reuse_and_seed(setup: dict, tmp_path: Path):
     assert corr["spearman"].is_nan().all() and corr["note"].str.contains("too few").all()  # n=2 says so plainly
 
     heads = df.filter(pl.col("section") == "heads")
-    assert set(heads["head"]) == {"linear"}
+    assert set(heads["head"]) == {"linear", "mlp"}  # beside the default recipe's residual-identity heads
     eff = df.filter((pl.col("section") == "data-efficiency") & (pl.col("model") == "aligned"))
     assert eff["train_images"].unique().to_list() == [40]
     compute = df.filter(pl.col("section") == "compute")

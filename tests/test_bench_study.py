@@ -15,7 +15,7 @@ from bench_fixtures import tiny_setup
 from alignkit.bench.correlation import rank_correlation
 from alignkit.bench.prefetch import model_groups
 from alignkit.bench.study import pair_accuracy, study_rows
-from alignkit.report.bench_page import best_predictors
+from alignkit.bench.page import best_predictors
 
 
 def test_pair_bootstrap_interval_brackets_the_estimate_and_narrows_with_agreement():

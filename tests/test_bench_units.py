@@ -96,7 +96,7 @@ def test_correlation_reports_n_and_refuses_two_points():
 
 
 def test_subsets_are_nested_and_keep_all_captions():
-    from alignkit.align import CachedPairs
+    from alignkit.features.pairs import CachedPairs
 
     keys = [f"k{i}" for i in range(30)]
     text_keys = [f"{k}#{j}" for k in keys for j in range(2)]

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alignkit.align.pairs import CachedPairs, PairsError
-from alignkit.align.sampling import groups_from_concepts
+from alignkit.features.pairs import CachedPairs, PairsError
+from alignkit.features.groups import groups_from_concepts
 from alignkit.bench.runs import subset
 
 

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
 
-from alignkit.align import AlignConfig, AlignedModel, CachedPairs, train_pairs
+from alignkit.align import AlignConfig, AlignedModel, train_pairs
+from alignkit.features.pairs import CachedPairs
 from alignkit.align import trainer as trainer_mod
 from alignkit.align.config import ConfigError
 from alignkit.errors import AlignkitError

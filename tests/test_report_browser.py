@@ -199,7 +199,7 @@ def test_controls_broken_image_and_network_load_are_caught(tmp_path):
 
 def test_evaluation_report_renders(tmp_path):
     from alignkit.evaluate import classification_result
-    from alignkit.report.eval_page import write_eval_outputs
+    from alignkit.evaluate.page import write_eval_outputs
 
     labels = np.arange(4).repeat(5)
     result = classification_result(np.eye(4)[labels], labels, np.eye(4), "toy <b>task</b>", "m", ["a", "b", "<i>c</i>", "d"])
@@ -232,7 +232,7 @@ def _ranking_entries() -> tuple[list[dict[str, Any]], tuple[str, ...]]:
 
 
 def test_ranking_and_wide_tables_fit_a_1280px_page(tmp_path):
-    from alignkit.report.rank_page import write_rank_report
+    from alignkit.rank.page import write_rank_report
 
     ranked, metrics = _ranking_entries()
     rows = [{"vision": e["vision"], "text": e["text"], "metric": m, "value": e[m]} for e in ranked for m in metrics]

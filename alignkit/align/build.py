@@ -15,8 +15,8 @@ from alignkit.align.bars import note
 from alignkit.align.config import AlignConfig
 from alignkit.align.heads import shared_width
 from alignkit.align.model import AlignedModel
-from alignkit.align.pairs import CachedPairs, PairedData, PairsError
-from alignkit.align.placement import fit_standardize
+from alignkit.features.pairs import CachedPairs, PairedData, PairsError
+from alignkit.features.placement import fit_standardize
 
 
 def build_model(config: AlignConfig, data: PairedData, encoders: dict[str, dict[str, Any]]) -> AlignedModel:

@@ -1,7 +1,16 @@
 """The alignment recipe as one dataclass: saved as JSON with every run, loadable from YAML.
 
 Every knob the trainer has lives here, so a run is reproducible from its ``config.json``
-alone and a YAML file plus command-line overrides can describe any recipe.
+alone and a YAML file plus command-line overrides can describe any recipe. The choice lists
+below (``HEAD_KINDS``, ``LOSSES``, ...) are the only ones: the CLI's options are built from them.
+
+The default recipe is the one ``alignkit align``, ``alignkit bench`` and ``alignkit demo`` all
+train: a residual image head started at the orthogonal Procrustes map into the centred text
+space of an identity text head, plus a caption memory of weight 0.3. It was chosen by the
+selection protocol on folds of the *training* data only (``alignkit align --select
+benchmarks/recipes/candidates.yaml``, run by ``benchmarks/bench_recipe_selection.py``; the
+record is benchmarks/results/recipe_selection.md), never on the held-out tasks. The plain
+heads (``image_head.kind: mlp``, ``text_head.kind: mlp``, ``memory: 0``) remain one key away.
 """
 
 from __future__ import annotations
@@ -45,8 +54,9 @@ class AlignConfig:
     vision: str = ""
     text: str = ""
     data: str = ""
-    image_head: HeadConfig = field(default_factory=HeadConfig)
-    text_head: HeadConfig = field(default_factory=HeadConfig)
+    # the selected recipe (see the module's docstring): benchmarks/recipes/selected.yaml
+    image_head: HeadConfig = field(default_factory=lambda: HeadConfig(kind="residual"))
+    text_head: HeadConfig = field(default_factory=lambda: HeadConfig(kind="identity", center=True))
     embed_dim: int = 512
     # independently initialised head pairs trained side by side, each with its own loss on the
     # same batches; the model scores with their mean cosine (a cheap ensemble; 1 = one pair)
@@ -72,7 +82,7 @@ class AlignConfig:
     style_shift: float = 1.0
     # caption memory (alignkit.align.memory): the weight of the k nearest training images' caption
     # embeddings in an image's final embedding; 0 = heads alone
-    memory: float = 0.0
+    memory: float = 0.3
     memory_k: int = 16
     memory_temperature: float = 0.05
     memory_size: int = 100_000  # at most this many training images (a seeded sample) are kept
@@ -195,6 +205,41 @@ class AlignConfig:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
+
+
+def parse_sets(items: Any) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as recipe overrides (each value read as YAML: 3, 0.1, true, mlp)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def recipe_overrides(config_file: str | Path | None, sets: Any = ()) -> dict[str, Any]:
+    """Dotted-key overrides of the default recipe from a YAML/JSON file and ``--set`` items
+    (``--set`` wins), checked against the recipe now so a typo fails before any work."""
+    out: dict[str, Any] = {}
+    if config_file:
+        out.update(_dotted(AlignConfig.from_file(config_file).to_dict(), AlignConfig().to_dict()))
+    out.update(parse_sets(sets))
+    AlignConfig().with_overrides(out)
+    return out
+
+
+def _dotted(data: dict[str, Any], default: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The keys of ``data`` that differ from ``default``, as dotted paths."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_dotted(value, default.get(key) or {}, f"{prefix}{key}."))
+        elif value != default.get(key):
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 from alignkit.align import distributed as D
 from alignkit.align.config import AlignConfig, ConfigError
 from alignkit.align.model import AlignedModel
-from alignkit.align.pairs import OnlinePairs
+from alignkit.features.pairs import OnlinePairs
 from alignkit.align.trainer import train, train_pairs
 from alignkit.devices import device_name
 
@@ -59,7 +59,7 @@ def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool =
 def _select(config: AlignConfig, candidates: dict[str, dict[str, Any]], stores: dict[str, Path], out: Path, progress: bool,
             concept_of: Any = None) -> AlignConfig:
     """Run the selection protocol (resumable: finished fold runs are kept) and return the chosen recipe."""
-    from alignkit.align.pairs import CachedPairs
+    from alignkit.features.pairs import CachedPairs
     from alignkit.align.selection import SELECTION_DIR, select_recipe, write_selection
     from alignkit.evaluate import BASELINES
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from alignkit.align.config import AlignConfig
-from alignkit.align.pairs import CachedPairs, PairsError
+from alignkit.features.pairs import CachedPairs, PairsError
 from alignkit.errors import AlignkitError
 
 FOLD_KINDS = ("domain", "concepts")

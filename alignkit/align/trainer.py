@@ -30,8 +30,8 @@ from alignkit.align.config import AlignConfig
 from alignkit.align.heads import members_of
 from alignkit.align.losses import ContrastiveLoss, build_loss
 from alignkit.align.model import AlignedModel
-from alignkit.align.pairs import CachedPairs, PairedData, PairsError
-from alignkit.align.placement import choose
+from alignkit.features.pairs import CachedPairs, PairedData, PairsError
+from alignkit.features.placement import choose
 from alignkit.align.precision import resolve_precision
 from alignkit.align.refit import train_and_refit
 from alignkit.align.run_folder import LAST, METRICS, RECIPE, resume_state, start_folder

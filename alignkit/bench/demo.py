@@ -21,13 +21,8 @@ from dataclasses import replace
 from alignkit.bench.config import BenchConfig
 from alignkit.data.builtin import TRAIN_SPEC
 
-# The recipe `benchmarks/bench_recipe_selection.py` chose on folds of the training data (see
-# benchmarks/results/recipe_selection.md): a residual image head started at the Procrustes map into
-# the centred text space, plus a caption memory (weight 0.3). `alignkit align --config
-# benchmarks/recipes/selected.yaml` trains the same recipe.
-SELECTED_RECIPE = {"init": "procrustes", "image_head.kind": "residual", "text_head.kind": "identity",
-                   "text_head.center": True, "memory": 0.3}
-
+# The recipe is AlignConfig's default, the one chosen on folds of the training data (see
+# alignkit/align/config.py and benchmarks/results/recipe_selection.md), as for `alignkit align`.
 DEMO = BenchConfig(
     vision_zoo="offline,pixels",
     text_zoo="offline,hashed-ngrams",
@@ -44,7 +39,6 @@ DEMO = BenchConfig(
     ),
     align="best",
     seeds=3,
-    recipe=SELECTED_RECIPE,
     heads=(),  # the head comparison retrains other head kinds; the selection table already compares recipes
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignkit.align.pairs import CachedPairs
+from alignkit.features.pairs import CachedPairs
 from alignkit.evaluate.cached import TaskFeatures, is_cached, task_features
 from alignkit.features.store import FeatureStore
 

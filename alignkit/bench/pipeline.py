@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from alignkit.align import AlignConfig, AlignedModel, CachedPairs, train_pairs
+from alignkit.align import AlignConfig, AlignedModel, train_pairs
+from alignkit.features.pairs import CachedPairs
 from alignkit.align.run import train_from_specs as align
 from alignkit.align.run_folder import SELECTION, read_metrics
 from alignkit.bench.compute import Meter

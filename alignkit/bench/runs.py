@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from alignkit.align import AlignedModel, CachedPairs
+from alignkit.align import AlignedModel
+from alignkit.features.pairs import CachedPairs
 from alignkit.align.checkpoint import has_checkpoint
 from alignkit.align.run_folder import LAST
 from alignkit.errors import AlignkitError

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from alignkit import __version__
+from alignkit.version import __version__
 from alignkit.errors import AlignkitError
 
 # command name -> "module:function" (a click.Command)

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import click
 
+from alignkit.align.config import CAPTION_MODES, FEATURES_IN, HEAD_KINDS, LOSSES, PRECISIONS, AlignConfig
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
 
-HEADS = click.Choice(["linear", "mlp", "token", "identity"])
+# choices and defaults come from the recipe itself (alignkit.align.config), never from here
+DEFAULT = AlignConfig()
+HEADS = click.Choice(HEAD_KINDS)
+
+
+def _default(value) -> str:
+    return f" [default: {value}]"
 
 
 @click.command()
@@ -21,29 +28,29 @@ HEADS = click.Choice(["linear", "mlp", "token", "identity"])
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="A YAML/JSON recipe; command-line options override it.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--online", is_flag=True, default=None, help="Run the frozen encoders inside the loop instead of caching features.")
-@click.option("--image-head", type=HEADS, help="Image projector.")
-@click.option("--text-head", type=HEADS, help="Text projector.")
+@click.option("--image-head", type=HEADS, help="Image projector." + _default(DEFAULT.image_head.kind))
+@click.option("--text-head", type=HEADS, help="Text projector." + _default(DEFAULT.text_head.kind))
 @click.option("--hidden", type=int, help="Hidden width of MLP branches (both heads).")
 @click.option("--dropout", type=float, help="Dropout in both heads.")
 @click.option("--standardize/--no-standardize", default=None, help="Centre and scale pooled inputs by training statistics.")
-@click.option("--embed-dim", type=int, help="Width of the shared space.")
-@click.option("--loss", type=click.Choice(["infonce", "siglip"]))
-@click.option("--temperature", "init_temperature", type=float, help="Initial temperature.")
-@click.option("--epochs", type=int)
-@click.option("--batch-size", type=int, help="Global batch size (split over ranks under torchrun).")
-@click.option("--lr", type=float)
-@click.option("--weight-decay", type=float)
-@click.option("--captions", type=click.Choice(["sample", "all"]), help="One random caption per image per epoch, or all.")
+@click.option("--embed-dim", type=int, help="Width of the shared space (an identity head sets it to its features' width)." + _default(DEFAULT.embed_dim))
+@click.option("--loss", type=click.Choice(LOSSES), help="Contrastive loss." + _default(DEFAULT.loss))
+@click.option("--temperature", "init_temperature", type=float, help="Initial temperature." + _default(DEFAULT.init_temperature))
+@click.option("--epochs", type=int, help="Training epochs." + _default(DEFAULT.epochs))
+@click.option("--batch-size", type=int, help="Global batch size (split over ranks under torchrun)." + _default(DEFAULT.batch_size))
+@click.option("--lr", type=float, help="Peak learning rate." + _default(DEFAULT.lr))
+@click.option("--weight-decay", type=float, help="AdamW weight decay." + _default(DEFAULT.weight_decay))
+@click.option("--captions", type=click.Choice(CAPTION_MODES), help="One random caption per image per epoch, or all." + _default(DEFAULT.captions))
 @click.option("--val-fraction", type=float, help="Share of pairs held out for validation R@1.")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better validation R@1 (0: never).")
 @click.option("--refit/--no-refit", default=None, help="After the validation run, retrain on every pair for the latest epoch count within refit_tolerance of the best.")
-@click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see the README).")
+@click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see the README)." + _default(DEFAULT.style_shift))
 @click.option("--seed", type=int)
 @click.option("--device", help=DEVICE_HELP + " (default: the recipe's, auto)")
 @click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: the recipe's, auto)")
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), help="Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32); the loss is always float32.")
-@click.option("--features-in", type=click.Choice(["auto", "ram", "mmap", "device"]), help="Where cached features live while training (auto: device if they fit, else RAM, else memory-mapped shards).")
-@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1.")
+@click.option("--precision", type=click.Choice(PRECISIONS), help="Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32); the loss is always float32." + _default(DEFAULT.precision))
+@click.option("--features-in", type=click.Choice(FEATURES_IN), help="Where cached features live while training (auto: device if they fit, else RAM, else memory-mapped shards)." + _default(DEFAULT.features_in))
+@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1 or --set memory=0 (see alignkit/align/config.py).")
 @click.option("--cache", type=click.Path(path_type=Path), help="Features cache root (default $ALIGNKIT_CACHE or ~/.cache/alignkit).")
 @click.option("--select", "select_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML of candidate recipes (name: {key: value}); choose one on folds of the training data, then train it.")
@@ -52,10 +59,7 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
           embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, refit,
           style_shift, seed, device, engine, precision, features_in, extra, cache, select_file, quiet):
     """Align two frozen encoders: train small heads with a contrastive loss, save an AlignedModel."""
-    import yaml
-
-    from alignkit.align import AlignConfig
-    from alignkit.align.config import ConfigError
+    from alignkit.align.config import parse_sets
     from alignkit.align.run import train_from_specs as run_align
     from alignkit.align.run_folder import saved_recipe
     from alignkit.progress import silence_progress_bars
@@ -76,11 +80,7 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
     }
     for side in ("image_head", "text_head"):
         overrides.update({f"{side}.hidden": hidden, f"{side}.dropout": dropout, f"{side}.standardize": standardize})
-    for item in extra:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides.update(parse_sets(extra))
     config = config.with_overrides(overrides).validate()
     candidates = _candidates(select_file) if select_file else None
     model = run_align(config, out, resume=resume, cache_root=cache, progress=not quiet, candidates=candidates)

@@ -28,6 +28,9 @@ def pipeline_options(fn: Callable) -> Callable:
         click.option("--bootstrap", type=click.IntRange(0), help="Bootstrap resamples for the ranking intervals."),
         click.option("--permutations", type=click.IntRange(0), help="Shuffled pairings for the ranking null."),
         click.option("--fractions", help="Comma-separated training fractions in (0, 1) for the data-efficiency curve."),
+        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="A YAML/JSON alignment recipe for every run, as for `alignkit align --config` (default: the default recipe)."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A recipe key for every run, as for `alignkit align --set`."),
         click.option("--device", help=DEVICE_HELP + " (default: auto)"),
         click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: auto)"),
         click.option("--quiet", is_flag=True, help="No progress bars (model loading included) or per-epoch lines."),
@@ -38,7 +41,13 @@ def pipeline_options(fn: Callable) -> Callable:
 
 
 def apply_options(config: Any, **given: Any) -> Any:
-    """The config with every option the user gave replacing its field."""
+    """The config with every option the user gave replacing its field; ``--config``/``--set``
+    override the alignment recipe of every run (checked now, before any work)."""
+    from alignkit.align.config import recipe_overrides
+
+    recipe = recipe_overrides(given.pop("config_file"), given.pop("sets"))
+    if recipe:
+        config = replace(config, recipe={**config.recipe, **recipe})
     fractions = given.pop("fractions")
     if fractions:
         given["data_fractions"] = tuple(float(f) for f in fractions.split(",") if f.strip())

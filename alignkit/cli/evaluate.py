@@ -44,7 +44,7 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
     are cached, so a second call encodes nothing."""
     from alignkit.align.model import AlignedModel
     from alignkit.evaluate import clip_benchmark_records
-    from alignkit.report.eval_page import write_eval_outputs
+    from alignkit.evaluate.page import write_eval_outputs
     from alignkit.evaluate.compare import evaluate_models
     from alignkit.progress import silence_progress_bars
 

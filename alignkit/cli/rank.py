@@ -45,7 +45,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     from alignkit.errors import AlignkitError
     from alignkit.rank.pipeline import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
     from alignkit.rank.table import best_layers, pair_json, ranking
-    from alignkit.report.rank_page import write_rank_report
+    from alignkit.rank.page import write_rank_report
 
     metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if primary not in metric_list:

@@ -10,7 +10,7 @@ import numpy as np
 
 from alignkit.curation.concepts import Concepts, from_names, from_tasks, image_prototypes
 from alignkit.curation.curate import CurateConfig, Selection, iter_selected_captions
-from alignkit.report.curation_page import write_curation_report
+from alignkit.curation.page import write_curation_report
 from alignkit.data import ClassificationTask, caption_items, image_items, open_source, open_task
 from alignkit.encoders.base import Encoder
 from alignkit.errors import AlignkitError

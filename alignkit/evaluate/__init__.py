@@ -1,5 +1,5 @@
 """Evaluation: zero-shot classification, retrieval, training-free baselines, result records
-(the HTML page is ``alignkit.report.eval_page``).
+(the HTML page is ``alignkit.evaluate.page``).
 
     from alignkit.evaluate import evaluate
     rows = evaluate(AlignedModel.from_pretrained("runs/m"), open_task("builtin:fashion-mnist"), "m")

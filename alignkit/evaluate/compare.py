@@ -24,7 +24,7 @@ def fit_baselines(
 ) -> dict[str, Baseline]:
     """Each named baseline fitted in closed form on the frozen features of the ``train`` pairs
     (embedded through the features cache, so a rerun costs no encoder work)."""
-    from alignkit.align.pairs import CachedPairs
+    from alignkit.features.pairs import CachedPairs
     from alignkit.data import open_source
     from alignkit.data.base import caption_items, image_items
     from alignkit.features.cache import cached_features

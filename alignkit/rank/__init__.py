@@ -5,7 +5,7 @@
 
 ``pipeline`` does the work (encoders, the features cache, the score cache); ``table`` turns
 scored rows into a ranking. The metrics themselves are pure functions in ``alignkit.similarity``;
-the HTML page is ``alignkit.report.rank_page``.
+the HTML page is ``alignkit.rank.page``.
 """
 
 from alignkit.rank.pipeline import RankConfig, align_rows, embed_probe, resolve_zoo, score_all

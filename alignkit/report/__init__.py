@@ -1,9 +1,9 @@
 """Reports: self-contained HTML pages, figures and results tables.
 
-One convention for every page: the builder of each HTML page lives here, one module per page
-(``rank_page``, ``curation_page``, ``eval_page``, ``bench_page``), built with ``Report``,
-``plots`` and ``write_table``. A page reads a stage's results; no stage imports a page, except
-the orchestrators (``curation.pipeline``, ``bench``) and the CLI, which write them.
+The rendering toolkit, imported by every stage's page and importing no stage (it sits in the
+bottom layer, see docs/architecture.md). One convention for every page: a page is built with
+``Report``, ``plots`` and ``write_table``, and lives next to its stage (``rank/page.py``,
+``curation/page.py``, ``evaluate/page.py``, ``bench/page.py``).
 
     from alignkit.report import Report, plots, write_table
     Report("Encoder ranking").table(df, caption="CKA", best={"cka": "max"}).figure(

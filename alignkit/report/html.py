@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import polars as pl
 from PIL import Image
 
-from alignkit import __version__
+from alignkit.version import __version__
 from alignkit.atomic import atomic_write_bytes
 from alignkit.errors import AlignkitError
 from alignkit.report import cells as marks

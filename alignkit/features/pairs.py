@@ -3,8 +3,8 @@
 Image row ``i`` has key ``image_keys[i]``; text row ``j`` belongs to image row ``text_owner[j]``.
 The trainer only ever asks for feature batches by row, so the cached path (features read
 from a store once) and the ``--online`` path (frozen encoders run on every batch) are
-interchangeable. Splitting and sampling rows live in ``sampling``; row checks and caption
-hashes in ``rows``.
+interchangeable. Row groups live in ``groups``, row checks and caption hashes in
+``pair_rows``, where the pooled features are held in ``placement``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from alignkit.align.placement import MappedTable, TensorRows, scan
-from alignkit.align.rows import PairsError, finite_rows, finite_tokens, join_captions, refuse_non_finite, row_hashes
-from alignkit.align.sampling import groups_from_captions, groups_from_concepts
+from alignkit.features.placement import MappedTable, TensorRows, scan
+from alignkit.features.pair_rows import PairsError, finite_rows, finite_tokens, join_captions, refuse_non_finite, row_hashes
+from alignkit.features.groups import groups_from_captions, groups_from_concepts
 from alignkit.errors import BadItemError
 
 
@@ -115,7 +115,7 @@ class CachedPairs(PairedData):
         """Join an image store (keyed by pair key) with a text store (keyed ``<pair key>#<i>``);
         ``concept_of`` (a source's `PairSource.concept_of`) names each image's concept.
 
-        ``features_in`` says where the pooled features live (see ``alignkit.align.placement``):
+        ``features_in`` says where the pooled features live (see ``alignkit.features.placement``):
         ``ram`` loads them, ``mmap`` reads batches from the shards, ``device`` holds them as
         float16 on ``device``. Token features, when asked for, are loaded into RAM."""
         from alignkit.features.store import FeatureStore
