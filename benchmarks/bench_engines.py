@@ -64,7 +64,9 @@ def measure(spec: str, items: list, repeats: int, tmp: Path) -> dict:
     from alignkit.encoders import create_encoder
 
     encoders = {e: create_encoder(spec, engine=e) for e in ("torch", "onnx")}  # the export happens here, untimed
-    payloads = [p for _, p in items]
+    from alignkit.data.images import decode_image
+
+    payloads = [decode_image(p) if encoders["torch"].modality == "image" else p for _, p in items]
     batches = [encoders["torch"].collate([encoders["torch"].preprocess(x) for x in payloads[i:i + BATCH]])
                for i in range(0, len(payloads), BATCH)]
     times: dict[str, dict[str, list[float]]] = {e: {"bare": [], "e2e": []} for e in encoders}

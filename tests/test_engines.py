@@ -187,3 +187,23 @@ def test_tokens_need_torch():
 def test_with_engine_leaves_torch_encoders_alone():
     enc = create_encoder("minilm-l6", engine="torch")
     assert with_engine(enc, "torch") is enc
+
+
+def test_onnx_decode_threads_keep_order_skips_and_features(tmp_path, images):
+    from alignkit.features.loading import Prepared, threaded_batches
+
+    for i, im in enumerate(images):
+        im.save(tmp_path / f"{i}.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    items = [(f"k{i}", str(tmp_path / f"{i}.png")) for i in range(len(images))] * 3
+    items = [(f"{k}-{j}", p) for j, (k, p) in enumerate(items)] + [("bad", str(tmp_path / "bad.png"))]
+    enc = create_encoder("efficientnet-lite0", engine="onnx")
+    batches = list(threaded_batches(Prepared(items, enc), batch_size=4, threads=2))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert [i for b in batches for i, _, _ in b] == list(range(len(items)))
+    assert batches[-1][-1][1] is None and batches[-1][-1][2]  # the broken file comes back as a reason
+    one = embed_items(enc, items, tmp_path / "w0", num_workers=0, batch_size=4, progress=False)
+    two = embed_items(enc, items, tmp_path / "w2", num_workers=2, batch_size=4, progress=False)
+    (k1, f1), (k2, f2) = one.load(), two.load()
+    assert k1 == k2 and len(k1) == len(items) - 1 and np.array_equal(f1, f2)
+    assert one.skipped == two.skipped and len(two.skipped) == 1

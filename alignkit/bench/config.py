@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from alignkit.engines import engine_option
 from alignkit.errors import AlignkitError
 from alignkit.evaluate import BASELINES
 from alignkit.similarity.stats import DEFAULT_METRICS
@@ -50,6 +51,7 @@ class BenchConfig:
     engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
 
     def validate(self) -> "BenchConfig":
+        engine_option(self.engine)
         if self.align not in ALIGN_MODES:
             raise AlignkitError(f"align must be one of {ALIGN_MODES}, got {self.align!r}")
         if self.primary not in self.metrics:

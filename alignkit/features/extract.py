@@ -23,7 +23,7 @@ from alignkit.errors import AlignkitError
 from alignkit.features.shards import OutputStore
 from alignkit.features.store import FeatureStore, content_digest, keys_digest
 from alignkit.features.loading import (Prepared, close_bar, default_workers, first_of_each_key, keep_batch, pad_tokens,
-                                       progress_bar)
+                                       progress_bar, threaded_batches)
 
 DEFAULT_SHARD_SIZE = 2048
 
@@ -136,8 +136,11 @@ def _embed_chunk(
     """One shard's items through the model: per encoder, (keys, pooled, tokens, mask, skipped)."""
     lead = encoders[0]
     todo, common_skips = first_of_each_key(chunk, seen)
-    loader = DataLoader(Prepared(todo, lead), batch_size=batch_size, num_workers=workers, collate_fn=keep_batch,
-                        shuffle=False)
+    if lead.engine == "torch" or workers == 0:
+        loader = DataLoader(Prepared(todo, lead), batch_size=batch_size, num_workers=workers, collate_fn=keep_batch,
+                            shuffle=False)
+    else:  # ONNX Runtime releases the GIL: decode in threads beside it, not in processes
+        loader = threaded_batches(Prepared(todo, lead), batch_size, workers)
     keys: list[list[str]] = [[] for _ in encoders]
     skipped: list[list[dict[str, str]]] = [list(common_skips) for _ in encoders]
     pooled: list[list[np.ndarray]] = [[] for _ in encoders]

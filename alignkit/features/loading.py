@@ -4,7 +4,9 @@ token batches, and a progress bar with a total."""
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -55,6 +57,26 @@ def first_of_each_key(chunk: list[tuple[str, Any]], seen: set[str]) -> tuple[lis
             seen.add(key)
             todo.append((key, payload))
     return todo, skipped
+
+
+def threaded_batches(dataset: Prepared, batch_size: int, threads: int) -> Iterator[list[tuple[int, Any, str | None]]]:
+    """Batches of ``dataset`` in order, each decoded by one of ``threads`` threads while the
+    model runs the one before: for engines (ONNX Runtime) that release the GIL and use every core
+    themselves, where worker processes would copy every image tensor across and fight the
+    model's threads (measured in benchmarks/results/engines.md)."""
+    starts = range(0, len(dataset), batch_size)
+
+    def load(start: int) -> list[tuple[int, Any, str | None]]:
+        return [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="decode") as pool:
+        ahead: deque = deque()
+        for start in starts:
+            ahead.append(pool.submit(load, start))
+            if len(ahead) > max(1, threads):  # a bounded look-ahead: memory stays a few batches
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def keep_batch(batch: list[tuple[int, Any, str | None]]) -> list[tuple[int, Any, str | None]]:
