@@ -6,7 +6,7 @@ seeds of the chosen pair, six held-out tasks) into ``reports/demo`` and writes
 - ``benchmarks/results/demo.{md,json}``: per task, the aligned model (mean of the seeds) beside every
   training-free baseline, with the paired 95% interval of each difference and the WIN / TIE / LOSS call;
 - ``benchmarks/results/crossover.{md,json}``: the aligned model (seed 0) and every baseline against
-  the number of training images (10%, 30%, 100%), on every task: where the heads overtake each baseline.
+  the number of training images (the demo's data fractions and all), 3 seeds per size, paired intervals: where the heads overtake each baseline.
 
 Usage: HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python benchmarks/bench_demo.py [--out reports/demo]
 """
@@ -69,26 +69,50 @@ def main() -> None:
     text += "Every baseline (aligned minus baseline, 95% interval, call):\n\n" + table(per_baseline, list(per_baseline[0])) + "\n"
     (RESULTS / "demo.md").write_text(text, encoding="utf-8")
 
-    curve = [r for r in outcome.rows if r["section"] in ("zero-shot", "data-efficiency") and r.get("headline")
-             and (r["vision"], r["text"]) == outcome.chosen and not r["model"].startswith("aligned@")]
-    points = {}
-    for r in curve:
-        value = r.get("first_seed_value", r["value"]) if r["model"] == "aligned" else r["value"]  # seed 0 at every size
-        points.setdefault((r["task"], r["train_images"]), {})[r["model"]] = value
+    full_images = next(r["train_images"] for r in outcome.rows if r["section"] == "zero-shot"
+                       and (r["vision"], r["text"]) == outcome.chosen)
+    sizes = [*outcome.crossover, {"train_images": full_images, "seeds": config.seeds, "verdicts": outcome.verdicts}]
     crows = []
-    for (t, n) in sorted(points):
-        row = {"task": t, "train images": n, **{m: points[(t, n)].get(m) for m in ["aligned", *config.baselines]}}
-        best = max(config.baselines, key=lambda b: row[b] if row[b] is not None else -1.0)
-        row["aligned minus best baseline"] = f"{row['aligned'] - row[best]:+.3f} ({best})"
-        crows.append(row)
-    (RESULTS / "crossover.json").write_text(json.dumps({"provenance": facts, "rows": crows}, indent=1), encoding="utf-8")
-    ctext = header("Crossover: aligned heads (seed 0) and training-free baselines against training size", facts)
-    ctext += ("Headline number per task (top-1 or image-to-text R@1) for nested subsets of the training images "
-              f"(`{config.train}`, fractions {list(config.data_fractions)} and all), every model fitted on the same subset. "
-              "From the same run as `demo.md`.\n\n" + table(crows, list(crows[0])) + "\n")
+    for size in sizes:
+        for v in size["verdicts"]:
+            best = v["best_baseline"]
+            ci = v["intervals"].get(best, {})
+            crows.append({"train images": size["train_images"], "seeds": size["seeds"], "task": v["task"],
+                          "aligned (mean of seeds)": v["aligned"], "best baseline": f"{best} {v['best_baseline_value']:.3f}",
+                          "diff vs best [95% CI]": f"{ci.get('diff', float('nan')):+.3f} [{ci.get('low', float('nan')):+.3f}, {ci.get('high', float('nan')):+.3f}]",
+                          "verdict": v["verdict"].upper(),
+                          **{f"vs {b}": c for b, c in v["calls"].items()}})
+    summary = crossover_summary(sizes, config.baselines)
+    (RESULTS / "crossover.json").write_text(json.dumps({"provenance": facts, "config": config.to_dict(), "sizes": sizes,
+                                                        "rows": crows, "summary": summary}, indent=1, default=float), encoding="utf-8")
+    ctext = header("Crossover: aligned heads and training-free baselines against training size", facts)
+    ctext += (f"Headline number per task (top-1 or image-to-text R@1) for nested subsets of the training images "
+              f"(`{config.train}`, fractions {list(config.data_fractions)} and all; one subset per size, drawn with seed "
+              f"{config.seed}), every model fitted on the same subset, the heads with {config.seeds} training seeds. "
+              "Verdicts as in `demo.md`: paired bootstrap over test items and seeds against every baseline. "
+              "From the same run as `demo.md`.\n\n" + table(crows, list(crows[0])) + "\n\n"
+              + "\n".join(f"- {line}" for line in summary) + "\n")
     (RESULTS / "crossover.md").write_text(ctext, encoding="utf-8")
     print(text)
     print(ctext)
+
+
+def crossover_summary(sizes: list[dict], baselines) -> list[str]:
+    """Plain words per size and per baseline: how many tasks the heads win, tie and lose, and
+    from which size on they stop losing to a baseline (or that they never do)."""
+    lines = []
+    for size in sizes:
+        calls = [v["verdict"] for v in size["verdicts"]]
+        lines.append(f"{size['train_images']} images: {calls.count('win')} wins, {calls.count('tie')} ties, "
+                     f"{calls.count('loss')} losses over {len(calls)} tasks (against the best of every baseline)")
+    for b in baselines:
+        per_size = [(size["train_images"], [v["calls"].get(b) for v in size["verdicts"]]) for size in sizes]
+        wins = [(n, c.count("win"), c.count("loss")) for n, c in per_size]
+        opens = next((n for n, w, lo in wins if w > lo), None)
+        trend = ", ".join(f"{n}: {w} won / {lo} lost" for n, w, lo in wins)
+        lines.append(f"vs {b}: " + (f"the heads win more tasks than they lose from {opens} images on" if opens
+                                     else "the heads never win more tasks than they lose") + f" ({trend})")
+    return lines
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ ENTRIES: dict[str, tuple[tuple[str, ...], list[str]]] = {
     "rank": (("rank.json",), [PY, "benchmarks/bench_rank.py"]),
     "encoders": (("encoders.json",), [PY, "benchmarks/bench_encoders.py"]),
     "streaming": (("streaming.md", "streaming.json"), [PY, "benchmarks/bench_streaming.py"]),
+    "engines": (("engines.md", "engines.json"), [PY, "benchmarks/bench_engines.py", "--images", "192", "--captions", "384", "--repeats", "3"]),
     "ray_extract": (("ray_extract.md", "ray_extract.json"), [PY, "benchmarks/bench_ray.py"]),
     "extract": (("extract.json", "extract.md"), [PY, "benchmarks/bench_extract.py", "--images", "192", "--captions", "2048"]),
 }

@@ -39,6 +39,7 @@ DEMO = BenchConfig(
     ),
     align="best",
     seeds=3,
+    data_fractions=(0.03, 0.1, 0.3, 0.6),  # with all the data: five sizes for the crossover, each with `seeds` seeds
     heads=(),  # the head comparison retrains other head kinds; the selection table already compares recipes
 )
 

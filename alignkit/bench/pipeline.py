@@ -60,6 +60,8 @@ class BenchOutcome:
     runs: dict[str, Path] = field(default_factory=dict)  # run label -> folder
     results: list[TaskResult] = field(default_factory=list)  # the chosen pair's aligned model, for plots
     notes: list[str] = field(default_factory=list)
+    # the crossover: per training subset, {"train_images", "seeds", "verdicts"} (paired intervals)
+    crossover: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None, progress: bool = False) -> BenchOutcome:
@@ -202,8 +204,12 @@ class _PairBench:
         return model
 
     def evaluate(self, entry: dict[str, Any], models: dict[str, Any], section: str, data: CachedPairs,
-                 head: str, keep_hits: bool = False) -> tuple[list[dict[str, Any]], dict[str, TaskResult]]:
+                 head: str, keep_hits: bool = False,
+                 hits: dict[tuple[str, str], np.ndarray] | None = None) -> tuple[list[dict[str, Any]], dict[str, TaskResult]]:
+        """Score ``models`` on every task; with ``keep_hits``, per-item hits go to ``hits``
+        (default: the main run's), the seeds of "aligned" stacked as rows."""
         rows, aligned = [], {}
+        store = self.hits if hits is None else hits
         for spec, tf in self.features(entry).items():
             for name, model in models.items():
                 res = score(model, tf, name)
@@ -211,9 +217,9 @@ class _PairBench:
                     aligned[spec] = res
                 if keep_hits and res.hits is not None:
                     model_key = "aligned" if name.startswith("aligned") else name
-                    prev = self.hits.get((res.task, model_key))
-                    hits = np.atleast_2d(res.hits)
-                    self.hits[(res.task, model_key)] = hits if prev is None or not name.startswith("aligned@") else np.vstack([prev, hits])
+                    prev = store.get((res.task, model_key))
+                    new = np.atleast_2d(res.hits)
+                    store[(res.task, model_key)] = new if prev is None or not name.startswith("aligned@") else np.vstack([prev, new])
                 for r in res.rows:
                     rows.append({"section": section, "vision": entry["vision"], "text": entry["text"],
                                  "control": entry["control"], **r, "kind": tf.kind,
@@ -265,27 +271,40 @@ class _PairBench:
         return rows
 
     def data_efficiency(self, entry: dict[str, Any], outcome: BenchOutcome) -> list[dict[str, Any]]:
-        """The chosen pair (and the baselines) on nested subsets of the training images."""
+        """The chosen pair (and the baselines) on nested subsets of the training images: one subset
+        per size (drawn with ``config.seed``), the heads trained with ``config.seeds`` seeds on it,
+        and per size the same paired verdicts as the main run (``outcome.crossover``)."""
         recipe = self.recipe(entry)
         full = self.train_data(entry, recipe)
         sizes = sorted({round(f * len(full.image_keys)) for f in self.config.data_fractions})
         too_small = [n for n in sizes if n < MIN_SUBSET_IMAGES]
         if too_small:
             outcome.notes.append(f"data-efficiency sizes {too_small} skipped: fewer than {MIN_SUBSET_IMAGES} training images")
+        encoders = {side: {"spec": enc.spec, "fingerprint": enc.fingerprint()}
+                    for side, enc in (("image", self.encoder(entry["vision"])), ("text", self.encoder(entry["text"])))}
+        seeds = [self.config.seed + i for i in range(self.config.seeds)]
         rows = []
         for n in (n for n in sizes if n >= MIN_SUBSET_IMAGES):
             data = subset(full, n, self.config.seed)
-            identity = {"recipe": recipe.to_dict(), "subset_images": n, "subset_seed": self.config.seed}
-            run = self.run_dir(entry, f"{_head_name(recipe)}-{n}-images", identity)
-            encoders = {side: {"spec": enc.spec, "fingerprint": enc.fingerprint()}
-                        for side, enc in (("image", self.encoder(entry["vision"])), ("text", self.encoder(entry["text"])))}
             label = f"{entry['vision']} + {entry['text']} ({n} images)"
-            model = self.train(run, identity,
-                               lambda resume: train_pairs(recipe, data, run, encoders=encoders, resume=resume,
-                                                          progress=self.progress), label)
-            outcome.runs[label] = run
-            models = {"aligned": model, **self.fit_baselines(data, label)}
-            rows += self.evaluate(entry, models, "data-efficiency", data, _head_name(recipe))[0]
+            models: dict[str, Any] = {}
+            for s in seeds:
+                seeded = self.recipe(entry, seed=s)
+                identity = {"recipe": seeded.to_dict(), "subset_images": n, "subset_seed": self.config.seed}
+                run = self.run_dir(entry, f"{_head_name(seeded)}-{n}-images", identity)
+                seed_label = label if s == seeds[0] else f"{label} (seed {s})"
+                models["aligned" if s == seeds[0] else f"aligned@seed{s}"] = self.train(
+                    run, identity, lambda resume, seeded=seeded, run=run: train_pairs(
+                        seeded, data, run, encoders=encoders, resume=resume, progress=self.progress), seed_label)
+                outcome.runs[seed_label] = run
+            models.update(self.fit_baselines(data, label))
+            hits: dict[tuple[str, str], np.ndarray] = {}
+            scored = self.evaluate(entry, models, "data-efficiency", data, _head_name(recipe), keep_hits=True, hits=hits)[0]
+            scored = mean_over_seeds(scored, len(seeds))
+            headline = [r for r in scored if r["section"] == "data-efficiency" and r["headline"]]
+            outcome.crossover.append({"train_images": n, "seeds": len(seeds),
+                                      "verdicts": verdicts(headline, "aligned", self.config.baselines, hits=hits)})
+            rows += scored
         return rows
 
 
