@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +29,7 @@ from alignkit.bench.correlation import correlation_rows, tidy_rank_rows
 from alignkit.bench.features import is_cached, task_features, training_pairs, TaskFeatures
 from alignkit.bench.plan import check_task_names, pairs_to_align
 from alignkit.bench.prefetch import prefetch_layers
+from alignkit.bench.probe_ranking import embed_probes as _embed_probes, rank_pairs as _rank
 from alignkit.bench.runs import reuse_or_train, subset
 from alignkit.bench.study import study_rows
 from alignkit.bench.scoring import HEADLINE, score
@@ -40,8 +41,6 @@ from alignkit.data.tasks import open_task
 from alignkit.encoders import create_encoder
 from alignkit.evaluate import TaskResult, make_baseline, paired_rows
 from alignkit.features.cache import cached_features, slug
-from alignkit.rank.pipeline import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
-from alignkit.rank.table import ranking
 
 MIN_SUBSET_IMAGES = 20
 Say = Callable[[str], None]
@@ -99,35 +98,6 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
         meter.close()
     outcome.rows += [{"section": "compute", **r} for r in meter.rows]
     return outcome
-
-
-def _embed_probes(config: BenchConfig, meter: Meter, say: Say, progress: bool) -> tuple[list[Any], list[Any]]:
-    """Every encoder over the probe (cached), at the largest probe size any ranking needs."""
-    rc = _rank_config(config, max((config.n_probe, *config.probe_sizes)))
-    with meter.stage("rank: embed probe", modality="image"):
-        vision = embed_probe(resolve_zoo(config.vision_zoo, "image"), "image", config.probe, rc, open_source, say, bars=progress)
-    with meter.stage("rank: embed probe", modality="text"):
-        text = embed_probe(resolve_zoo(config.text_zoo, "text"), "text", config.probe, rc, open_source, say, bars=progress)
-    return vision, text
-
-
-def _rank_config(config: BenchConfig, n_probe: int) -> RankConfig:
-    return RankConfig(metrics=config.metrics, n_probe=n_probe, k=config.k, bootstrap=config.bootstrap,
-                      permutations=config.permutations, seed=config.seed, device=config.device, engine=config.engine,
-                      primary=config.primary)
-
-
-def _rank(config: BenchConfig, meter: Meter, say: Say, vision: list[Any], text: list[Any],
-          n_probe: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every pair scored on the first ``n_probe`` probe pairs, ranked by the primary metric."""
-    with meter.stage("rank: score pairs", n_probe=n_probe):
-        vision, text = [replace(e) for e in vision], [replace(e) for e in text]  # align_rows trims its arguments
-        keys = align_rows(vision, text, n_probe)
-        rows = score_all(vision, text, keys, _rank_config(config, n_probe), say)
-    ranked = ranking(rows, config.primary)
-    for e in ranked:
-        e["n_probe"] = len(keys)
-    return ranked, rows
 
 
 class _PairBench:
