@@ -86,6 +86,11 @@ class AlignConfig:
     memory_k: int = 16
     memory_temperature: float = 0.05
     memory_size: int = 100_000  # at most this many training images (a seeded sample) are kept
+    # STRUCTURE regulariser (alignkit.align.losses.structure_divergence): its weight beside the
+    # contrastive loss (0 = off), ramped up with the learning-rate warmup; walks of 1..levels steps
+    structure: float = 0.0
+    structure_levels: int = 1
+    structure_temperature: float = 0.1
     val_fraction: float = 0.0  # a held-out split watched every epoch; recipes are chosen with `align --select` instead
     patience: int = 0  # epochs without a better validation R@1 before stopping; 0 = never stop early
     # after a validation run, train again on every pair (validation rows included) for the
@@ -143,9 +148,11 @@ class AlignConfig:
         _range("refit_tolerance", self.refit_tolerance, 0.0, 1.0)
         _range("memory", self.memory, 0.0, 1.0)
         _range("memory_temperature", self.memory_temperature, 1e-3, 10.0)
+        _range("structure", self.structure, 0.0, 1000.0)
+        _range("structure_temperature", self.structure_temperature, 1e-3, 10.0)
         if self.memory_k < 1 or self.memory_size < 1:
             raise ConfigError(f"memory_k and memory_size must be at least 1, got {self.memory_k} and {self.memory_size}")
-        for name in ("embed_dim", "ensemble", "epochs", "batch_size", "encode_batch_size", "log_every"):
+        for name in ("embed_dim", "ensemble", "epochs", "batch_size", "encode_batch_size", "log_every", "structure_levels"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be an integer of at least 1, got {value!r}")

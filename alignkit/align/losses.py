@@ -78,3 +78,29 @@ def build_loss(name: str, init_temperature: float, learn_temperature: bool, max_
         return SigLIPLoss(init_temperature, learn_temperature, max_logit_scale, siglip_bias_init)
     raise ValueError(f"unknown loss {name!r}")
 
+
+
+def structure_divergence(original: torch.Tensor, aligned: torch.Tensor, levels: int = 1, temperature: float = 0.1) -> torch.Tensor:
+    """How far a batch's neighbourhood structure moved from the frozen space to the joint one.
+
+    The STRUCTURE regulariser (Groeger et al., NeurIPS 2025): each space's rows become a
+    random walk over the batch (softmax of centred cosine similarity over ``temperature``);
+    the walks of 1..``levels`` steps are compared by Jensen-Shannon divergence, step ``l``
+    weighted 1/l, and averaged. Keeping the heads close to the encoders' own geometry is what
+    should carry a small training set to drawings and concepts it never saw.
+    """
+    def walk(x: torch.Tensor) -> torch.Tensor:
+        x = F.normalize(x.float(), dim=-1)
+        x = x - x.mean(0, keepdim=True)
+        return torch.softmax(x @ x.T / temperature, dim=-1)
+
+    p, q = walk(original), walk(aligned)
+    total = original.new_zeros((), dtype=torch.float32)
+    pl, ql = p, q
+    for level in range(1, levels + 1):
+        if level > 1:
+            pl, ql = pl @ p, ql @ q
+        m = (0.5 * (pl + ql)).clamp_min(1e-12)
+        js = 0.5 * ((pl * (pl.clamp_min(1e-12) / m).log()).sum(1) + (ql * (ql.clamp_min(1e-12) / m).log()).sum(1))
+        total = total + js.mean() / level
+    return total / levels
