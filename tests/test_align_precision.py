@@ -72,7 +72,7 @@ def test_the_loss_is_float32_under_bf16_autocast(loss):
     cfg = recipe(loss=loss)
     side = {"spec": "x", "fingerprint": None, "token_dim": None}
     model = AlignedModel.create({**side, "dim": 48}, {**side, "dim": 24}, cfg.image_head, cfg.text_head, 16)
-    trainable = _Trainable(model, build_loss(loss, 0.1, True, 100.0, -10.0)).eval()
+    trainable = _Trainable(model, build_loss(loss, 0.1, True, 100.0, -10.0), cfg).eval()
     d = latent_pairs(1024)
     image = type("B", (), {"pooled": torch.from_numpy(d["image"]), "tokens": None, "mask": None})()
     text = type("B", (), {"pooled": torch.from_numpy(d["text"][::2].copy()), "tokens": None, "mask": None})()
