@@ -61,7 +61,7 @@ def test_help_lists_every_head_kind_and_the_recipe_defaults():
     for kind in HEAD_KINDS:
         assert text.count(kind) >= 2, kind  # in --image-head's and --text-head's choices
     assert "[" + "|".join(HEAD_KINDS) + "]" in text and "[" + "|".join(LOSSES) + "]" in text
-    assert "Image projector. [default: residual]" in text and "Text projector. [default: identity]" in text
+    assert "Image projector. [default: identity]" in text and "Text projector. [default: mlp]" in text
 
 
 def test_the_default_recipe_is_the_selected_one():
@@ -73,7 +73,7 @@ def test_the_default_recipe_is_the_selected_one():
 
     selected = AlignConfig.from_file(Path(__file__).resolve().parents[1] / "benchmarks" / "recipes" / "selected.yaml")
     default = AlignConfig()
-    assert default.closed_form_init() and selected.closed_form_init()
+    assert not default.closed_form_init() and not selected.closed_form_init()  # init auto = none for these heads
     assert {**selected.to_dict(), "init": "auto"} == default.to_dict()
     assert demo_config().recipe == demo_config(quick=True).recipe == study_config().recipe == {}
 
@@ -84,11 +84,13 @@ def test_bench_and_demo_take_config_and_set(tmp_path):
     from alignkit.cli.bench import apply_options
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("image_head: {kind: mlp}\ntext_head: {kind: mlp}\nmemory: 0.0\n")
+    recipe.write_text("image_head: {kind: residual}\ntext_head: {kind: identity}\nmemory: 0.0\n")
     options = {k: None for k in ("probe", "n_probe", "epochs", "seed", "seeds", "bootstrap", "permutations", "device")}
     config = apply_options(demo_config(), fractions=None, tasks=(), train_spec=None, config_file=recipe,
-                           sets=("lr=0.003", "text_head.center=false"), **options)
-    assert config.recipe == {"image_head.kind": "mlp", "text_head.kind": "mlp", "text_head.center": False, "memory": 0.0, "lr": 0.003}
+                           sets=("lr=0.003", "text_head.center=true"), **options)
+    # a head given in the file takes HeadConfig's field defaults (center false) for what it leaves out
+    assert config.recipe == {"image_head.kind": "residual", "image_head.center": False, "text_head.kind": "identity",
+                             "text_head.center": True, "memory": 0.0, "lr": 0.003}
     with pytest.raises(ConfigError, match="unknown config key 'epochz'"):
         apply_options(demo_config(), fractions=None, tasks=(), train_spec=None, config_file=None, sets=("epochz=3",), **options)
     for command in ("bench", "demo"):
