@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--vision-zoo", help="rank only these image encoders (default: the demo's zoo)")
     ap.add_argument("--text-zoo", help="rank only these text encoders (default: the demo's zoo)")
     args = ap.parse_args()
-    config = demo_config()
+    config = demo_config(crossover=True)
     if args.vision_zoo:
         config.vision_zoo = args.vision_zoo
     if args.text_zoo:

@@ -141,3 +141,14 @@ def test_runs_of_different_recipes_get_different_folders(tmp_path):
     assert a == bench.run_dir(pair, "mlp", {"recipe": {"epochs": 40}})  # a rerun finds its run
     assert a != bench.run_dir(pair, "mlp", {"recipe": {"epochs": 20}})  # another recipe trains beside it
     assert a.parent.parent == tmp_path / "runs" and a.name.startswith("mlp-")
+
+
+def test_the_demo_trains_one_size_unless_the_crossover_is_asked_for():
+    from click.testing import CliRunner
+
+    from alignkit.bench.demo import CROSSOVER_FRACTIONS, demo_config
+    from alignkit.cli.demo import demo
+
+    assert demo_config().data_fractions == ()
+    assert demo_config(crossover=True).data_fractions == CROSSOVER_FRACTIONS and len(CROSSOVER_FRACTIONS) >= 4
+    assert "--crossover" in CliRunner().invoke(demo, ["--help"]).output

@@ -39,7 +39,7 @@ DEMO = BenchConfig(
     ),
     align="best",
     seeds=3,
-    data_fractions=(0.03, 0.1, 0.3, 0.6),  # with all the data: five sizes for the crossover, each with `seeds` seeds
+    data_fractions=(),  # the crossover retrains at four more sizes: `--crossover` (and benchmarks/bench_demo.py) add them
     heads=(),  # the head comparison retrains other head kinds; the selection table already compares recipes
 )
 
@@ -63,9 +63,17 @@ QUICK = replace(
 )
 
 
-def demo_config(quick: bool = False) -> BenchConfig:
-    """The demo's settings (a fresh copy, so callers may change fields)."""
-    return replace(QUICK if quick else DEMO)
+# With all the data, five training sizes for the crossover curve, each trained with the demo's seeds.
+CROSSOVER_FRACTIONS = (0.03, 0.1, 0.3, 0.6)
+
+
+def demo_config(quick: bool = False, crossover: bool = False) -> BenchConfig:
+    """The demo's settings (a fresh copy, so callers may change fields); ``crossover`` adds the
+    smaller training sizes (four times the training of the demo's first run, most of its time)."""
+    config = replace(QUICK if quick else DEMO)
+    if crossover and not quick:
+        config.data_fractions = CROSSOVER_FRACTIONS
+    return config
 
 
 def budget_note(config: BenchConfig) -> str:

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from alignkit.encoders.base import Encoder
 from alignkit.errors import AlignkitError
+from alignkit.features.distinct_texts import DistinctTexts
 from alignkit.features.shards import OutputStore
 from alignkit.features.store import FeatureStore, content_digest, keys_digest
 from alignkit.features.loading import (Prepared, close_bar, default_workers, first_of_each_key, keep_batch, pad_tokens,
@@ -91,6 +92,9 @@ def embed_layers(
     label = lead.spec if len(encoders) == 1 else f"{lead.spec} ({len(encoders)} layers)"
     bar = progress_bar(total, label, progress)
     it = iter(items)
+    runner = chunk_runner or _embed_chunk
+    if lead.modality == "text" and not tokens:
+        runner = DistinctTexts(runner)  # repeated captions are embedded once
     t0 = time.perf_counter()
     for index in itertools.count():
         chunk = list(itertools.islice(it, shard_size))
@@ -100,7 +104,7 @@ def embed_layers(
         content = content_digest(chunk, lead.modality)
         todo = [t for t in targets if not t.reuse(index, digest, content, changed_keys)]
         if todo:
-            results = (chunk_runner or _embed_chunk)([t.encoder for t in todo], chunk, seen, batch_size, workers, tokens, bar)
+            results = runner([t.encoder for t in todo], chunk, seen, batch_size, workers, tokens, bar)
             for target, result in zip(todo, results):
                 target.write(index, digest, content, len(chunk), result)
         else:
