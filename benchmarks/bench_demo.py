@@ -26,6 +26,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 def main() -> None:
     from alignkit.align import AlignConfig
     from alignkit.bench import budget_note, demo_config, run_bench, write_bench_outputs
+    from alignkit.bench.demo import RECORDED_SEEDS
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "demo")
@@ -33,6 +34,7 @@ def main() -> None:
     ap.add_argument("--text-zoo", help="rank only these text encoders (default: the demo's zoo)")
     args = ap.parse_args()
     config = demo_config(crossover=True)
+    config.seeds = RECORDED_SEEDS
     if args.vision_zoo:
         config.vision_zoo = args.vision_zoo
     if args.text_zoo:

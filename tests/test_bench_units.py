@@ -143,12 +143,12 @@ def test_runs_of_different_recipes_get_different_folders(tmp_path):
     assert a.parent.parent == tmp_path / "runs" and a.name.startswith("mlp-")
 
 
-def test_the_demo_trains_one_size_unless_the_crossover_is_asked_for():
+def test_the_demo_trains_one_size_and_one_seed_unless_asked_for_more():
     from click.testing import CliRunner
 
-    from alignkit.bench.demo import CROSSOVER_FRACTIONS, demo_config
+    from alignkit.bench.demo import CROSSOVER_FRACTIONS, RECORDED_SEEDS, demo_config
     from alignkit.cli.demo import demo
 
-    assert demo_config().data_fractions == ()
+    assert demo_config().data_fractions == () and demo_config().seeds == 1 and RECORDED_SEEDS == 3
     assert demo_config(crossover=True).data_fractions == CROSSOVER_FRACTIONS and len(CROSSOVER_FRACTIONS) >= 4
     assert "--crossover" in CliRunner().invoke(demo, ["--help"]).output
