@@ -44,7 +44,7 @@ def _default(value) -> str:
 @click.option("--val-fraction", type=float, help="Share of pairs held out for validation R@1.")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better validation R@1 (0: never).")
 @click.option("--refit/--no-refit", default=None, help="After the validation run, retrain on every pair for the latest epoch count within refit_tolerance of the best.")
-@click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see the README)." + _default(DEFAULT.style_shift))
+@click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see docs/alignment.md)." + _default(DEFAULT.style_shift))
 @click.option("--seed", type=int)
 @click.option("--device", help=DEVICE_HELP + " (default: the recipe's, auto)")
 @click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: the recipe's, auto)")

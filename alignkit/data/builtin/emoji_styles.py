@@ -14,7 +14,7 @@ missing) in ``$ALIGNKIT_DATA/emoji-<style>/<code>.png``. Files are written atomi
 on a rerun; ``READY.json`` (written last) records the package and the tarball's SHA-256, and a
 set fetched from another package version is not "present", so it is fetched again, cleanly.
 
-Sets checked and left out (docs/builtin-data.md): ``@svgmoji/blob@3.2.0`` ships no drawings (its
+Sets checked and left out (docs/data.md): ``@svgmoji/blob@3.2.0`` ships no drawings (its
 sprite lives on a CDN); ``@svgmoji/noto@3.2.0`` and ``@iconify-json/noto`` are Noto Color Emoji,
 the art of the Google style; ``@svgmoji/twemoji`` is Twitter's; ``@svgmoji/openmoji`` and the
 Iconify ``openmoji`` / ``fluent-emoji*`` sets are the held-out styles' art and must never train.
