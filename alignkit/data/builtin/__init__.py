@@ -1,8 +1,9 @@
 """The built-in offline sets: what exists, whether it is here, how to fetch it, how to open it.
 
 Sets are cached under ``$ALIGNKIT_DATA`` (default ``~/.cache/alignkit/data``) and fetched on
-first use or by ``alignkit data fetch NAME``. A set whose system package (apt) or tool (npm)
-is missing says exactly what to install; the other sets keep working.
+first use or by ``alignkit data fetch NAME``. A missing set names its one next step: the fetch
+when everything it needs is installed, the install (apt, pip, npm) only for what is really
+absent; the other sets keep working.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 from alignkit.data.base import PairSource
 from alignkit.data.builtin import clipart, emoji, emoji_styles, grayscale
-from alignkit.data.builtin.cache import data_home, folder_size, set_dir
+from alignkit.data.builtin.cache import data_home, folder_size, npm_note, set_dir
 from alignkit.errors import AlignkitError, NotInstalledError
 from alignkit.options import int_option
 
@@ -34,7 +35,7 @@ class BuiltinSet:
     source: str
     licence: str
     size: str
-    install_hint: str
+    next_step: Callable[[], str]  # what to do when the set is not here, checked when asked
     present: Callable[[], bool]
     fetch: Callable[[Progress, int | None], dict[str, Any]] | None  # None: nothing to download
     tasks: tuple[str, ...] = ()
@@ -45,7 +46,7 @@ class BuiltinSet:
         return {
             "name": self.name, "kind": self.kind, "size": self.size, "source": self.source, "licence": self.licence,
             "present": here, "cached_bytes": cached, "tasks": list(self.tasks), "description": self.description,
-            "how_to_get": "" if here else self.install_hint,
+            "how_to_get": "" if here else self.next_step(),
         }
 
 
@@ -56,15 +57,15 @@ def _safe(check: Callable[[], bool]) -> bool:
         return False
 
 
-def _emoji_hint() -> str:
-    return "run `alignkit data fetch emoji` (needs npm: `sudo apt-get install npm` or https://nodejs.org)"
+def _emoji_step() -> str:
+    return "run `alignkit data fetch emoji`" + npm_note()
 
 
 def _gray(name: str) -> BuiltinSet:
     gs = grayscale.SETS[name]
     return BuiltinSet(
         name, "classification", f"zero-shot classification, 10 classes, dark-on-white, n={grayscale.DEFAULT_N} balanced",
-        gs.package, gs.licence, gs.size, gs.install_hint, gs.present, None, (name,),
+        gs.package, gs.licence, gs.size, gs.next_step, gs.present, None, (name,),
     )
 
 
@@ -74,7 +75,7 @@ def _style_set(spec: emoji_styles.ExtraStyle) -> BuiltinSet:
         spec.set_name, "pairs",
         f"{spec.title} of the emoji concepts; a training style (`builtin:emoji?split=train&style={spec.style}`)",
         f"npm {spec.package}", spec.licence, "1,100-1,900 drawings (3-10 MB)",
-        f"run `alignkit data fetch {spec.set_name}` (needs npm and the emoji set, which it fetches first)",
+        lambda: f"run `alignkit data fetch {spec.set_name}` (it fetches the emoji set first where needed)" + npm_note(),
         lambda: emoji_styles.present(spec.style),
         lambda progress, limit: emoji_styles.fetch(spec.style, progress, limit),
     )
@@ -88,7 +89,7 @@ SETS: dict[str, BuiltinSet] = {
             "~1,900 emoji concepts in Google, Twitter (train), Fluent 3D, OpenMoji (held out) styles; splits: "
             + ", ".join(emoji.SPLITS) + "; more training styles: the emoji-* sets",
             "npm " + ", ".join(emoji.PACKAGES.values()), emoji.LICENCE, "~26 MB cached (150 MB download)",
-            _emoji_hint(), emoji.present, emoji.fetch, tuple(emoji.TASKS),
+            _emoji_step, emoji.present, emoji.fetch, tuple(emoji.TASKS),
         ),
         *(_style_set(spec) for spec in emoji_styles.EXTRA_STYLES.values()),
         BuiltinSet(
@@ -96,9 +97,7 @@ SETS: dict[str, BuiltinSet] = {
             "Open Clip Art drawings with English titles and keywords, rendered 224 px; split=train leaves out "
             "drawings naming a held-out emoji concept",
             "Debian openclipart-svg", "public domain (Creative Commons Public Domain Dedication, per the Debian copyright file)", "~7,200 drawings (~60 MB rendered)",
-            "install the Debian package: `sudo apt-get update && sudo apt-get install -y openclipart-svg`, "
-            "then `alignkit data fetch clipart` (renders the drawings into the cache)",
-            clipart.present, lambda progress, limit: clipart.fetch(progress, limit),
+            clipart.next_step, clipart.present, lambda progress, limit: clipart.fetch(progress, limit),
         ),
         _gray("fashion-mnist"),
         _gray("animal-mnist"),
@@ -130,10 +129,10 @@ def fetch_set(name: str, limit: int | None = None, progress: Progress = tqdm_pro
     s = get_set(name)
     if s.fetch is None:
         if not _safe(s.present):
-            raise NotInstalledError(f"{name} is not installed: {s.install_hint}")
+            raise NotInstalledError(f"{name} is not installed: {s.next_step()}")
         return {"name": name, "note": f"provided by {s.source}; nothing to download"}
     if name == "clipart" and not clipart.installed():
-        raise NotInstalledError(f"clipart needs the Open Clip Art files: {s.install_hint}")
+        raise NotInstalledError(f"clipart needs the Open Clip Art files: {s.next_step()}")
     if name.startswith("emoji-"):
         _ensure("emoji")  # an extra style keeps the emoji set's concepts
     set_dir(name).mkdir(parents=True, exist_ok=True)
@@ -197,7 +196,8 @@ def training_summary(spec: str = TRAIN_SPEC) -> dict[str, Any]:
 
     missing = [n for n in _sets_named(spec) if not _safe(SETS[n].present)]
     if missing:
-        raise NotInstalledError(f"{spec} needs set(s) {missing}, not here; run `alignkit data fetch {' '.join(missing)}`")
+        steps = "; ".join(f"{n}: {SETS[n].next_step()}" for n in missing)
+        raise NotInstalledError(f"{spec} needs set(s) {missing}, not here. {steps}")
     source = open_source(spec)
     concepts: set[str] = set()
     parts: dict[str, int] = {}

@@ -90,5 +90,30 @@ def extract_members(tgz: Path, want: Callable[[str], str | None]) -> Iterator[tu
                 yield target, f.read()
 
 
-def debian_hint(package: str) -> str:
+def deb_installed(package: str) -> bool:
+    """Whether dpkg reports ``package`` as installed (``dpkg -s``); False where there is no dpkg."""
+    dpkg = shutil.which("dpkg")
+    if dpkg is None:
+        return False
+    try:
+        proc = subprocess.run([dpkg, "-s", package], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0 and "install ok installed" in proc.stdout
+
+
+def debian_hint(package: str, needed: Path | None = None) -> str:
+    """The next step for data a Debian package ships: install it, or, where dpkg says it is
+    installed and ``needed`` is still missing, reinstall it (never "install" what is installed)."""
+    if deb_installed(package):
+        where = f" but {needed} is missing" if needed is not None else ""
+        return (f"the Debian package {package} is installed{where}; reinstall it: "
+                f"`sudo apt-get install --reinstall -y {package}`")
     return f"install the Debian package: `sudo apt-get update && sudo apt-get install -y {package}`"
+
+
+def npm_note() -> str:
+    """What fetching from npm needs, said only when npm is missing."""
+    if shutil.which("npm") is not None:
+        return ""
+    return " (needs npm, which is not on PATH: `sudo apt-get install npm` or https://nodejs.org)"

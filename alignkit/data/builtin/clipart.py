@@ -99,11 +99,20 @@ def installed() -> bool:
     return SVG_ROOT.is_dir()
 
 
+def next_step() -> str:
+    """What to do while the set is not rendered: the fetch where the drawings are installed,
+    else the Debian package first."""
+    fetch = "`alignkit data fetch clipart` (renders the drawings into the cache)"
+    if installed():
+        return "run " + fetch
+    return f"{debian_hint('openclipart-svg', SVG_ROOT)}, then {fetch}"
+
+
 def build_index(svg_root: Path | None = None) -> tuple[list[dict[str, Any]], list[Skip]]:
     """One record per distinct English-titled drawing: key, source file, captions."""
     svg_root = svg_root or SVG_ROOT
     if not svg_root.is_dir():
-        raise NotInstalledError(f"Open Clip Art is missing ({svg_root}); {debian_hint('openclipart-svg')}")
+        raise NotInstalledError(f"Open Clip Art is missing ({svg_root}); {debian_hint('openclipart-svg', svg_root)}")
     records: list[dict[str, Any]] = []
     skipped: list[Skip] = []
     seen: set[str] = set()
@@ -216,7 +225,7 @@ class ClipartSource(PairSource):
             raise AlignkitError(f"unknown clipart split {split!r}; choose from {list(SPLITS)}")
         if not present():
             raise NotInstalledError(f"the clipart set is not rendered into {folder()} (or was by an older alignkit); "
-                                    "run `alignkit data fetch clipart`")
+                                    + next_step())
         self.n = n
         self.split = split
         self._concepts: dict[str, str] | None = None

