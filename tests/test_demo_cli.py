@@ -25,6 +25,11 @@ def test_demo_writes_verdicts_per_task(tmp_path: Path, monkeypatch):
         args += ["--task", t]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output + repr(res.exception)
+    lines = res.output.splitlines()
+    assert lines[0].startswith("alignkit demo --quick will: rank the encoders") and "minutes on 2 cores" in lines[0]  # even --quiet
+    assert f"report: {out / 'index.html'}" in res.output
+    assert re.fullmatch(r"answer: aligned .+ on 2 held-out tasks: \d+ wins?, \d+ ties?, \d+ loss(es)? \(paired 95% intervals\)",
+                        lines[-1]), lines[-1]
 
     page = (out / "index.html").read_text()
     df = pl.read_parquet(out / "results.parquet")

@@ -51,6 +51,10 @@ def test_rank_json_report_and_cached_rerun(probe: str, tmp_path: Path, monkeypat
             "--metrics", "linear_cka,mutual_knn", "--k", "5", "--bootstrap", "10", "--permutations", "10",
             "--format", "json", "--out", str(out)]
     res = run(args)
+    assert res.output.startswith("alignkit rank-encoders will: embed up to 60 probe pairs")  # the plan, before any work
+    assert "score pairs" in res.output and "2/2" in res.output  # a bar over the pairs, with its total
+    assert f"report: {out / 'index.html'}" in res.output
+    assert "answer: every ranked pair is a control" in res.output  # pixels and hashed n-grams only
     objs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     assert [o["rank"] for o in objs] == [1, 2]
     assert {o["vision"] for o in objs} == {"pixels", "pixels?size=4"} and all(o["control"] for o in objs)

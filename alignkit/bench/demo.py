@@ -84,6 +84,19 @@ def demo_config(quick: bool = False, crossover: bool = False) -> BenchConfig:
     return config
 
 
+QUICK_MINUTES = 3  # the quick demo's first run on 2 idle cores (encoders exported and cached included)
+
+
+def expected_time(quick: bool) -> str:
+    """How long the demo takes, said before it starts."""
+    if quick:
+        return (f"Expect about {QUICK_MINUTES} minutes on 2 cores (a rerun reuses the cached features); "
+                "the full demo is `alignkit demo` without --quick.")
+    return ("The first run takes longest (encoders exported, the training images and captions embedded, the heads "
+            "trained; benchmarks/results/demo_time.md records how long); a rerun reuses cached features and finished "
+            f"runs. `alignkit demo --quick` takes about {QUICK_MINUTES} minutes.")
+
+
 def budget_note(config: BenchConfig) -> str:
     """One sentence for the report: what was sized, and why."""
     return (f"Sizes for a 2-core machine: {config.n_probe} probe pairs per encoder ({config.probe}), training pairs "

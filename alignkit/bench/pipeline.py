@@ -71,7 +71,7 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
     meter = Meter()
     try:
         vision, text = _embed_probes(config, meter, say, progress)
-        ranked, rank_rows = _rank(config, meter, say, vision, text, config.n_probe)
+        ranked, rank_rows = _rank(config, meter, say, vision, text, config.n_probe, bars=progress)
         targets, chosen_note = pairs_to_align(ranked, config.align)
         with meter.stage("open tasks"):
             tasks = {spec: open_task(spec) for spec in config.tasks}
@@ -88,7 +88,7 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
         outcome.rows += bench.data_efficiency(targets[0], outcome)
         outcome.rows += correlation_rows(ranked, outcome.rows, config.metrics, config.pair_bootstrap, config.seed)
         if config.probe_sizes:
-            by_size = {n: ranked if n == config.n_probe else _rank(config, meter, say, vision, text, n)[0]
+            by_size = {n: ranked if n == config.n_probe else _rank(config, meter, say, vision, text, n, bars=progress)[0]
                        for n in config.probe_sizes}
             outcome.rows += study_rows(by_size, outcome.rows, config.metrics, config.baselines, config.pair_bootstrap, config.seed)
         headline = [r for r in outcome.rows if r["section"] == "zero-shot" and r["headline"]
@@ -138,7 +138,8 @@ class _PairBench:
                 with self.meter.stage("encode training pairs", encoder=enc.spec, data=self.config.train) as m:
                     m["reused"] = is_cached(enc, self.config.train)
                     self.say(f"embedding {self.config.train} with {enc.spec}" + (" (cached)" if m["reused"] else ""))
-                    stores[side] = cached_features(enc, items(open_source(self.config.train)), self.config.train,
+                    todo = list(items(open_source(self.config.train)))  # sized: the bar shows a total and an ETA
+                    stores[side] = cached_features(enc, todo, self.config.train,
                                                    batch_size=recipe.encode_batch_size, progress=self.progress)
             self._train[key] = training_pairs(stores["image"], stores["text"], open_source(self.config.train).concept_of)
         return self._train[key]

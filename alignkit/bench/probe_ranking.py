@@ -32,12 +32,12 @@ def rank_config(config: BenchConfig, n_probe: int) -> RankConfig:
 
 
 def rank_pairs(config: BenchConfig, meter: Meter, say: Say, vision: list[Any], text: list[Any],
-          n_probe: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+          n_probe: int, bars: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every pair scored on the first ``n_probe`` probe pairs, ranked by the primary metric."""
     with meter.stage("rank: score pairs", n_probe=n_probe):
         vision, text = [replace(e) for e in vision], [replace(e) for e in text]  # align_rows trims its arguments
         keys = align_rows(vision, text, n_probe)
-        rows = score_all(vision, text, keys, rank_config(config, n_probe), say)
+        rows = score_all(vision, text, keys, rank_config(config, n_probe), say, bars=bars)
     ranked = ranking(rows, config.primary)
     for e in ranked:
         e["n_probe"] = len(keys)

@@ -83,10 +83,20 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
     overrides.update(parse_sets(extra))
     config = config.with_overrides(overrides).validate()
     candidates = _candidates(select_file) if select_file else None
+    click.echo(_plan(config, out, resume, candidates), err=True)
     model = run_align(config, out, resume=resume, cache_root=cache, progress=not quiet, candidates=candidates)
     if candidates:
         click.echo(f"recipe selection on folds of the training data: {out / 'recipe-selection' / 'selection.md'}")
     _summary(out, model)
+
+
+def _plan(config: AlignConfig, out: Path, resume: bool, candidates: dict | None) -> str:
+    """What the run will do, printed before any work."""
+    first = (f"choose among {len(candidates)} candidate recipes on folds of the training pairs, then " if candidates else "")
+    features = "run both encoders inside the loop" if config.online else "embed the pairs once into the features cache (reused later)"
+    return (f"alignkit align will: {'resume the run in ' + str(out) + ' and ' if resume else ''}{first}{features}, "
+            f"train {config.image_head.kind} image and {config.text_head.kind} text heads on {config.vision} + {config.text} "
+            f"features of {config.data} for {config.epochs} epochs, and save the model in {out}/.")
 
 
 def _candidates(path: Path) -> dict:

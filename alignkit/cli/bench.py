@@ -56,11 +56,41 @@ def apply_options(config: Any, **given: Any) -> Any:
     return replace(config, **{k: v for k, v in given.items() if v is not None}).validate()
 
 
-def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: bool) -> None:
-    """Run the pipeline, write the outputs, print the verdicts and where the report is."""
+def plan_line(config: Any, out: Path, title: str, expect: str = "") -> str:
+    """What a run will do, in one paragraph, printed before any work starts."""
+    aligned = "the best-ranked non-control pair" if config.align == "best" else "every pair"
+    seeds = f"{config.seeds} seed{'s' if config.seeds != 1 else ''}"
+    extra = []
+    if config.data_fractions:
+        extra.append(f"again on {len(config.data_fractions)} smaller training subset(s) for the crossover")
+    if config.heads:
+        extra.append(f"with head kinds {', '.join(config.heads)} compared")
+    if config.probe_sizes:
+        extra.append(f"ranked again at probe sizes {', '.join(map(str, config.probe_sizes))}")
+    return (f"{title} will: rank the encoders {config.vision_zoo} x {config.text_zoo} on {config.n_probe} probe pairs; "
+            f"align {aligned} on {config.train} ({seeds}{'; ' + '; '.join(extra) if extra else ''}); "
+            f"evaluate it and {len(config.baselines)} training-free baselines on {len(config.tasks)} held-out tasks; "
+            f"write {out / 'index.html'}." + (f" {expect}" if expect else ""))
+
+
+def one_line_answer(outcome: Any) -> str:
+    """The run's answer in one line: the chosen pair's wins, ties and losses against the baselines."""
+    pair = f"{outcome.chosen[0]} + {outcome.chosen[1]}"
+    if not outcome.verdicts:
+        return f"answer: {pair} was aligned; no task had a baseline to compare it with"
+    n = {k: sum(v["verdict"] == k for v in outcome.verdicts) for k in ("win", "tie", "loss")}
+    return (f"answer: aligned {pair} against the best training-free baseline on {len(outcome.verdicts)} held-out tasks: "
+            f"{n['win']} win{'s' * (n['win'] != 1)}, {n['tie']} tie{'s' * (n['tie'] != 1)}, "
+            f"{n['loss']} loss{'es' * (n['loss'] != 1)} (paired 95% intervals)")
+
+
+def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: bool, expect: str = "") -> None:
+    """Say what will run, run the pipeline, write the outputs, print the verdicts, then where the
+    report is and the one-line answer."""
     from alignkit.bench import run_bench, write_bench_outputs
     from alignkit.progress import silence_progress_bars
 
+    click.echo(plan_line(config, out, title, expect), err=True)  # even with --quiet: it says what the wait is for
     if quiet:
         silence_progress_bars()
     say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
@@ -75,7 +105,8 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
                  and r["metric"] == config.primary), None)
     if corr:
         click.echo(f"calibrated {config.primary} vs accuracy: Spearman {corr['spearman']:.2f}, Kendall {corr['kendall']:.2f} ({corr['note']})")
-    click.echo(f"wrote {page} and {out / 'results'}.{{parquet,csv,jsonl}} in {time.perf_counter() - t0:.0f}s")
+    click.echo(f"report: {page} (tables: {out / 'results'}.{{parquet,csv,jsonl}}); took {time.perf_counter() - t0:.0f}s")
+    click.echo(one_line_answer(outcome))
 
 
 @click.command("bench")

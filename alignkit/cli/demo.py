@@ -13,7 +13,7 @@ from alignkit.cli.bench import apply_options, pipeline_options, run_and_report
 @click.command("demo")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/demo"), show_default=True,
               help="Report folder; a rerun reuses its finished runs and the cached features.")
-@click.option("--quick", is_flag=True, help="A few-minute version: smaller probe, training set and tasks, 5 epochs.")
+@click.option("--quick", is_flag=True, help="About 3 minutes on 2 cores: a smaller probe, training set and tasks, 5 epochs.")
 @click.option("--crossover", is_flag=True,
               help="Also train the chosen pair at four smaller training sizes and draw the crossover against the baselines.")
 @click.option("--vision-zoo", help="Image encoders to rank (default: the installed offline ones and the pixels control).")
@@ -22,7 +22,8 @@ from alignkit.cli.bench import apply_options, pipeline_options, run_and_report
 def demo(out, quick, crossover, quiet, **options):
     """The embedded default end to end: rank, align the best non-control pair, evaluate, report."""
     from alignkit.bench import budget_note, demo_config
+    from alignkit.bench.demo import expected_time
 
     config = apply_options(demo_config(quick, crossover), **options)
     intro = [budget_note(config), "Reproducible on one machine: the same seeds give the same numbers there (timings excepted); another CPU or BLAS build may differ in the last digits."]
-    run_and_report(config, out, "alignkit demo" + (" (quick)" if quick else ""), intro, quiet)
+    run_and_report(config, out, "alignkit demo" + (" --quick" if quick else ""), intro, quiet, expected_time(quick))

@@ -53,11 +53,15 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     config = RankConfig(metrics=metric_list, n_probe=n_probe, k=k, svcca_share=svcca_share, bootstrap=bootstrap, permutations=permutations,
                         seed=seed, device=device, engine=engine, primary=primary, layerwise=layerwise)
     say = (lambda s: click.echo(s, err=True))
+    out = out or Path("reports") / time.strftime("rank-%Y%m%d-%H%M%S")
+    say(f"alignkit rank-encoders will: embed up to {n_probe} probe pairs of {probe_spec} with every encoder of "
+        f"{vision_zoo} and of {text_zoo} (once each), score every image x text pair by {', '.join(metric_list)} "
+        f"({bootstrap} bootstrap resamples, {permutations} shuffled pairings; cached), and write {out / 'index.html'}.")
     t0 = time.perf_counter()
     vision = embed_probe(resolve_zoo(vision_zoo, "image"), "image", probe_spec, config, open_source, say)
     text = embed_probe(resolve_zoo(text_zoo, "text"), "text", probe_spec, config, open_source, say)
     keys = align_rows(vision, text, n_probe)
-    rows = score_all(vision, text, keys, config, say)
+    rows = score_all(vision, text, keys, config, say, bars=True)
     ranked = ranking(rows, primary)
     layers = best_layers(rows, primary) if layerwise else []
     if fmt == "json":
@@ -68,11 +72,22 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
         for entry in layers:
             click.echo(f"best layer of {entry['encoder']}: {entry['best_layer']} "
                        f"({primary} {entry[f'best_{primary}']:.3f} vs final {entry[f'final_{primary}']:.3f})")
-    out = out or Path("reports") / time.strftime("rank-%Y%m%d-%H%M%S")
     command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     page = write_rank_report(out, rows, ranked, layers, metric_list, primary, probe_spec, len(keys), command,
                              _examples(open_source(probe_spec), set(keys[:12])))
-    say(f"{len(ranked)} pairs on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s; wrote {page}")
+    say(f"{len(ranked)} pairs on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s")
+    say(f"report: {page}")
+    say(best_pair_line(ranked, primary))
+
+
+def best_pair_line(ranked: list[dict], primary: str) -> str:
+    """The one-line answer: the pair to align (the best-ranked pair that is not a control)."""
+    real = [e for e in ranked if not e["control"]]
+    if not real:
+        return "answer: every ranked pair is a control; add real encoders to the zoos"
+    e = real[0]
+    return (f"answer: align {e['vision']} + {e['text']} (rank {e['rank']} of {len(ranked)}; "
+            f"calibrated {primary} {_num(e.get(f'{primary}_cal'))})")
 
 
 def format_ranking(ranked: list[dict], metrics: tuple[str, ...], primary: str, n_probe: int | None = None) -> str:

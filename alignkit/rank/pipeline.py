@@ -133,11 +133,13 @@ def align_rows(vision: list[Embedded], text: list[Embedded], n: int | None) -> l
 
 
 def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], config: RankConfig,
-              progress: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
-    """Tidy rows: one per (vision, text, metric), raw and calibrated with intervals; cached."""
+              progress: Callable[[str], None] = lambda s: None, bars: bool = False) -> list[dict[str, Any]]:
+    """Tidy rows: one per (vision, text, metric), raw and calibrated with intervals; cached.
+    With ``bars``, the pairs still to score get a progress bar with their total (and an ETA)."""
     rows: list[dict[str, Any]] = []
     keys_digest = hashlib.sha256("\0".join(keys).encode()).hexdigest()[:16]
     settings = {k: v for k, v in asdict(config).items() if k in ("metrics", "k", "svcca_share", "bootstrap", "permutations", "seed")}
+    todo = []
     for v in vision:
         for t in text:
             if config.layerwise and v.layer is not None and t.layer is not None:
@@ -146,18 +148,40 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
             ident = json.dumps([v.fingerprint, t.fingerprint, keys_digest, _features_digest(v), _features_digest(t), settings,
                                 list(metrics), SCORES_VERSION], sort_keys=True)
             path = cache_root() / "scores" / f"{slug(v.spec + '|' + t.spec, 40)}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.json"
-            if path.exists():
-                scored = json.loads(path.read_text())
+            todo.append((v, t, metrics, path))
+    to_score = sum(not path.exists() for *_, path in todo)
+    bars = bars and to_score > 0
+    bar = _score_bar(to_score, bars)
+    for v, t, metrics, path in todo:
+        if path.exists():
+            scored = json.loads(path.read_text())
+        else:
+            label = f"{v.spec}{_layer(v)} x {t.spec}{_layer(t)}"
+            if bars:
+                bar.set_postfix_str(label, refresh=True)
             else:
-                progress(f"scoring {v.spec}{_layer(v)} x {t.spec}{_layer(t)}")
-                b, p = (config.bootstrap, config.permutations) if metrics == config.metrics else (0, 0)
-                scored = [_score_one(v.features, t.features, m, b, p, config) for m in metrics]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_json(path, scored)
-            for r in scored:
-                rows.append({"vision": v.spec, "vision_layer": v.layer, "text": t.spec, "text_layer": t.layer,
-                             "control": v.control or t.control, **r})
+                progress(f"scoring {label}")
+            b, p = (config.bootstrap, config.permutations) if metrics == config.metrics else (0, 0)
+            scored = [_score_one(v.features, t.features, m, b, p, config) for m in metrics]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(path, scored)
+            bar.update(1)
+        for r in scored:
+            rows.append({"vision": v.spec, "vision_layer": v.layer, "text": t.spec, "text_layer": t.layer,
+                         "control": v.control or t.control, **r})
+    bar.close()
     return rows
+
+
+def _score_bar(total: int, enabled: bool) -> Any:
+    """A bar over the pairs to score; none when disabled or when every score is cached."""
+    from alignkit.features.loading import progress_bar
+
+    if not (enabled and total):
+        return progress_bar(total, "", False)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="score pairs", unit="pair", dynamic_ncols=True)
 
 
 def _features_digest(e: Embedded) -> str:
