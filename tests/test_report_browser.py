@@ -1,20 +1,11 @@
-"""Render reports in headless Chromium and check what a reader would see.
-
-The browser is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``:
-JSON messages on file descriptors 3 and 4), so the test needs no websocket library and the
-report needs no script of its own. Two control pages prove the checks can fail: a broken
-image must show naturalWidth 0 and a network load must be reported as an error.
+"""Render reports in headless Chromium and check what a reader would see (the browser driver is
+``chromium.py`` beside this file). Two control pages prove the checks can fail: a broken image
+must show naturalWidth 0 and a network load must be reported as an error. The screenshots in
+docs/ are made by the same driver (``scripts/screenshots.py``); a test renders one.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import select
-import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,144 +14,11 @@ import pytest
 from PIL import Image
 
 from alignkit.report import Report, plots
+from chromium import CHROMIUM, render, screenshot
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium, or scripts/setup.sh --test)"
 )
-
-PROBE = """JSON.stringify({
-  title: document.title,
-  tables: Array.from(document.querySelectorAll('table')).map(t => t.rows.length),
-  images: Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.getBoundingClientRect().width]),
-  text: document.body.innerText,
-  scripts: document.scripts.length,
-  scrollWidth: document.documentElement.scrollWidth,
-  wraps: Array.from(document.querySelectorAll('.tablewrap')).map(d => [d.scrollWidth, d.clientWidth])
-})"""
-
-
-def _high_fd(fd: int) -> int:
-    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(fd)
-    return moved
-
-
-class DevTools:
-    """A minimal DevTools client over Chromium's debugging pipe."""
-
-    def __init__(self, profile: Path):
-        # Move the pipe ends above fd 10 so the dup2 onto 3 and 4 below never hits its own
-        # source (dup2(3, 3) would keep close-on-exec) or clobbers the other pipe.
-        to_child_r, self._to_child_w = map(_high_fd, os.pipe())
-        self._from_child_r, from_child_w = map(_high_fd, os.pipe())
-
-        def wire_fds() -> None:  # runs in the child: the pipe protocol wants fds 3 and 4
-            os.dup2(to_child_r, 3)
-            os.dup2(from_child_w, 4)
-
-        self.proc = subprocess.Popen(
-            [
-                CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--no-default-browser-check", "--remote-debugging-pipe",
-                f"--user-data-dir={profile}", "about:blank",
-            ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False, preexec_fn=wire_fds,
-        )  # fmt: skip
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self._buf = b""
-        self._next_id = 0
-        self.events: list[dict[str, Any]] = []
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30) -> dict:
-        self._next_id += 1
-        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._to_child_w, json.dumps(msg).encode() + b"\0")
-        while True:
-            reply = self._read(timeout)
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-            self.events.append(reply)
-
-    def wait_event(self, method: str, timeout: float = 30) -> dict:
-        for ev in self.events:
-            if ev.get("method") == method:
-                return ev
-        while True:
-            ev = self._read(timeout)
-            self.events.append(ev)
-            if ev.get("method") == method:
-                return ev
-
-    def _read(self, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while b"\0" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._from_child_r], [], [], left)[0]:
-                raise TimeoutError("Chromium did not answer in time")
-            chunk = os.read(self._from_child_r, 1 << 20)
-            if not chunk:
-                raise RuntimeError("Chromium closed the debugging pipe")
-            self._buf += chunk
-        raw, self._buf = self._buf.split(b"\0", 1)
-        return json.loads(raw)
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close", timeout=5)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._to_child_w)
-        os.close(self._from_child_r)
-
-
-def errors_of(events: list[dict[str, Any]]) -> list[str]:
-    """Console errors, uncaught exceptions and browser log errors (CSP, failed loads)."""
-    out = []
-    for ev in events:
-        m, p = ev.get("method"), ev.get("params", {})
-        if m == "Runtime.exceptionThrown":
-            out.append(p["exceptionDetails"].get("text", "exception"))
-        elif m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            out.append(" ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
-        elif m == "Log.entryAdded" and p["entry"].get("level") == "error":
-            out.append(p["entry"].get("text", ""))
-    return out
-
-
-def render(page: Path, profile: Path, width: int = 1280) -> tuple[dict[str, Any], list[str]]:
-    """Load ``page`` in a fresh headless Chromium with a ``width``-px viewport; return the probe
-    result (plus ``contentWidth``, the full-page screenshot's width in CSS px) and the errors."""
-    dt = DevTools(profile)
-    try:
-        target = dt.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = dt.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            dt.send(f"{domain}.enable", session=session)
-        dt.send("Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
-        dt.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-        dt.wait_event("Page.loadEventFired")
-        time.sleep(0.3)  # let late log entries (CSP reports) arrive
-        res = dt.send("Runtime.evaluate", {"expression": PROBE, "returnByValue": True}, session=session)
-        metrics = dt.send("Page.getLayoutMetrics", session=session)
-        events = [e for e in dt.events if e.get("sessionId") == session]
-        probe = json.loads(res["result"]["value"])
-        probe["contentWidth"] = metrics["cssContentSize"]["width"]
-        return probe, errors_of(events)
-    finally:
-        dt.close()
 
 
 def test_report_renders_tables_and_images_without_errors(tmp_path):
@@ -255,3 +113,20 @@ def test_control_an_unwrapped_wide_table_is_caught(tmp_path):
     page.write_text(html.replace('<div class="tablewrap">', "<div>"), encoding="utf-8")
     probe, _ = render(page, tmp_path / "profile")
     assert probe["scrollWidth"] > 1280 and probe["contentWidth"] > 1280
+
+
+def test_a_report_screenshot_is_the_rendered_page(tmp_path):
+    """What scripts/screenshots.py does for docs/: the top of a rendered report as a PNG."""
+    rep = Report("Screenshot check")
+    rep.heading("Results").table([{"model": "aligned", "top1": 0.61}, {"model": "asif", "top1": 0.42}])
+    png = screenshot(rep.write(tmp_path / "report"), tmp_path / "shot.png", tmp_path / "profile", width=1280, height=600)
+    img = np.asarray(Image.open(png).convert("L"))
+    assert img.shape == (600, 1280)
+    assert img.min() < 100 and (img > 240).mean() > 0.5  # dark text on a mostly white page
+
+
+def test_the_docs_screenshots_are_there_at_the_scripts_sizes():
+    root = Path(__file__).resolve().parents[1]
+    for name, height in (("demo-report.png", 2000), ("rank-report.png", 1500)):
+        with Image.open(root / "docs" / name) as img:
+            assert img.size == (1280, height), f"docs/{name}: rerun scripts/screenshots.py"
