@@ -183,6 +183,7 @@ def test_embed_cli_with_a_registered_backend(image_dir: Path, tmp_path: Path):
     r1 = runner.invoke(cli, args)
     assert r1.exit_code == 0, r1.output
     assert "37 rows x 6" in r1.output and "skipped 3" in r1.output
+    assert r1.output.startswith(f"alignkit embed will: encode the images under {image_dir} with fakeimg:x")  # the plan first
     r2 = runner.invoke(cli, args)
     assert r2.exit_code == 0 and "everything reused" in r2.output
     r3 = runner.invoke(cli, ["embed", "--encoder", "fakeimg:x", "--texts", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "t")])

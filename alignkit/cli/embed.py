@@ -60,6 +60,10 @@ def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, 
         runner = ray_chunk_runner(ray_workers, address, gpus_per_worker)
     elif address or gpus_per_worker:
         raise click.UsageError("--address and --gpus-per-worker go with --executor ray")
+    what = f"the images under {images}" if images else f"the lines of {texts}" if texts else f"the {encoder.modality}s of {data_spec}"
+    click.echo(f"alignkit embed will: encode {what}{f' (first {limit})' if limit else ''} with {encoder.spec} "
+               f"(engine {encoder.engine}{', ray' if runner else ''}) into the feature store {out} "
+               "(resumable: shards already there are checked and reused).", err=True)
     t0 = time.perf_counter()
     store = embed_items(
         encoder, items, out, shard_size=shard_size, batch_size=batch_size, num_workers=workers,
