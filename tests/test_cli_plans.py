@@ -37,8 +37,8 @@ def test_the_demo_plan_names_the_work_and_the_expected_time(tmp_path: Path):
     assert f"on {quick.n_probe} probe pairs" in line and "align the best-ranked non-control pair" in line
     assert f"{len(quick.tasks)} held-out tasks" in line and str(tmp_path / "demo" / "index.html") in line
     assert "minutes on 2 cores" in line
-    full = plan_line(demo_config(), tmp_path / "demo", "alignkit demo", expected_time(False))
-    assert "3 seeds" in full and "smaller training subset(s) for the crossover" in full
+    full = plan_line(demo_config(crossover=True), tmp_path / "demo", "alignkit demo", expected_time(False))
+    assert "(1 seed; again on 4 smaller training subset(s) for the crossover)" in full and "--quick" in full
 
 
 def test_the_answer_counts_wins_ties_and_losses():
