@@ -13,7 +13,7 @@ def create_model_and_transforms(
 ) -> tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]:
     """(model, preprocess, tokenizer) for an aligned model folder or hub id, as open_clip's
     factory gives them; imported lazily so ``import alignkit`` stays light (see
-    ``alignkit.align.open_clip.create_model_and_transforms``)."""
-    from alignkit.align.open_clip import create_model_and_transforms as create
+    ``alignkit.align.model.open_clip.create_model_and_transforms``)."""
+    from alignkit.align.model.open_clip import create_model_and_transforms as create
 
     return create(name_or_path, revision=revision, device=device)

@@ -64,8 +64,8 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/curation.json")
     args = ap.parse_args()
 
-    from alignkit.align.config import AlignConfig
-    from alignkit.align.trainer import train
+    from alignkit.align.recipe import AlignConfig
+    from alignkit.align.training.loop import train
     from alignkit.curation import CurateConfig, curate, from_tasks
     from alignkit.curation.pipeline import embed_pool, evaluation_image_features
     from alignkit.data import open_task

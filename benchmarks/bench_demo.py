@@ -61,7 +61,7 @@ def main() -> None:
     text = header("`alignkit demo`: the aligned model against the training-free baselines", facts)
     text += (f"Chosen pair: {outcome.chosen[0]} + {outcome.chosen[1]} ({outcome.chosen_note}). Training pairs "
              f"`{config.train}`; {config.seeds} training seeds; recipe: the one chosen on training folds "
-             "(AlignConfig's default, alignkit/align/config.py, = `benchmarks/recipes/selected.yaml`; digest above). "
+             "(AlignConfig's default, alignkit/align/recipe.py, = `benchmarks/recipes/selected.yaml`; digest above). "
              "Aligned = mean of the seeds. Verdict: paired bootstrap over test items and seeds against every baseline "
              "(WIN: all intervals above zero; LOSS: one below; TIE: otherwise). Wall time "
              f"{facts['wall_seconds']} s (features cached by earlier runs are reused).\n\n")

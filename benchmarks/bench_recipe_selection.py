@@ -25,8 +25,8 @@ CANDIDATES = ROOT / "benchmarks" / "recipes" / "candidates.yaml"
 
 def main() -> None:
     from alignkit.align import AlignConfig
-    from alignkit.align.run import train_from_specs as align
-    from alignkit.align.selection import SELECTION_DIR
+    from alignkit.align.workflow.from_specs import train_from_specs as align
+    from alignkit.align.workflow.recipe_selection import SELECTION_DIR
     from alignkit.bench.demo import demo_config
 
     ap = argparse.ArgumentParser()

@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from alignkit.align.config import HeadConfig
-from alignkit.align.model import AlignedModel
+from alignkit.align.recipe import HeadConfig
+from alignkit.align.model.aligned_model import AlignedModel
 from alignkit.encoders import create_encoder
 
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}

@@ -53,7 +53,7 @@ PLAIN = ["--image-head", "mlp", "--text-head", "mlp", "--set", "memory=0", "--se
 
 
 def test_help_lists_every_head_kind_and_the_recipe_defaults():
-    from alignkit.align.config import HEAD_KINDS, LOSSES
+    from alignkit.align.recipe import HEAD_KINDS, LOSSES
 
     r = invoke("align", "--help")
     assert r.exit_code == 0
@@ -79,7 +79,7 @@ def test_the_default_recipe_is_the_selected_one():
 
 
 def test_bench_and_demo_take_config_and_set(tmp_path):
-    from alignkit.align.config import ConfigError
+    from alignkit.align.recipe import ConfigError
     from alignkit.bench import demo_config
     from alignkit.cli.bench import apply_options
 

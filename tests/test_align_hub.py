@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import alignkit
-from alignkit.align.model import AlignedModel, ModelLoadError
+from alignkit.align.model.aligned_model import AlignedModel, ModelLoadError
 from eval_fixtures import COLORS, color_model, hub_cache, publish_to_hub_cache  # noqa: F401 (hub_cache: a fixture)
 
 COMMIT_OLD = "1" * 40

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from alignkit.align import AlignConfig, ConfigError
-from alignkit.align.config import HeadConfig
-from alignkit.align.heads import TokenHead, build_head
-from alignkit.align.losses import InfoNCELoss, SigLIPLoss
+from alignkit.align.recipe import HeadConfig
+from alignkit.align.model.heads import TokenHead, build_head
+from alignkit.align.training.losses import InfoNCELoss, SigLIPLoss
 
 
 def embeddings(n=6, d=5, seed=0):

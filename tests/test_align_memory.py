@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from alignkit.align import AlignConfig, AlignedModel, train_pairs
-from alignkit.align.config import ConfigError
-from alignkit.align.validation import retrieval_r1
+from alignkit.align.recipe import ConfigError
+from alignkit.align.training.validation import retrieval_r1
 from test_align_refit_shift import recipe, styled_pairs
 
 

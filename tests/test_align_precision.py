@@ -20,8 +20,8 @@ from test_align_refit_shift import killed_at_call
 
 from alignkit.align import AlignConfig, train_pairs
 from alignkit.features.pairs import CachedPairs
-from alignkit.align import distributed as D
-from alignkit.align.precision import resolve_precision
+from alignkit.align.training import distributed as D
+from alignkit.align.training.precision import resolve_precision
 from alignkit.errors import AlignkitError
 
 
@@ -64,9 +64,9 @@ def test_fp16_with_a_grad_scaler_learns_and_resumes_exactly(tmp_path):
 
 @pytest.mark.parametrize("loss", ["siglip", "infonce"])
 def test_the_loss_is_float32_under_bf16_autocast(loss):
-    from alignkit.align.losses import build_loss
-    from alignkit.align.model import AlignedModel
-    from alignkit.align.trainer import _Trainable
+    from alignkit.align.training.losses import build_loss
+    from alignkit.align.model.aligned_model import AlignedModel
+    from alignkit.align.training.loop import _Trainable
 
     torch.manual_seed(0)
     cfg = recipe(loss=loss)

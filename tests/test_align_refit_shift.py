@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 
 from alignkit.align import AlignConfig, train_pairs
 from alignkit.features.pairs import CachedPairs
-from alignkit.align.augment import group_pairs, style_shifts
-from alignkit.align.config import ConfigError
-from alignkit.align.refit import refit_epochs
+from alignkit.align.training.style_shift import group_pairs, style_shifts
+from alignkit.align.recipe import ConfigError
+from alignkit.align.training.refit import refit_epochs
 
 
 def recipe(**kw) -> AlignConfig:
@@ -155,7 +155,7 @@ def test_bad_refit_and_shift_values_are_refused():
 
 def test_an_ensemble_scores_with_its_members_mean_cosine_and_round_trips(tmp_path):
     from alignkit.align import AlignedModel
-    from alignkit.align.heads import members_of
+    from alignkit.align.model.heads import members_of
 
     data, truth = styled_pairs(120)
     cfg = recipe(epochs=8, ensemble=3, val_fraction=0.2)
@@ -200,7 +200,7 @@ def test_a_refit_run_killed_in_its_selection_run_resumes_from_its_saved_recipe(t
 
 
 def test_style_shift_is_off_with_a_note_for_online_data(capsys):
-    from alignkit.align.build import shift_pairs as _shift_pairs
+    from alignkit.align.training.style_shift import shift_pairs as _shift_pairs
 
     data, _ = styled_pairs(20)
 

@@ -8,7 +8,8 @@ import pytest
 from align_synthetic import PLAIN_HEADS, latent_pairs
 from alignkit.align import AlignConfig
 from alignkit.features.pairs import CachedPairs
-from alignkit.align.selection import concept_fold, domain_folds, make_folds, select_recipe
+from alignkit.align.workflow.folds import concept_fold, domain_folds, make_folds
+from alignkit.align.workflow.recipe_selection import select_recipe
 from alignkit.errors import AlignkitError
 
 

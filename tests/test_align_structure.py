@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from alignkit.align import AlignConfig, ConfigError
-from alignkit.align.losses import structure_divergence
-from alignkit.align.trainer import train_pairs
+from alignkit.align.training.losses import structure_divergence
+from alignkit.align.training.loop import train_pairs
 from test_align_train import pairs, recipe
 
 

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from alignkit.align import AlignConfig, AlignedModel, train_pairs
 from alignkit.features.pairs import CachedPairs, PairsError
-from alignkit.align.checkpoint import CheckpointError
-from alignkit.align.sampling import split_rows
+from alignkit.align.training.checkpoint import CheckpointError
+from alignkit.align.training.sampling import split_rows
 
 
 def recipe(**kw) -> AlignConfig:
@@ -207,7 +207,7 @@ def test_images_sharing_a_caption_are_one_group_for_split_loss_and_scoring():
     tr, va = split_rows(data.image_keys, 0.3, 0, groups)
     assert not {k.split("/")[1] for k in np.array(keys)[tr]} & {k.split("/")[1] for k in np.array(keys)[va]}
     # scored by group, a perfect model gets R@1 = 1 even though each caption string exists twice
-    from alignkit.align.validation import retrieval_r1
+    from alignkit.align.training.validation import retrieval_r1
 
     z = torch.nn.functional.normalize(torch.from_numpy(np.concatenate([concept, concept])), dim=1)
     r = retrieval_r1(z, z, np.arange(2 * n), groups)

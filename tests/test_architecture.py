@@ -154,10 +154,11 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 
-def declared_layers(text: str | None = None) -> dict[str, int]:
-    """folder -> layer number, from the ```layers block of docs/architecture.md."""
+def declared_layers(text: str | None = None, block: str = "layers") -> dict[str, int]:
+    """folder -> layer number, from the ```layers block of docs/architecture.md (``block``
+    names another one, e.g. ``align-layers``: the sub-packages of align/)."""
     text = ARCHITECTURE.read_text(encoding="utf-8") if text is None else text
-    block = text.split("```layers", 1)[1].split("```", 1)[0]
+    block = text.split(f"```{block}\n", 1)[1].split("```", 1)[0]
     layers: dict[str, int] = {}
     for line in block.strip().splitlines():
         number, *folders = line.split()
@@ -226,6 +227,30 @@ def test_folders_import_only_lower_layers():
     assert not wrong, "imports against the layer order of docs/architecture.md:\n" + "\n".join(wrong)
 
 
+def align_part_of(module: str) -> str | None:
+    """The part of align/ a module belongs to: a sub-package (``model``, ``train``, ...), a
+    module directly under align/ (``recipe``), ``align`` for its ``__init__``; None outside."""
+    parts = module.split(".")
+    if parts[:2] != ["alignkit", "align"]:
+        return None
+    return parts[2] if len(parts) > 2 else "align"
+
+
+def test_align_parts_import_only_lower_layers():
+    layers = declared_layers(block="align-layers")
+    known = modules()
+    parts = {align_part_of(m) for m in known} - {None}
+    assert parts == set(layers), f"align/ parts without a layer: {sorted(parts - set(layers))}; layers naming none: {sorted(set(layers) - parts)}"
+    wrong = []
+    for name, (path, is_pkg) in known.items():
+        a = align_part_of(name)
+        for target, line in imported_modules(name, path, is_pkg, known, type_checking=True) if a else []:
+            b = align_part_of(target)
+            if b and a != b and layers[b] >= layers[a]:
+                wrong.append(f"{name}:{line} -> {target} ({a} is layer {layers[a]}, {b} layer {layers[b]})")
+    assert not wrong, "imports against align/'s layer order in docs/architecture.md:\n" + "\n".join(wrong)
+
+
 def test_no_folder_loop():
     edges: dict[str, set[str]] = {}
     for a, b in folder_graph():
@@ -237,7 +262,7 @@ def test_no_folder_loop():
 
 def test_the_graph_reader_sees_function_level_and_relative_imports(tmp_path):
     edges, _ = import_graph()
-    assert "alignkit.align.open_clip" in edges["alignkit"]  # a function-level import in alignkit/__init__.py
+    assert "alignkit.align.model.open_clip" in edges["alignkit"]  # a function-level import in alignkit/__init__.py
     assert "alignkit.report.html" in edges["alignkit.report"]  # a package re-export
     cyclic = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
     assert find_cycle(cyclic) == ["a", "b", "c", "a"]
@@ -283,3 +308,19 @@ def test_one_helper_per_job():
     wrong = {n: where for n, where in found.items() if n in FORBIDDEN_NAMES or where != [ONE_DEFINITION[n]]}
     missing = sorted(set(ONE_DEFINITION) - set(found))
     assert not wrong and not missing, f"second implementations: {wrong}; missing: {missing}"
+
+
+def test_no_lazy_public_name_is_also_a_submodule():
+    """A package that exports names lazily (a module ``__getattr__``, as ``alignkit.align`` does)
+    must not export a name that is also one of its submodules: ``alignkit.align.train`` the
+    function would be shadowed by ``alignkit.align.train`` the package as soon as anything
+    imported it. (Eager ``from .x import x`` exports are safe: they rebind after the import.)"""
+    import importlib
+
+    known = modules()
+    clashes = []
+    for name, (path, is_pkg) in known.items():
+        if not is_pkg or "def __getattr__" not in path.read_text(encoding="utf-8"):
+            continue
+        clashes += [f"{name}.{public}" for public in importlib.import_module(name).__all__ if f"{name}.{public}" in known]
+    assert not clashes, f"lazily exported names that are also submodules: {clashes}"

@@ -18,8 +18,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from alignkit.align.model import AlignedModel
-from alignkit.align.open_clip import as_open_clip
+from alignkit.align.model.aligned_model import AlignedModel
+from alignkit.align.model.open_clip import as_open_clip
 from alignkit.cli import cli
 from alignkit.data.images import decode_image
 from alignkit.data.tasks import open_task

@@ -53,7 +53,7 @@ def test_every_command_defaults_to_auto():
 
 
 def test_apis_default_to_auto():
-    from alignkit.align.config import AlignConfig
+    from alignkit.align.recipe import AlignConfig
     from alignkit.bench.config import BenchConfig
     from alignkit.encoders.base import EncoderOptions
     from alignkit.rank import RankConfig

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import alignkit.features.extract as extract
-from alignkit.align.model import AlignedModel
+from alignkit.align.model.aligned_model import AlignedModel
 from alignkit.cli import cli
 from alignkit.data.tasks import open_task
 from alignkit.encoders import create_encoder

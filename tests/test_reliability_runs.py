@@ -19,8 +19,8 @@ from safetensors.torch import load_file
 
 from alignkit.align import AlignConfig, AlignedModel, train_pairs
 from alignkit.features.pairs import CachedPairs
-from alignkit.align import trainer as trainer_mod
-from alignkit.align.config import ConfigError
+from alignkit.align.training import loop as trainer_mod
+from alignkit.align.recipe import ConfigError
 from alignkit.errors import AlignkitError
 
 
@@ -70,7 +70,7 @@ def test_a_crash_before_state_json_keeps_the_previous_checkpoint(tmp_path: Path,
 
 
 def test_a_crash_between_the_checkpoint_renames_resumes(tmp_path: Path, monkeypatch) -> None:
-    from alignkit.align import checkpoint
+    from alignkit.align.training import checkpoint
 
     cfg = recipe()
     train_pairs(cfg, data(), tmp_path / "full", progress=False)
@@ -176,7 +176,7 @@ def test_a_refit_killed_in_its_refit_phase_resumes_to_the_uninterrupted_result(f
 
 
 def test_an_edited_dim_in_config_json_is_a_clear_error(tmp_path: Path) -> None:
-    from alignkit.align.model import ModelLoadError
+    from alignkit.align.model.aligned_model import ModelLoadError
 
     train_pairs(recipe(epochs=1, val_fraction=0.0), data(), tmp_path, progress=False)
     cfg = json.loads((tmp_path / "config.json").read_text())

@@ -5,7 +5,7 @@
     model = AlignedModel.from_pretrained("runs/a")
     model.encode_image(["cat.png"]) @ model.encode_text(["a cat"]).T
 
-The names are resolved on first use, so importing the recipe (``alignkit.align.config``, which
+The names are resolved on first use, so importing the recipe (``alignkit.align.recipe``, which
 the CLI reads its choices from) does not import torch.
 """
 
@@ -16,14 +16,14 @@ from typing import Any
 from alignkit.lazy import load
 
 _EXPORTS = {
-    "AlignConfig": "alignkit.align.config:AlignConfig",
-    "ConfigError": "alignkit.align.config:ConfigError",
-    "HeadConfig": "alignkit.align.config:HeadConfig",
-    "AlignedModel": "alignkit.align.model:AlignedModel",
-    "ModelLoadError": "alignkit.align.model:ModelLoadError",
-    "as_open_clip": "alignkit.align.open_clip:as_open_clip",
-    "train": "alignkit.align.trainer:train",
-    "train_pairs": "alignkit.align.trainer:train_pairs",
+    "AlignConfig": "alignkit.align.recipe:AlignConfig",
+    "ConfigError": "alignkit.align.recipe:ConfigError",
+    "HeadConfig": "alignkit.align.recipe:HeadConfig",
+    "AlignedModel": "alignkit.align.model.aligned_model:AlignedModel",
+    "ModelLoadError": "alignkit.align.model.hub:ModelLoadError",
+    "as_open_clip": "alignkit.align.model.open_clip:as_open_clip",
+    "train": "alignkit.align.training.loop:train",
+    "train_pairs": "alignkit.align.training.loop:train_pairs",
 }
 __all__ = sorted(_EXPORTS)
 

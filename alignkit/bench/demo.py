@@ -27,7 +27,7 @@ from alignkit.bench.config import BenchConfig
 from alignkit.data.builtin import TRAIN_SPEC
 
 # The recipe is AlignConfig's default, the one chosen on folds of the training data (see
-# alignkit/align/config.py and benchmarks/results/recipe_selection.md), as for `alignkit align`.
+# alignkit/align/recipe.py and benchmarks/results/recipe_selection.md), as for `alignkit align`.
 DEMO = BenchConfig(
     vision_zoo="offline,pixels",
     text_zoo="offline,hashed-ngrams",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from alignkit.align.run_folder import REFIT, SELECTION, read_metrics
+from alignkit.align.training.run_folder import REFIT, SELECTION, read_metrics
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
 from alignkit.rank.table import label, metric_matrix, pair_notes

@@ -21,8 +21,8 @@ import numpy as np
 
 from alignkit.align import AlignConfig, AlignedModel, train_pairs
 from alignkit.features.pairs import CachedPairs
-from alignkit.align.run import train_from_specs as align
-from alignkit.align.run_folder import SELECTION, read_metrics
+from alignkit.align.workflow.from_specs import train_from_specs as align
+from alignkit.align.training.run_folder import SELECTION, read_metrics
 from alignkit.bench.compute import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.bench.correlation import correlation_rows, tidy_rank_rows

@@ -15,8 +15,8 @@ import numpy as np
 
 from alignkit.align import AlignedModel
 from alignkit.features.pairs import CachedPairs
-from alignkit.align.checkpoint import has_checkpoint
-from alignkit.align.run_folder import LAST
+from alignkit.align.training.checkpoint import has_checkpoint
+from alignkit.align.training.run_folder import LAST
 from alignkit.errors import AlignkitError
 from alignkit.atomic import atomic_write_json
 
@@ -41,6 +41,4 @@ def subset(data: CachedPairs, n_images: int, seed: int) -> CachedPairs:
     Subsets are nested (a smaller one is a prefix of a larger one), so a data-efficiency curve
     compares more data against less, not one random draw against another.
     """
-    from alignkit.align.selection import rows_subset
-
-    return rows_subset(data, np.random.default_rng(seed).permutation(len(data.image_keys))[:n_images])
+    return data.subset(np.random.default_rng(seed).permutation(len(data.image_keys))[:n_images])

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from alignkit.align.config import CAPTION_MODES, FEATURES_IN, HEAD_KINDS, LOSSES, PRECISIONS, AlignConfig
+from alignkit.align.recipe import CAPTION_MODES, FEATURES_IN, HEAD_KINDS, LOSSES, PRECISIONS, AlignConfig
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
 
-# choices and defaults come from the recipe itself (alignkit.align.config), never from here
+# choices and defaults come from the recipe itself (alignkit.align.recipe), never from here
 DEFAULT = AlignConfig()
 HEADS = click.Choice(HEAD_KINDS)
 
@@ -50,7 +50,7 @@ def _default(value) -> str:
 @click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: the recipe's, auto)")
 @click.option("--precision", type=click.Choice(PRECISIONS), help="Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32); the loss is always float32." + _default(DEFAULT.precision))
 @click.option("--features-in", type=click.Choice(FEATURES_IN), help="Where cached features live while training (auto: device if they fit, else RAM, else memory-mapped shards)." + _default(DEFAULT.features_in))
-@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1 or --set memory=0 (see alignkit/align/config.py).")
+@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1 or --set memory=0 (see alignkit/align/recipe.py).")
 @click.option("--cache", type=click.Path(path_type=Path), help="Features cache root (default $ALIGNKIT_CACHE or ~/.cache/alignkit).")
 @click.option("--select", "select_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML of candidate recipes (name: {key: value}); choose one on folds of the training data, then train it.")
@@ -59,9 +59,9 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
           embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, refit,
           style_shift, seed, device, engine, precision, features_in, extra, cache, select_file, quiet):
     """Align two frozen encoders: train small heads with a contrastive loss, save an AlignedModel."""
-    from alignkit.align.config import parse_sets
-    from alignkit.align.run import train_from_specs as run_align
-    from alignkit.align.run_folder import saved_recipe
+    from alignkit.align.recipe import parse_sets
+    from alignkit.align.workflow.from_specs import train_from_specs as run_align
+    from alignkit.align.training.run_folder import saved_recipe
     from alignkit.progress import silence_progress_bars
 
     if quiet:
@@ -103,7 +103,7 @@ def _candidates(path: Path) -> dict:
     """name -> recipe overrides, from a YAML mapping; a clear error for any other shape."""
     import yaml
 
-    from alignkit.align.config import ConfigError
+    from alignkit.align.recipe import ConfigError
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -115,8 +115,8 @@ def _candidates(path: Path) -> dict:
 
 
 def _summary(out: Path, model) -> None:
-    from alignkit.align.distributed import rank
-    from alignkit.align.run_folder import REFIT, SELECTION, read_metrics
+    from alignkit.align.training.distributed import rank
+    from alignkit.align.training.run_folder import REFIT, SELECTION, read_metrics
 
     if rank() != 0:
         return

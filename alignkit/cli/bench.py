@@ -43,7 +43,7 @@ def pipeline_options(fn: Callable) -> Callable:
 def apply_options(config: Any, **given: Any) -> Any:
     """The config with every option the user gave replacing its field; ``--config``/``--set``
     override the alignment recipe of every run (checked now, before any work)."""
-    from alignkit.align.config import recipe_overrides
+    from alignkit.align.recipe import recipe_overrides
 
     recipe = recipe_overrides(given.pop("config_file"), given.pop("sets"))
     if recipe:

@@ -42,7 +42,7 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
     """Evaluate each aligned MODEL (a folder, or a hub id such as org/name) and each --baseline
     zero-shot on every --task; every number is printed next to its chance level. Task features
     are cached, so a second call encodes nothing."""
-    from alignkit.align.model import AlignedModel
+    from alignkit.align.model.aligned_model import AlignedModel
     from alignkit.evaluate import clip_benchmark_records
     from alignkit.evaluate.page import write_eval_outputs
     from alignkit.evaluate.compare import evaluate_models

@@ -180,6 +180,17 @@ class CachedPairs(PairedData):
         """One side's pooled table (``take(rows)``, ``dim``) without materialising it."""
         return self._image if side == "image" else self._text
 
+    def subset(self, rows: np.ndarray) -> "CachedPairs":
+        """The pairs of image ``rows`` with all their captions, as a new in-memory data set."""
+        keep = np.zeros(len(self.image_keys), dtype=bool)
+        keep[rows] = True
+        rows = np.flatnonzero(keep)
+        text_rows = np.flatnonzero(keep[self.text_owner])
+        image, text = self.pooled_features("image").numpy(), self.pooled_features("text").numpy()
+        concepts = None if self.concepts is None else [self.concepts[i] for i in rows]
+        return CachedPairs([self.image_keys[i] for i in rows], image[rows], [self.text_keys[j] for j in text_rows], text[text_rows],
+                           concepts=concepts)
+
 
 class OnlinePairs(PairedData):
     """Pairs whose features are computed by the frozen encoders on every request."""

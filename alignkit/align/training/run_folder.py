@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from alignkit.align.checkpoint import CheckpointError, has_checkpoint, load_checkpoint
-from alignkit.align.config import AlignConfig
-from alignkit.align.model import AlignedModel
+from alignkit.align.training.checkpoint import CheckpointError, has_checkpoint, load_checkpoint
+from alignkit.align.recipe import AlignConfig
+from alignkit.align.model.aligned_model import AlignedModel
 from alignkit.errors import AlignkitError
 
 RECIPE = "recipe.json"

@@ -16,6 +16,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from alignkit.align.recipe import AlignConfig
+from alignkit.align.training.console import note
+from alignkit.features.pairs import CachedPairs, PairedData
+
 
 def group_pairs(rows: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """(P, 2) ordered pairs of distinct ``rows`` that share a group; empty when no group has two."""
@@ -39,3 +43,20 @@ def style_shifts(
     a, b = pairs[pick, 0], pairs[pick, 1]
     diff = fetch(a) - fetch(b)  # on the device when the features live there
     return u.to(diff.device) * diff
+
+
+def shift_pairs(config: AlignConfig, data: PairedData, train_rows: np.ndarray, groups: np.ndarray, say: bool) -> np.ndarray:
+    """The rendering pairs style shift draws from; none (with a note) where it cannot act: on
+    --online data (each shift would run the image encoder twice more per image) or data where no
+    concept has two renderings."""
+    none = np.zeros((0, 2), dtype=np.int64)
+    if config.style_shift <= 0:
+        return none
+    if not isinstance(data, CachedPairs):
+        if say:
+            note("style_shift is off for --online training: it works on cached features")
+        return none
+    pairs = group_pairs(train_rows, groups)
+    if not len(pairs) and say:
+        note("style_shift has no effect: no training group holds two images (no concept in two renderings)")
+    return pairs

@@ -1,13 +1,4 @@
-"""Choosing a recipe on splits of the training data only, never on a test task.
-
-Two kinds of fold, both cut from the training pairs:
-
-- **leave one domain out**: train on every domain but one, validate on the left-out domain's
-  images of concepts that training saw (a new drawing style of known concepts). A pair's domain
-  is the part of its key before the first ``/`` (``google/1f600``), as the built-in sources and
-  folder layouts write it; data with one domain gets no such fold.
-- **held-out concepts**: a seeded ``fraction`` of the concept groups (``image_groups``) never
-  trained on, validated in every domain (new concepts).
+"""Choosing a recipe on folds of the training data only (``folds.py``), never on a test task.
 
 Every candidate recipe and every training-free baseline is trained or fitted on the same fold
 and scored by the evaluation module's retrieval code on the fold's validation images and their
@@ -17,100 +8,18 @@ kept, so a candidate's lead over a baseline gets the same paired interval as a t
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alignkit.align.config import AlignConfig
-from alignkit.features.pairs import CachedPairs, PairsError
+from alignkit.align.recipe import AlignConfig
+from alignkit.align.workflow.folds import Fold, make_folds
 from alignkit.errors import AlignkitError
+from alignkit.features.pairs import CachedPairs
 
-FOLD_KINDS = ("domain", "concepts")
 SELECTION_DIR = "recipe-selection"
-MIN_FOLD_IMAGES = 10
-
-
-@dataclass
-class Fold:
-    """Image rows to train on and image rows to validate on (with all their captions)."""
-
-    name: str
-    train: np.ndarray
-    val: np.ndarray
-
-
-def domain_of(key: str) -> str:
-    """A pair key's domain: the part before the first ``/`` (empty when there is none)."""
-    return key.split("/", 1)[0] if "/" in key else ""
-
-
-def domain_folds(keys: Sequence[str], groups: np.ndarray) -> list[Fold]:
-    """Leave-one-domain-out folds; validation keeps only images whose group training saw."""
-    domains = np.array([domain_of(k) for k in keys])
-    names = sorted(set(domains.tolist()))
-    if len(names) < 2:
-        return []
-    folds = []
-    for d in names:
-        train = np.flatnonzero(domains != d)
-        seen = np.isin(groups, groups[train])
-        val = np.flatnonzero((domains == d) & seen)
-        if len(train) >= MIN_FOLD_IMAGES and len(val) >= MIN_FOLD_IMAGES:
-            folds.append(Fold(f"domain {d} held out", train, val))
-    return folds
-
-
-def concept_fold(groups: np.ndarray, fraction: float = 0.2, seed: int = 0) -> Fold | None:
-    """Hold out whole groups, in a seeded hash order, until ``fraction`` of the images is reached."""
-    if not 0 < fraction < 1:
-        raise AlignkitError(f"the held-out concept fraction must lie in (0, 1), got {fraction}")
-    order = sorted(set(groups.tolist()), key=lambda g: hashlib.sha256(f"select:{seed}:{g}".encode()).hexdigest())
-    target, held, count = fraction * len(groups), set(), 0
-    sizes = {g: int(n) for g, n in zip(*np.unique(groups, return_counts=True))}
-    for g in order:
-        if count >= target:
-            break
-        held.add(g)
-        count += sizes[g]
-    val = np.flatnonzero(np.isin(groups, list(held)))
-    train = np.flatnonzero(~np.isin(groups, list(held)))
-    if len(val) < MIN_FOLD_IMAGES or len(train) < MIN_FOLD_IMAGES:
-        return None
-    return Fold(f"{fraction:.0%} of concepts held out", train, val)
-
-
-def make_folds(data: CachedPairs, kinds: Sequence[str] = FOLD_KINDS, fraction: float = 0.2, seed: int = 0) -> list[Fold]:
-    """The folds of ``kinds`` that this data supports (a clear error when none does)."""
-    bad = [k for k in kinds if k not in FOLD_KINDS]
-    if bad:
-        raise AlignkitError(f"unknown fold kind(s) {bad}; choose from {', '.join(FOLD_KINDS)}")
-    groups = data.image_groups()
-    folds: list[Fold] = []
-    if "domain" in kinds:
-        folds += domain_folds(data.image_keys, groups)
-    if "concepts" in kinds:
-        fold = concept_fold(groups, fraction, seed)
-        folds += [fold] if fold else []
-    if not folds:
-        raise PairsError(f"the training pairs support none of the folds {list(kinds)} ({len(data.image_keys)} images, "
-                         f"{len(set(groups.tolist()))} concept groups, domains from key prefixes: "
-                         f"{sorted(set(domain_of(k) for k in data.image_keys))})")
-    return folds
-
-
-def rows_subset(data: CachedPairs, rows: np.ndarray) -> CachedPairs:
-    """The pairs of image ``rows`` with all their captions, as a new in-memory data set."""
-    keep = np.zeros(len(data.image_keys), dtype=bool)
-    keep[rows] = True
-    rows = np.flatnonzero(keep)
-    text_rows = np.flatnonzero(keep[data.text_owner])
-    image, text = data.pooled_features("image").numpy(), data.pooled_features("text").numpy()
-    concepts = None if data.concepts is None else [data.concepts[i] for i in rows]
-    return CachedPairs([data.image_keys[i] for i in rows], image[rows], [data.text_keys[j] for j in text_rows], text[text_rows],
-                       concepts=concepts)
 
 
 def fold_scores(model: Any, data: CachedPairs, fold: Fold) -> dict[str, Any]:
@@ -119,9 +28,9 @@ def fold_scores(model: Any, data: CachedPairs, fold: Fold) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
-    from alignkit.align.validation import retrieval_r1
+    from alignkit.align.training.validation import retrieval_r1
 
-    val = rows_subset(data, fold.val)
+    val = data.subset(fold.val)
     with torch.no_grad():
         zi = F.normalize(torch.as_tensor(_array(model.encode_image_features(val.pooled_features("image")))), dim=-1)
         zt = F.normalize(torch.as_tensor(_array(model.encode_text_features(val.pooled_features("text")))), dim=-1)
@@ -157,7 +66,7 @@ def select_recipe(
     """Train every candidate on every fold (runs under ``out_dir/<candidate>/<fold>``), score it
     on the fold's validation rows, fit the baselines on the same folds, and choose the candidate
     with the best mean image-to-text R@1 (ties: the earlier candidate)."""
-    from alignkit.align.trainer import train_pairs
+    from alignkit.align.training.loop import train_pairs
     from alignkit.evaluate import make_baseline, paired_rows
 
     if not candidates:
@@ -168,7 +77,7 @@ def select_recipe(
     rows: list[dict[str, Any]] = []
     hits: dict[tuple[str, str], np.ndarray] = {}
     for fold in folds:
-        sub = rows_subset(data, fold.train)
+        sub = data.subset(fold.train)
         for name in baselines:
             x, y = paired_rows(sub.pooled_features("image").numpy(), sub.pooled_features("text").numpy(), sub.text_owner)
             s = fold_scores(make_baseline(name).fit(x, y), data, fold)
@@ -191,7 +100,7 @@ def _fold_run(train: Callable[..., Any], cfg: AlignConfig, data: CachedPairs, ru
     """A fold's training run: reused when finished with this recipe, resumed when interrupted."""
     import json
 
-    from alignkit.align.model import AlignedModel
+    from alignkit.align.model.aligned_model import AlignedModel
     from alignkit.atomic import atomic_write_json
 
     marker = run / "fold-run.json"

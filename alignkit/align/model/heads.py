@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignkit.align.config import HeadConfig
+from alignkit.align.recipe import HeadConfig
 
 
 class Standardize(nn.Module):

@@ -1,21 +1,17 @@
-"""What a training run builds around its loop: the model it starts from (heads sized to the
-features, input standardisation fitted on the training split, the closed-form Procrustes start),
-the style-shift pairs, and the caption memory added to the finished model."""
+"""The model a training run starts from: heads sized to the features, input standardisation
+fitted on the training split, and the closed-form Procrustes start of a residual image head."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from alignkit.align.augment import group_pairs
-from alignkit.align.bars import note
-from alignkit.align.config import AlignConfig
-from alignkit.align.heads import shared_width
-from alignkit.align.model import AlignedModel
-from alignkit.features.pairs import CachedPairs, PairedData, PairsError
+from alignkit.align.recipe import AlignConfig
+from alignkit.align.model.heads import shared_width
+from alignkit.align.model.aligned_model import AlignedModel
+from alignkit.features.pairs import PairedData, PairsError
 from alignkit.features.placement import fit_standardize
 
 
@@ -59,40 +55,3 @@ def procrustes_init(model: AlignedModel, data: PairedData, train_rows: np.ndarra
     weight = torch.as_tensor(fitted.image_to_text_space(), dtype=torch.float32)
     for head in getattr(model.image_head, "members", [model.image_head]):
         head.set_linear(weight)
-
-
-def shift_pairs(config: AlignConfig, data: PairedData, train_rows: np.ndarray, groups: np.ndarray, say: bool) -> np.ndarray:
-    """The rendering pairs style shift draws from; none (with a note) where it cannot act: on
-    --online data (each shift would run the image encoder twice more per image) or data where no
-    concept has two renderings."""
-    none = np.zeros((0, 2), dtype=np.int64)
-    if config.style_shift <= 0:
-        return none
-    if not isinstance(data, CachedPairs):
-        if say:
-            note("style_shift is off for --online training: it works on cached features")
-        return none
-    pairs = group_pairs(train_rows, groups)
-    if not len(pairs) and say:
-        note("style_shift has no effect: no training group holds two images (no concept in two renderings)")
-    return pairs
-
-
-@torch.no_grad()
-def build_memory(out: Path, config: AlignConfig, data: PairedData, train_rows: np.ndarray, captions_of: list[np.ndarray],
-                  device: torch.device, chunk: int = 2048) -> None:
-    """Add the caption memory to the saved model: up to ``memory_size`` training images (a seeded
-    sample), each with the mean of its captions' joint-space embeddings."""
-    model = AlignedModel.from_pretrained(out, device=str(device))
-    rows = np.asarray(train_rows)
-    if len(rows) > config.memory_size:
-        rows = np.sort(np.random.default_rng(config.seed).choice(rows, config.memory_size, replace=False))
-    keys, values = [], []
-    for s in range(0, len(rows), chunk):
-        part = rows[s : s + chunk]
-        keys.append(data.image_batch(part).pooled)
-        for i in part:
-            z = model.encode_text_features(**vars(data.text_batch(captions_of[i]).to(device)))
-            values.append(z.mean(0).cpu())
-    model.attach_memory(torch.cat(keys), torch.stack(values), config.memory_k, config.memory_temperature, config.memory)
-    model.save_pretrained(out)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alignkit.align import distributed as D
-from alignkit.align.config import AlignConfig, ConfigError
-from alignkit.align.model import AlignedModel
+from alignkit.align.training import distributed as D
+from alignkit.align.recipe import AlignConfig, ConfigError
+from alignkit.align.model.aligned_model import AlignedModel
 from alignkit.features.pairs import OnlinePairs
-from alignkit.align.trainer import train, train_pairs
+from alignkit.align.training.loop import train, train_pairs
 from alignkit.devices import device_name
 
 
@@ -24,7 +24,7 @@ def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool =
     """Build both encoders from ``config.vision``/``config.text``, read ``config.data``, train.
 
     ``candidates`` (name -> recipe overrides) first runs the selection protocol on folds of the
-    training pairs (``alignkit.align.selection``), records it in ``<out>/recipe-selection/``, and
+    training pairs (``alignkit.align.workflow.recipe_selection``), records it in ``<out>/recipe-selection/``, and
     then trains the chosen candidate on every pair."""
     from alignkit.data import open_source
     from alignkit.encoders import create_encoder
@@ -60,7 +60,7 @@ def _select(config: AlignConfig, candidates: dict[str, dict[str, Any]], stores: 
             concept_of: Any = None) -> AlignConfig:
     """Run the selection protocol (resumable: finished fold runs are kept) and return the chosen recipe."""
     from alignkit.features.pairs import CachedPairs
-    from alignkit.align.selection import SELECTION_DIR, select_recipe, write_selection
+    from alignkit.align.workflow.recipe_selection import SELECTION_DIR, select_recipe, write_selection
     from alignkit.evaluate import BASELINES
 
     if config.online:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignkit.align.distributed import gather_no_grad, gather_with_grad
+from alignkit.align.training.distributed import gather_no_grad, gather_with_grad
 
 
 class ContrastiveLoss(nn.Module):

@@ -2,7 +2,7 @@
 
 ``auto`` is bf16 on GPUs that support it, fp32 elsewhere (pre-Ampere GPUs have no fast bf16,
 and on CPUs autocast is slower than float32). The heads run under autocast; the loss is
-always computed in float32 outside it (see ``trainer._Trainable``), so no reduction (the
+always computed in float32 outside it (see ``loop._Trainable``), so no reduction (the
 SigLIP sum over a large batch) accumulates in 16 bits.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, ContextManager
 
 import torch
 
-from alignkit.align.config import PRECISIONS
+from alignkit.align.recipe import PRECISIONS
 from alignkit.errors import AlignkitError
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from alignkit.align import distributed as D
-from alignkit.align.bars import note
-from alignkit.align.checkpoint import CheckpointError, has_checkpoint
-from alignkit.align.config import AlignConfig
-from alignkit.align.model import AlignedModel
-from alignkit.align.run_folder import LAST, RECIPE, REFIT, SELECTION, read_metrics, refuse_changes, refuse_existing
+from alignkit.align.training import distributed as D
+from alignkit.align.training.console import note
+from alignkit.align.training.checkpoint import CheckpointError, has_checkpoint
+from alignkit.align.recipe import AlignConfig
+from alignkit.align.model.aligned_model import AlignedModel
+from alignkit.align.training.run_folder import LAST, RECIPE, REFIT, SELECTION, read_metrics, refuse_changes, refuse_existing
 from alignkit.atomic import atomic_write_json
 
 TrainOnce = Callable[..., AlignedModel]  # train_pairs(config, data, out, *, encoders, resume, progress)

@@ -81,13 +81,13 @@ class AlignConfig:
     # image-feature augmentation: add u * (x_a - x_b), u ~ U(0, style_shift), where a and b are two
     # training images of one group (one concept in two renderings); 0 turns it off
     style_shift: float = 1.0
-    # caption memory (alignkit.align.memory): the weight of the k nearest training images' caption
+    # caption memory (alignkit.align.model.caption_memory): the weight of the k nearest training images' caption
     # embeddings in an image's final embedding; 0 = heads alone
     memory: float = 0.3
     memory_k: int = 16
     memory_temperature: float = 0.05
     memory_size: int = 100_000  # at most this many training images (a seeded sample) are kept
-    # STRUCTURE regulariser (alignkit.align.losses.structure_divergence): its weight beside the
+    # STRUCTURE regulariser (alignkit.align.training.losses.structure_divergence): its weight beside the
     # contrastive loss (0 = off), ramped up with the learning-rate warmup; walks of 1..levels steps
     structure: float = 0.0
     structure_levels: int = 1
@@ -105,7 +105,7 @@ class AlignConfig:
     engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
     online: bool = False
     encode_batch_size: int = 64
-    # where cached features live while training: auto | ram | mmap | device (see align/placement.py)
+    # where cached features live while training: auto | ram | mmap | device (see alignkit/features/placement.py)
     features_in: str = "auto"
     precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 on GPUs that have it, else fp32)
     log_every: int = 50  # steps between reads of the running loss (each read waits for the GPU)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from alignkit.align.model import AlignedModel
+from alignkit.align.model.aligned_model import AlignedModel
 
 
 class TokenBatch(dict):

@@ -6,8 +6,9 @@ so the update equals the single-process update on the global batch. Randomness i
 from (seed, epoch), which makes a run resumed from its last checkpoint continue exactly.
 
 The pieces around the loop live beside it: ``run_folder`` (recipe, metrics log, checkpoints,
-resume checks), ``refit`` (the epoch-count rule), ``build`` (the model a run starts from, style
-shift, caption memory), ``validation`` (held-out R@1) and ``bars`` (progress output).
+resume checks), ``refit`` (the epoch-count rule), ``start_model`` (the model a run starts from),
+``style_shift`` (the augmentation), ``memory_fill`` (the caption memory of a finished run),
+``validation`` (held-out R@1) and ``console`` (progress output).
 """
 
 from __future__ import annotations
@@ -21,22 +22,23 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from alignkit.align import distributed as D
-from alignkit.align.augment import style_shifts
-from alignkit.align.bars import note, print_epoch, progress_bar
-from alignkit.align.build import build_memory, build_model, fit_standardizers, procrustes_init, shift_pairs
-from alignkit.align.checkpoint import save_checkpoint
-from alignkit.align.config import AlignConfig
-from alignkit.align.heads import members_of
-from alignkit.align.losses import ContrastiveLoss, build_loss, structure_divergence
-from alignkit.align.model import AlignedModel
+from alignkit.align.training import distributed as D
+from alignkit.align.training.style_shift import shift_pairs, style_shifts
+from alignkit.align.training.console import note, print_epoch, progress_bar
+from alignkit.align.training.memory_fill import build_memory
+from alignkit.align.training.start_model import build_model, fit_standardizers, procrustes_init
+from alignkit.align.training.checkpoint import save_checkpoint
+from alignkit.align.recipe import AlignConfig
+from alignkit.align.model.heads import members_of
+from alignkit.align.training.losses import ContrastiveLoss, build_loss, structure_divergence
+from alignkit.align.model.aligned_model import AlignedModel
 from alignkit.features.pairs import CachedPairs, PairedData, PairsError
 from alignkit.features.placement import choose
-from alignkit.align.precision import resolve_precision
-from alignkit.align.refit import train_and_refit
-from alignkit.align.run_folder import LAST, METRICS, RECIPE, resume_state, start_folder
-from alignkit.align.sampling import epoch_pairs, split_rows
-from alignkit.align.validation import validate
+from alignkit.align.training.precision import resolve_precision
+from alignkit.align.training.refit import train_and_refit
+from alignkit.align.training.run_folder import LAST, METRICS, RECIPE, resume_state, start_folder
+from alignkit.align.training.sampling import epoch_pairs, split_rows
+from alignkit.align.training.validation import validate
 from alignkit.devices import resolve_device
 from alignkit.errors import AlignkitError
 

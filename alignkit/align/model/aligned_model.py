@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignkit.align.config import HeadConfig
-from alignkit.align.heads import Head, build_head
-from alignkit.align.hub import CONFIG, WEIGHTS, ModelLoadError, resolve_model_path, upload_model
-from alignkit.align.memory import CaptionMemory
+from alignkit.align.recipe import HeadConfig
+from alignkit.align.model.heads import Head, build_head
+from alignkit.align.model.hub import CONFIG, WEIGHTS, ModelLoadError, resolve_model_path, upload_model
+from alignkit.align.model.caption_memory import CaptionMemory
 from alignkit.engines import engine_option
 from alignkit.errors import AlignkitError
 
@@ -93,7 +93,7 @@ class AlignedModel(nn.Module):
         return z
 
     def attach_memory(self, image_features: torch.Tensor, values: torch.Tensor, k: int, temperature: float, weight: float) -> None:
-        """Give the model a caption memory (see ``alignkit.align.memory``): keys from raw training image
+        """Give the model a caption memory (see ``alignkit.align.model.caption_memory``): keys from raw training image
         features, values the joint-space caption embeddings of those images."""
         self.info["memory"] = {"size": int(len(image_features)), "k": int(k), "temperature": float(temperature), "weight": float(weight)}
         self.memory = CaptionMemory(len(image_features), int(self.info["vision"]["dim"]), int(self.info["shared_dim"]), k, temperature, weight)
