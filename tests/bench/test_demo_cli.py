@@ -1,0 +1,50 @@
+"""`alignkit demo --quick` on tiny settings (control encoders, data the test writes): the report
+has a verdict line per task, aligns only one pair, and says why that pair was chosen."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+
+from tests.helpers.bench_data import tiny_setup
+
+
+def test_demo_writes_verdicts_per_task(tmp_path: Path, monkeypatch):
+    from alignkit.cli import cli
+
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    setup = tiny_setup(tmp_path / "data")
+    out = tmp_path / "reports" / "demo"
+    args = ["demo", "--quick", "--out", str(out), "--vision-zoo", "pixels?size=4,pixels?size=6",
+            "--text-zoo", "hashed-ngrams?dim=64", "--probe", setup["probe"], "--n", "40", "--train", setup["train"],
+            "--epochs", "3", "--quiet"]
+    for t in setup["tasks"]:
+        args += ["--task", t]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    lines = res.output.splitlines()
+    assert lines[0].startswith("alignkit demo --quick will: rank the encoders") and "minutes on 2 cores" in lines[0]  # even --quiet
+    assert f"report: {out / 'index.html'}" in res.output
+    assert re.fullmatch(r"answer: aligned .+ on 2 held-out tasks: \d+ wins?, \d+ ties?, \d+ loss(es)? \(paired 95% intervals\)",
+                        lines[-1]), lines[-1]
+
+    page = (out / "index.html").read_text()
+    df = pl.read_parquet(out / "results.parquet")
+    zs = df.filter(pl.col("section") == "zero-shot")
+    assert zs.select("vision", "text").unique().height == 1  # the demo aligns one pair
+    tasks = zs["task"].unique().to_list()
+    assert len(tasks) == 2
+    for task in tasks:  # one plain verdict per task, on the page and in the terminal
+        line = re.search(rf"(WIN|LOSS|TIE): {re.escape(task)} \((top1|i2t_R@1)\): aligned [0-9.]+ vs [a-z_-]+ [0-9.]+ "
+                         r"\((win|loss|tie), diff [-+][0-9.]+ \[[-+][0-9.]+, [-+][0-9.]+\]\).*paired 95% interval\]; "
+                         r"(beats|does NOT beat) chance [0-9.]+\.", page)
+        assert line, f"no verdict line for {task}"
+        assert task in res.output
+    assert "every ranked pair is a control" in page  # and it says why a control pair was aligned
+    assert "Sizes for a 2-core machine" in page and "Zero-shot results with baselines and chance" in page
+    assert "Only one pair was aligned" in page
+    for model in ("aligned", "asif", "procrustes", "ridge", "cca", "chance"):
+        assert f"<th>{model}</th>" in page

@@ -1,0 +1,38 @@
+"""Fixtures shared by the test folders (one folder per stage: align/, bench/, data/, ...).
+
+Helpers that are plain functions (fake encoders, synthetic pairs, tiny saved models) live in
+``tests/helpers/`` and are imported by name (``from tests.helpers.fakes import FakeImageEncoder``).
+
+Markers (registered in pyproject.toml): ``slow`` -- real pretrained models, training runs of more
+than a few seconds, subprocesses; ``scripts/test.sh --fast`` leaves them out. ``cuda`` -- needs a GPU.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+
+@pytest.fixture()
+def hub_cache(tmp_path, monkeypatch):
+    """HF_HUB_CACHE -> a tmp folder and HF_HUB_OFFLINE=1 (env and the hub client's constants,
+    which it reads at import), and no network connection at all."""
+    import huggingface_hub.constants as hub_constants
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+
+    connect = socket.socket.connect
+
+    def refuse(sock, address):  # local (Unix) sockets stay: data-loader workers pass tensors over them
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(f"a test tried to reach the network ({address})")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return cache

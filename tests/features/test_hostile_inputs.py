@@ -1,0 +1,247 @@
+"""Hostile-user reproductions (issue 12): each bad input gives a clear error naming the bad part or a
+recorded skip; caches never serve features or scores of content that changed; damaged shards are
+re-extracted; full disks leave nothing half-written."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from alignkit.data import open_source
+from alignkit.data.plain import image_folder_items
+from alignkit.errors import AlignkitError
+from alignkit.features import embed_items
+from alignkit.features.cache import cached_features
+from tests.helpers.fakes import FakeImageEncoder, solid_png
+
+RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
+
+
+def _row_of(rgb: tuple[int, int, int]) -> np.ndarray:
+    """FakeImageEncoder's feature of a solid image: channel means, then zero stds."""
+    return np.array([c / 255 for c in rgb] + [0, 0, 0], dtype=np.float32)
+
+
+# ---- sources: duplicate keys, option values ------------------------------------------------
+
+
+def test_csv_rows_sharing_a_key_column_are_never_merged(tmp_path: Path) -> None:
+    solid_png(tmp_path / "a.png", RED)
+    solid_png(tmp_path / "b.png", BLUE)
+    (tmp_path / "t.csv").write_text("id,image,caption\nk1,a.png,a red square\nk1,b.png,a blue circle\nk2,a.png,red again\n")
+    src = open_source(f"csv:{tmp_path}/t.csv?key=id")
+    pairs = list(src)
+    assert [(p.key, p.captions) for p in pairs] == [("k1", ["a red square"]), ("k2", ["red again"])]
+    assert Path(pairs[0].image).name == "a.png"
+    [skip] = src.skipped
+    assert skip.key == "k1" and "duplicate key" in skip.reason and "b.png" in skip.reason
+
+
+@pytest.mark.parametrize("spec,part", [
+    ("builtin:emoji?n=abc", "n must be an integer"),
+    ("builtin:emoji?n=-1", "n must be at least 1"),
+    ("builtin:emoji?n=0", "n must be at least 1"),
+    ("builtin:clipart?n=0", "n must be at least 1"),
+])
+def test_bad_counts_on_sources_are_refused_before_any_work(spec: str, part: str) -> None:
+    with pytest.raises(AlignkitError, match=part):
+        open_source(spec)
+
+
+@pytest.mark.parametrize("spec,part", [
+    ("builtin:fashion-mnist?n=abc", "n must be an integer"),
+    ("builtin:fashion-mnist?n=-1", "n must be at least 1"),
+    ("builtin:mnist?seed=-3", "seed must be at least 0"),
+    ("builtin:emoji-unseen-style?n=abc", "n must be an integer"),
+    ("builtin:emoji-animals-unseen-concepts?n=-1", "n must be at least 1"),
+])
+def test_bad_counts_on_tasks_are_refused(spec: str, part: str) -> None:
+    from alignkit.data.tasks import open_task
+
+    with pytest.raises(AlignkitError, match=part):
+        open_task(spec)
+
+
+@pytest.mark.parametrize("spec,part", [
+    ("pixels?size=abc", "size must be an integer"),
+    ("pixels?size=0", "size must be at least 1"),
+    ("hashed-ngrams?dim=x", "dim must be an integer"),
+    ("pixels?dtype=int8", "dtype must be one of"),
+    ("hashed-ngrams?dtype=int8", "dtype must be one of"),
+    ("pixels?dtype=float16", "leave dtype= out"),
+])
+def test_bad_encoder_options_name_the_option(spec: str, part: str) -> None:
+    from alignkit.encoders import create_encoder
+
+    with pytest.raises(AlignkitError, match=part):
+        create_encoder(spec)
+    with pytest.raises(AlignkitError, match="dtype must be one of"):
+        create_encoder("pixels", dtype="int8")
+
+
+# ---- every skip recorded in the manifest ---------------------------------------------------
+
+
+def _hostile_folder(d: Path) -> Path:
+    d.mkdir()
+    solid_png(d / "good.png", RED)
+    (d / "dangling.png").symlink_to(d / "gone.png")
+    (d / "loop.png").symlink_to(d / "loop.png")
+    (d / "x.jpg").mkdir()
+    return d
+
+
+def test_images_mode_records_links_loops_and_directories_in_the_manifest(tmp_path: Path) -> None:
+    from alignkit.cli import cli
+    from alignkit.encoders.registry import register_backend
+    from alignkit.features import FeatureStore
+
+    d = _hostile_folder(tmp_path / "imgs")
+    skipped: list = []
+    assert [k for k, _ in image_folder_items(d, skipped)] == ["good.png"]
+    assert {s.key: s.reason for s in skipped} == {
+        "dangling.png": "dangling symbolic link (its target does not exist)",
+        "loop.png": "symbolic link loop",
+        "x.jpg": "a directory, not an image file",
+    }
+    register_backend("fakeimg", lambda name, opts: FakeImageEncoder(spec=name))
+    r = CliRunner().invoke(cli, ["embed", "--encoder", "fakeimg:x", "--images", str(d), "--out", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert "skipped 3" in r.output
+    assert {s["key"] for s in FeatureStore(tmp_path / "s").skipped} == {"dangling.png", "loop.png", "x.jpg"}
+
+
+def test_folder_source_skips_are_recorded_in_the_manifest(tmp_path: Path) -> None:
+    from alignkit.cli import cli
+    from alignkit.encoders.registry import register_backend
+    from alignkit.features import FeatureStore
+
+    d = _hostile_folder(tmp_path / "imgs")
+    lines = [{"image": n, "caption": f"caption of {n}"} for n in ("good.png", "dangling.png", "loop.png", "x.jpg")]
+    (d / "captions.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    register_backend("fakeimg", lambda name, opts: FakeImageEncoder(spec=name))
+    r = CliRunner().invoke(cli, ["embed", "--encoder", "fakeimg:x", "--data", f"folder:{d}", "--out", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    store = FeatureStore(tmp_path / "s")
+    assert store.keys() == ["good.png"]
+    assert {s["key"] for s in store.skipped} == {"dangling.png", "loop.png", "x.jpg"}
+    assert all(s["reason"].startswith("missing file") for s in store.skipped)
+
+
+# ---- content-keyed features cache, shard checksums -------------------------------------------
+
+
+def _folder_source(d: Path, colours: dict[str, tuple[int, int, int]]) -> str:
+    d.mkdir(exist_ok=True)
+    for name, rgb in colours.items():
+        solid_png(d / name, rgb)
+    (d / "captions.jsonl").write_text("".join(json.dumps({"image": n, "caption": f"a picture {n}"}) + "\n" for n in colours))
+    return f"folder:{d}"
+
+
+def _cache(spec: str, root: Path):
+    from alignkit.data.base import image_items
+
+    src = open_source(spec)
+    return cached_features(FakeImageEncoder(), image_items(src), spec, root=root, shard_size=2, num_workers=0, progress=False)
+
+
+def test_features_cache_is_keyed_by_content_not_by_the_spec(tmp_path: Path) -> None:
+    spec = _folder_source(tmp_path / "d", {"a.png": RED, "b.png": BLUE, "c.png": GREEN})
+    first = _cache(spec, tmp_path / "cache")
+    assert first.manifest["last_run"]["items_computed"] == 3
+    again = _cache(spec, tmp_path / "cache")
+    assert again.manifest["last_run"]["items_computed"] == 0  # unchanged: reused
+    solid_png(tmp_path / "d" / "b.png", GREEN)  # replace one image in place (same name)
+    os.utime(tmp_path / "d" / "b.png", ns=(1, 1))  # even an mtime set back changes the identity
+    keys, feats = _cache(spec, tmp_path / "cache").load()
+    assert keys == ["a.png", "b.png", "c.png"]
+    assert np.allclose(feats[1], _row_of(GREEN), atol=1e-2) and np.allclose(feats[0], _row_of(RED), atol=1e-2)
+    solid_png(tmp_path / "d" / "d.png", BLUE)  # a new pair
+    with open(tmp_path / "d" / "captions.jsonl", "a") as f:
+        f.write(json.dumps({"image": "d.png", "caption": "a new picture"}) + "\n")
+    store = _cache(spec, tmp_path / "cache")
+    assert store.keys() == ["a.png", "b.png", "c.png", "d.png"]
+    assert store.manifest["last_run"]["items_computed"] == 2  # only the shard whose items changed
+
+
+@pytest.mark.parametrize("damage", ["truncate", "overwrite", "delete"])
+def test_a_damaged_shard_is_detected_and_re_extracted(tmp_path: Path, damage: str) -> None:
+    from alignkit.features import FeatureStore
+    from alignkit.features.store import StoreDamagedError
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i, rgb in enumerate([RED, BLUE, GREEN, RED, BLUE]):
+        solid_png(d / f"{i}.png", rgb)
+    out = tmp_path / "s"
+    reference = embed_items(FakeImageEncoder(), image_folder_items(d), out, shard_size=2, num_workers=0, progress=False).load()
+    shard = out / "shard-00001.npy"
+    if damage == "truncate":
+        shard.write_bytes(shard.read_bytes()[:-7])
+        with pytest.raises(StoreDamagedError, match="shard-00001"):
+            FeatureStore(out).load()  # never served: a clear error, not an mmap ValueError
+    elif damage == "overwrite":
+        other = np.load(out / "shard-00000.npy")
+        np.save(shard, other)
+    else:
+        shard.unlink()
+    store = embed_items(FakeImageEncoder(), image_folder_items(d), out, shard_size=2, num_workers=0, progress=False)
+    assert store.manifest["last_run"]["items_computed"] == 2  # that shard only
+    assert store.manifest["last_run"]["re_extracted"][0]["shard"] == "shard-00001"
+    keys, feats = store.load()
+    assert keys == reference[0] and np.array_equal(feats, reference[1])
+
+
+def test_a_derived_subset_follows_a_changed_parent(tmp_path: Path) -> None:
+    from alignkit.features.store import derive_subset
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    solid_png(d / "a.png", RED)
+    solid_png(d / "b.png", BLUE)
+    parent = embed_items(FakeImageEncoder(), image_folder_items(d), tmp_path / "p", num_workers=0, progress=False)
+    assert np.allclose(derive_subset(parent, lambda k: k == "b.png", tmp_path / "sub").load()[1][0], _row_of(BLUE), atol=1e-2)
+    solid_png(d / "b.png", GREEN)
+    os.utime(d / "b.png", ns=(2, 2))
+    parent = embed_items(FakeImageEncoder(), image_folder_items(d), tmp_path / "p", num_workers=0, progress=False)
+    assert np.allclose(derive_subset(parent, lambda k: k == "b.png", tmp_path / "sub").load()[1][0], _row_of(GREEN), atol=1e-2)
+
+
+# ---- full disk -------------------------------------------------------------------------------
+
+
+def test_a_full_disk_during_embed_is_a_clear_error_and_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    from alignkit.cli import cli
+    from alignkit.encoders.registry import register_backend
+    from alignkit.features import store as store_mod
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i in range(4):
+        solid_png(d / f"{i}.png", RED)
+    calls = {"n": 0}
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:  # the second shard's features
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(store_mod.os, "fsync", fsync)
+    register_backend("fakeimg", lambda name, opts: FakeImageEncoder(spec=name))
+    out = tmp_path / "s"
+    r = CliRunner().invoke(cli, ["embed", "--encoder", "fakeimg:x", "--images", str(d), "--out", str(out), "--shard-size", "2", "--workers", "0"])
+    assert isinstance(r.exception, AlignkitError) and "no space left" in str(r.exception), r.output
+    assert "shard-00001.npy" in str(r.exception)
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
+    monkeypatch.setattr(store_mod.os, "fsync", real_fsync)
+    r = CliRunner().invoke(cli, ["embed", "--encoder", "fakeimg:x", "--images", str(d), "--out", str(out), "--shard-size", "2", "--workers", "0"])
+    assert r.exit_code == 0 and "4 rows" in r.output and "2 items encoded" in r.output, r.output

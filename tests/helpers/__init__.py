@@ -1,0 +1,1 @@
+"""Shared test helpers (not tests): fake encoders, synthetic data, tiny saved models."""
