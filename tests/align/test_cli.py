@@ -149,6 +149,7 @@ def test_config_file_and_bad_options(folder, tmp_path):
         invoke(*common(folder, tmp_path / "b", tmp_path / "c"), "--set", "epochz=3")
 
 
+@pytest.mark.slow
 def test_align_select_chooses_on_training_folds_then_trains_the_choice(folder, tmp_path):
     out, cache = tmp_path / "run", tmp_path / "cache"
     cands = tmp_path / "candidates.yaml"

@@ -46,6 +46,7 @@ def same_weights(a: Path, b: Path) -> bool:
 # ---- checkpoints: never lose the last good one ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_crash_before_state_json_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:
     from alignkit import atomic as store
 
@@ -69,6 +70,7 @@ def test_a_crash_before_state_json_keeps_the_previous_checkpoint(tmp_path: Path,
     assert [json.loads(x)["epoch"] for x in (tmp_path / "cut/metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_a_crash_between_the_checkpoint_renames_resumes(tmp_path: Path, monkeypatch) -> None:
     from alignkit.align.training import checkpoint
 
@@ -138,6 +140,7 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_a_refit_killed_in_its_refit_phase_resumes_to_the_uninterrupted_result(folder: Path, tmp_path: Path, monkeypatch) -> None:
     from alignkit.cli import cli
 

@@ -37,6 +37,7 @@ def test_style_shifts_are_bounded_seeded_differences():
     assert float(a.min()) >= -1.5 and float(a.max()) <= 0.0 and float(a.min()) < -0.5
 
 
+@pytest.mark.slow
 def test_style_shift_makes_the_image_head_robust_to_an_unseen_style(tmp_path):
     data, truth = styled_pairs()
     # the held-out style extrapolates from the two training styles: B0 + 3 (B1 - B0)
@@ -76,6 +77,7 @@ def test_refit_epochs_takes_the_latest_epoch_within_tolerance():
     assert refit_epochs([{"epoch": 1}, {"epoch": 2}], 0.01) == 2  # no validation rows: every epoch run
 
 
+@pytest.mark.slow
 def test_refit_trains_on_every_pair_for_the_chosen_epochs(tmp_path):
     data, _ = styled_pairs(120)
     cfg = recipe(epochs=5, refit=True, refit_tolerance=0.0, batch_size=16)
@@ -105,6 +107,7 @@ def test_bad_refit_and_shift_values_are_refused():
         recipe(refit_tolerance=2.0).validate()
 
 
+@pytest.mark.slow
 def test_an_ensemble_scores_with_its_members_mean_cosine_and_round_trips(tmp_path):
     from alignkit.align import AlignedModel
     from alignkit.align.model.heads import members_of
@@ -131,6 +134,7 @@ def test_an_ensemble_scores_with_its_members_mean_cosine_and_round_trips(tmp_pat
         recipe(ensemble=0).validate()
 
 
+@pytest.mark.slow
 def test_a_refit_run_killed_in_its_selection_run_resumes_from_its_saved_recipe(tmp_path):
     from alignkit.errors import AlignkitError
 

@@ -56,6 +56,7 @@ def test_one_domain_data_gets_only_the_concept_fold_and_bad_kinds_are_refused():
         make_folds(data, kinds=("domain",))
 
 
+@pytest.mark.slow
 def test_selection_prefers_the_recipe_that_generalises_and_scores_baselines_on_the_same_folds(tmp_path):
     data = two_style_pairs()
     base = AlignConfig.from_dict({**PLAIN_HEADS}).with_overrides(dict(epochs=15, batch_size=32, lr=3e-3, embed_dim=16, style_shift=0.0, refit=False, val_fraction=0.0))

@@ -71,6 +71,7 @@ def test_the_three_feature_paths_hold_the_same_pairs(stores):
     assert sets["device"].pooled_rows("image").table.dtype == torch.float16
 
 
+@pytest.mark.slow
 def test_mmap_and_device_training_is_bit_identical_to_ram(stores, tmp_path):
     for p in PATHS:
         train(recipe(features_in=p), stores / "img", stores / "txt", tmp_path / p, progress=False)

@@ -55,6 +55,7 @@ def _image_structure(model, data) -> float:
     return float(structure_divergence(torch.as_tensor(b.pooled), z))
 
 
+@pytest.mark.slow
 def test_training_with_the_regulariser_keeps_the_frozen_neighbourhoods(tmp_path):
     data = pairs()
     runs = {}

@@ -30,6 +30,7 @@ def last_record(out) -> dict:
         ({"kind": "token"}, "infonce"),
     ],
 )
+@pytest.mark.slow
 def test_training_raises_validation_r1_far_above_chance(tmp_path, heads, loss):
     data = pairs(tokens=heads["kind"] == "token")
     cfg = recipe(image_head=heads, text_head=heads, loss=loss, init_temperature=0.07 if loss == "infonce" else 0.1)
@@ -48,6 +49,7 @@ def test_training_raises_validation_r1_far_above_chance(tmp_path, heads, loss):
         assert hits(model) > 3 * hits(untrained.eval()) + 0.1
 
 
+@pytest.mark.slow
 def test_identity_head_on_one_side_maps_into_the_other_space(tmp_path):
     data = pairs()
     cfg = recipe(image_head={"kind": "mlp"}, text_head={"kind": "identity"}, epochs=8)
@@ -76,6 +78,7 @@ class CrashingPairs(CachedPairs):
         return super().image_batch(rows)
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
     d = latent_pairs(300)
     cfg = recipe(epochs=5, image_head={"kind": "mlp", "dropout": 0.2}, text_head={"kind": "mlp", "dropout": 0.2})
@@ -96,6 +99,7 @@ def test_resume_continues_exactly(tmp_path):
     assert [r["epoch"] for r in log] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_truncated_checkpoint(tmp_path):
     data = pairs(200)
     cfg = recipe(epochs=2)
@@ -117,6 +121,7 @@ def test_resume_refuses_a_changed_recipe_and_a_missing_run(tmp_path):
         train_pairs(recipe(epochs=1), data, tmp_path / "a", progress=False)
 
 
+@pytest.mark.slow
 def test_best_checkpoint_is_kept_and_early_stopping_stops(tmp_path):
     data = pairs(300)
     # a learning rate this high makes validation R@1 fall after the first epochs
@@ -169,6 +174,7 @@ def test_split_is_deterministic_and_order_free():
     assert {keys[i] for i in split_rows(keys, 0.2, seed=4)[1]} != {keys[i] for i in va}
 
 
+@pytest.mark.slow
 def test_all_captions_mode_uses_every_caption(tmp_path):
     data = pairs(200)
     train_pairs(recipe(captions="all", epochs=2, batch_size=50, val_fraction=0.0), data, tmp_path, progress=False)

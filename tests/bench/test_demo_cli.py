@@ -3,6 +3,7 @@ has a verdict line per task, aligns only one pair, and says why that pair was ch
 
 from __future__ import annotations
 
+import pytest
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from tests.helpers.bench_data import tiny_setup
 
 
+@pytest.mark.slow
 def test_demo_writes_verdicts_per_task(tmp_path: Path, monkeypatch):
     from alignkit.cli import cli
 

@@ -46,6 +46,7 @@ def _results(out: Path) -> pl.DataFrame:
     return df.filter(pl.col("section").is_in(DETERMINISTIC)).sort(df.columns, nulls_last=True)
 
 
+@pytest.mark.slow
 def test_bench_table_report_reuse_and_seed(setup: dict, tmp_path: Path):
     out = tmp_path / "bench"
     res = run(bench_args(setup, out))

@@ -75,6 +75,7 @@ def setup(tmp_path: Path, monkeypatch) -> dict:
     return tiny_setup(tmp_path / "data")
 
 
+@pytest.mark.slow
 def test_bench_study_from_one_command(setup: dict, tmp_path: Path):
     from alignkit.cli import cli
 

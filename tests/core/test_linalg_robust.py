@@ -60,6 +60,7 @@ def test_every_driver_failing_is_a_clear_error(monkeypatch):
         linalg.svd(np.ones((30, 8)))
 
 
+@pytest.mark.slow
 def test_cca_metrics_survive_a_lapack_that_fails_to_converge(monkeypatch):
     """torch's eigh and SVD both failing (as MKL's did on an AMD CPU) must not stop SVCCA or CCA."""
     _, _, x, y = rank_deficient(n=120)

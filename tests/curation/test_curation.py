@@ -85,6 +85,7 @@ def make_eval_task(root: Path, pool: Path) -> None:
     Image.new("RGB", (24, 24), (0, 0, 120)).save(root / "blue" / "b.png")
 
 
+@pytest.mark.slow
 def test_curate_cli_end_to_end_with_leak_check(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
     from alignkit.cli import cli
@@ -125,6 +126,7 @@ def test_curate_cli_end_to_end_with_leak_check(tmp_path: Path, monkeypatch):
     assert res2.exit_code == 0 and json.loads((out / "subset.json").read_text())["keys"] == keys
 
 
+@pytest.mark.slow
 def test_keep_leaks_and_budget(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
     from alignkit.cli import cli
@@ -151,6 +153,7 @@ def test_curate_needs_concepts(tmp_path: Path):
     assert res.exit_code != 0 and "give concepts" in res.output
 
 
+@pytest.mark.slow
 def test_align_on_a_subset_reuses_the_pool_features(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
     from alignkit.cli import cli
@@ -185,7 +188,7 @@ def test_interrupted_scoring_resumes_to_the_same_selection(tmp_path: Path, monke
     cur = importlib.import_module("alignkit.curation.curate")  # the module, not the function of that name
     from alignkit.curation import Concepts, CurateConfig, curate
     from alignkit.features import embed_items
-    from fakes import FakeImageEncoder, FakeTextEncoder
+    from tests.helpers.fakes import FakeImageEncoder, FakeTextEncoder
 
     rng = np.random.default_rng(0)
     words = list(COLOURS)

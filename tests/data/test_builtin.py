@@ -342,6 +342,7 @@ def real_emoji(monkeypatch: pytest.MonkeyPatch):
     emoji_concepts._cached_concepts.cache_clear()
 
 
+@pytest.mark.slow
 def test_real_emoji_held_out_concepts_share_no_caption_and_no_family(real_emoji) -> None:
     """Issue 11: the unseen-concepts split leaked ("mouse" via mouse face, "calendar" via tear-off
     calendar, ...) and near-twins crossed it (monkey / monkey face, keycaps, clock faces, ...)."""
@@ -489,6 +490,7 @@ def test_clipart_index_from_an_older_alignkit_is_refetched(tmp_path: Path, monke
 # ---- the real training set ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_training_set_size_and_clipart_leaks(real_emoji) -> None:
     """Issue 23's target, on the fetched sets: the demo's training set holds >= 9,000 images of
     >= 3,000 distinct concepts, and its clip art names no held-out emoji concept."""

@@ -58,6 +58,7 @@ def _specs(folders):
             f"timm:{folders['timm']}": "image", f"hf:{folders['bert']}": "text", f"st:{folders['st']}": "text"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", range(6), ids=["lite0", "minilm", "hf-dinov2", "timm-vit", "hf-bert", "st"])
 def test_onnx_features_equal_torch_within_float16_rounding(which, folders, images):
     spec, modality = list(_specs(folders).items())[which]
@@ -75,6 +76,7 @@ def test_onnx_features_equal_torch_within_float16_rounding(which, folders, image
     assert fast.describe()["engine"] == "onnx"
 
 
+@pytest.mark.slow
 def test_auto_picks_onnx_on_cpu_and_torch_where_onnx_is_not_the_fast_path():
     assert engines.resolve_engine("auto", "cpu", "float32", True) == "onnx"
     assert engines.resolve_engine("auto", "cuda", "float32", True) == "torch"
@@ -88,6 +90,7 @@ def test_auto_picks_onnx_on_cpu_and_torch_where_onnx_is_not_the_fast_path():
     assert isinstance(create_encoder("minilm-l6"), OnnxEncoder)
 
 
+@pytest.mark.slow
 def test_export_is_made_once_and_reused(cache, monkeypatch):
     first = create_encoder("minilm-l6", engine="onnx")
     exports = list((cache / "onnx").iterdir())
@@ -106,6 +109,7 @@ def test_export_is_made_once_and_reused(cache, monkeypatch):
     assert len(list((cache / "onnx").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_a_damaged_export_is_rebuilt_not_used(cache, capsys):
     ref = create_encoder("minilm-l6", engine="torch").encode(TEXTS).pooled.numpy()
     create_encoder("minilm-l6", engine="onnx")
@@ -122,6 +126,7 @@ def test_a_damaged_export_is_rebuilt_not_used(cache, capsys):
     assert model.is_file()
 
 
+@pytest.mark.slow
 def test_several_layers_in_one_onnx_pass_match_torch(images):
     ref = create_encoder("efficientnet-lite0", engine="torch")
     fast = create_encoder("efficientnet-lite0", engine="onnx")

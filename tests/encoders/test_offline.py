@@ -112,6 +112,7 @@ def test_minilm_is_the_real_model():
     assert out.mask.sum(1).tolist()[0] < out.mask.shape[1]
 
 
+@pytest.mark.slow
 def test_minilm_random_control_loses_the_meaning():
     enc = create_encoder("minilm-l6-random")
     again = create_encoder("minilm-l6-random")
@@ -173,6 +174,7 @@ def test_hashed_ngrams_control():
         enc.encode(["x"], tokens=True)
 
 
+@pytest.mark.slow
 def test_hashed_ngrams_are_the_same_in_another_process():
     code = (
         "from alignkit.encoders import create_encoder;"

@@ -32,6 +32,7 @@ def _same_store(a, b) -> None:
     assert [s["skipped"] for s in a.manifest["shards"]] == [s["skipped"] for s in b.manifest["shards"]]
 
 
+@pytest.mark.slow
 def test_lite_layers_in_one_pass_equal_separate_runs(tmp_path, monkeypatch):
     specs = ["efficientnet-lite0", "efficientnet-lite0?layer=4", "efficientnet-lite0?layer=-3"]
     encoders = [create_encoder(s, engine="torch") for s in specs]  # counts torch's own passes
@@ -56,6 +57,7 @@ def test_lite_layers_in_one_pass_equal_separate_runs(tmp_path, monkeypatch):
     assert together[1].load()[1].shape[1] != together[0].load()[1].shape[1]  # a block's width, not the head's
 
 
+@pytest.mark.slow
 def test_a_rerun_reuses_every_layer_and_recomputes_only_what_is_missing(tmp_path):
     encoders = [create_encoder("efficientnet-lite0?layer=2"), create_encoder("efficientnet-lite0?layer=5")]
     items = _images(5)

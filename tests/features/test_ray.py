@@ -17,6 +17,8 @@ from alignkit.encoders import create_encoder  # noqa: E402
 from alignkit.features.extract import embed_items  # noqa: E402
 from alignkit.features.ray_engine import ray_chunk_runner  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test here starts a local Ray cluster
+
 
 @pytest.fixture(scope="module")
 def runner():

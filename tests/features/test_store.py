@@ -149,6 +149,7 @@ def run_embed_script(images: Path, out: Path, delay: float) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code])
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_an_uninterrupted_run(image_dir: Path, tmp_path: Path):
     reference = embed_items(FakeImageEncoder(), image_folder_items(image_dir), tmp_path / "ref", shard_size=8,
                             batch_size=4, num_workers=0, progress=False)

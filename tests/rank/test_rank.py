@@ -44,6 +44,7 @@ def run(args: list[str]):
     return res
 
 
+@pytest.mark.slow
 def test_rank_json_report_and_cached_rerun(probe: str, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "report"
@@ -77,6 +78,7 @@ def test_rank_json_report_and_cached_rerun(probe: str, tmp_path: Path, monkeypat
     assert before == after  # no store written, no score recomputed
 
 
+@pytest.mark.slow
 def test_layerwise_reports_a_best_layer(probe: str, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
     vit, _ = save_vit(tmp_path / "vit")
@@ -102,6 +104,7 @@ def test_unknown_encoder_and_wrong_modality(probe: str, tmp_path: Path, monkeypa
     assert res.exit_code != 0 and "in the image zoo" in str(res.exception)
 
 
+@pytest.mark.slow
 def test_svcca_share_reaches_the_metric(probe: str, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
     raw = {}
@@ -114,6 +117,7 @@ def test_svcca_share_reaches_the_metric(probe: str, tmp_path: Path, monkeypatch)
     assert all(0 < v <= 1 for v in raw.values()) and raw["0.5"] != raw["0.8"]
 
 
+@pytest.mark.slow
 def test_a_metric_that_cannot_be_computed_is_nan_with_its_reason(probe: str, tmp_path: Path, monkeypatch):
     """One metric failing on one pair (every SVD driver refusing) must not end the ranking."""
     from alignkit import linalg
@@ -136,6 +140,7 @@ def test_a_metric_that_cannot_be_computed_is_nan_with_its_reason(probe: str, tmp
     assert "svcca failed or sat in a degenerate regime" in (tmp_path / "r" / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_svcca_in_a_degenerate_regime_is_flagged(probe: str, tmp_path: Path, monkeypatch):
     """20 probe pairs: SVCCA keeping 3 components is fine, keeping a quarter of the rows or more (12 at share
     0.99) is flagged in the JSON and in the table."""

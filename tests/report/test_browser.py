@@ -89,6 +89,7 @@ def _ranking_entries() -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     return ranked, tuple(DEFAULT_METRICS)
 
 
+@pytest.mark.slow
 def test_ranking_and_wide_tables_fit_a_1280px_page(tmp_path):
     from alignkit.rank.page import write_rank_report
 
