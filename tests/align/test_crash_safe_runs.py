@@ -1,4 +1,4 @@
-"""Crash-safe training runs (issue 12): a crash at any point of a checkpoint write or of a refit's
+"""Crash-safe training runs: a crash at any point of a checkpoint write or of a refit's
 second phase resumes to the uninterrupted result; a diverging run stops with a clear error and saves
 no non-finite model; bad values and edited model configs are clear errors; reports escape control
 characters; rank scores are keyed by the probe's content."""

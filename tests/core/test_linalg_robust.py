@@ -1,4 +1,4 @@
-"""No numeric path relies on one machine's LAPACK converging (issue 11): CCA/SVCCA and the CCA
+"""No numeric path relies on one machine's LAPACK converging: CCA/SVCCA and the CCA
 baseline work from the SVD of the centred data with a rank cut, a failing driver falls back and
 is recorded, and a metric in a degenerate regime (rank kept ~ rows) is flagged."""
 

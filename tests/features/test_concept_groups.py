@@ -1,5 +1,5 @@
 """Training groups come from the source's concept ids where it names them, not from caption
-identity (issue 11): cat and cat face share the caption "cat" but are two concepts; the Google
+identity: cat and cat face share the caption "cat" but are two concepts; the Google
 and Twitter drawings of one emoji are one."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hostile-user reproductions (issue 12): each bad input gives a clear error naming the bad part or a
+"""Hostile-user reproductions: each bad input gives a clear error naming the bad part or a
 recorded skip; caches never serve features or scores of content that changed; damaged shards are
 re-extracted; full disks leave nothing half-written."""
 
