@@ -17,7 +17,3 @@ def load(ref: str) -> Any:
     if not sep or not attr:
         raise ValueError(f"a lazy reference is 'module:attribute', got {ref!r}")
     return getattr(importlib.import_module(module), attr)
-
-
-def module_of(ref: str) -> str:
-    return ref.partition(":")[0]

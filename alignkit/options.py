@@ -1,11 +1,15 @@
-"""Parsing of ``?key=value`` options in encoder, data and task specs: one place that turns a bad
-value into an ``AlignkitError`` naming the option and the spec, at parse time, before any work."""
+"""Option values every stage shares: the one encode batch-size default, and parsing of
+``?key=value`` options in encoder, data and task specs (one place that turns a bad value into an
+``AlignkitError`` naming the option and the spec, at parse time, before any work)."""
 
 from __future__ import annotations
 
 from alignkit.errors import AlignkitError
 
 DTYPES = ("float32", "float16", "bfloat16")
+# items per encoder forward pass wherever frozen encoders run (extraction, evaluation, --online,
+# AlignedModel.encode_*), unless a caller or --batch-size says otherwise
+ENCODE_BATCH_SIZE = 64
 
 
 def int_option(value: str | int | None, name: str, where: str, *, minimum: int | None = 1) -> int | None:

@@ -1,11 +1,38 @@
-"""Quiet mode for the libraries alignkit loads models with: ``--quiet`` must silence every
-bar, including the "Loading weights" bars of transformers and sentence-transformers and the
-download bars of huggingface_hub, not only alignkit's own."""
+"""Progress bars: alignkit's one bar helper (``progress_bar``, tqdm loaded lazily), and quiet
+mode for the libraries alignkit loads models with: ``--quiet`` must silence every bar, including
+the "Loading weights" bars of transformers and sentence-transformers and the download bars of
+huggingface_hub, not only alignkit's own."""
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Any
+
+
+class _NoBar:
+    """What ``progress_bar`` returns when bars are off: takes every call, shows nothing."""
+
+    total = n = None
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **kw: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int | None, desc: str, enabled: bool, unit: str = "item", **options: Any) -> Any:
+    """A tqdm bar (with a total, hence an ETA, whenever the count is known), or a silent stand-in
+    when ``enabled`` is false; ``options`` go to tqdm (``leave``, ``smoothing``)."""
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, **options)
 
 
 def silence_progress_bars() -> None:

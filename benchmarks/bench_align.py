@@ -31,7 +31,8 @@ import torch
 
 
 def cached_vs_online(vision: str, text: str, concepts: int, epochs: int, root: Path) -> dict:
-    from alignkit.align import AlignConfig, train, train_pairs
+    from alignkit.align import AlignConfig, train
+    from alignkit.align.training.loop import train_pairs
     from alignkit.features.pairs import OnlinePairs
     from alignkit.data import open_source
     from alignkit.data.base import caption_items, image_items
@@ -63,7 +64,8 @@ def cached_vs_online(vision: str, text: str, concepts: int, epochs: int, root: P
 
 
 def throughput(n: int, epochs: int, root: Path) -> dict:
-    from alignkit.align import AlignConfig, train_pairs
+    from alignkit.align import AlignConfig
+    from alignkit.align.training.loop import train_pairs
     from alignkit.features.pairs import CachedPairs
 
     rng = np.random.default_rng(0)
@@ -103,7 +105,8 @@ RECIPES: dict[str, dict] = {
 
 def recipes(vision: str, text: str, data: str, seeds: list[int], only: list[str] | None, root: Path) -> list[dict]:
     """Each recipe on the same cached features and validation split; best-epoch validation R@1."""
-    from alignkit.align import AlignConfig, train_pairs
+    from alignkit.align import AlignConfig
+    from alignkit.align.training.loop import train_pairs
     from alignkit.features.pairs import CachedPairs
     from alignkit.encoders import create_encoder
     from alignkit.features.cache import store_path

@@ -67,7 +67,7 @@ def main() -> None:
     from alignkit.align.recipe import AlignConfig
     from alignkit.align.training.loop import train
     from alignkit.curation import CurateConfig, curate, from_tasks
-    from alignkit.curation.pipeline import embed_pool, evaluation_image_features
+    from alignkit.curation.steps import embed_pool, evaluation_image_features
     from alignkit.data import open_task
     from alignkit.data.base import pair_key_of
     from alignkit.encoders import create_encoder

@@ -31,7 +31,8 @@ IMAGE_DIM, TEXT_DIM, SHARD = 1024, 768, 8192
 
 def write_store(path: Path, keys: list[str], dim: int, seed: int, latent: np.ndarray) -> None:
     """A store in the real format (manifest, shards, keys) holding latent @ random map + noise."""
-    from alignkit.features.store import FORMAT, MANIFEST, atomic_save_npy, atomic_write_json, keys_digest
+    from alignkit.atomic import atomic_save_npy, atomic_write_json
+    from alignkit.features.store import FORMAT, MANIFEST, keys_digest
 
     rng = np.random.default_rng(seed)
     proj = (rng.standard_normal((latent.shape[1], dim)) / np.sqrt(latent.shape[1])).astype(np.float32)

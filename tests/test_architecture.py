@@ -52,6 +52,7 @@ ONE_DEFINITION = {
     "as_tensor_matrix": "alignkit.arrays",
     "as_finite_array": "alignkit.arrays",
     "resolve_device": "alignkit.devices",
+    "progress_bar": "alignkit.progress",
 }
 # names that would mean a second implementation of one of those jobs
 FORBIDDEN_NAMES = {"write_atomic", "_principal", "principal_basis", "as_matrix", "_ridge", "ridge", "cca_solve", "normalize_rows"}
@@ -324,3 +325,18 @@ def test_no_lazy_public_name_is_also_a_submodule():
             continue
         clashes += [f"{name}.{public}" for public in importlib.import_module(name).__all__ if f"{name}.{public}" in known]
     assert not clashes, f"lazily exported names that are also submodules: {clashes}"
+
+
+def test_one_encode_batch_size_default():
+    """Every function that takes an encode batch size defaults to ``alignkit.options.ENCODE_BATCH_SIZE``,
+    never to a number of its own."""
+    literal = []
+    for name, (path, _) in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args.args + node.args.kwonlyargs
+                defaults = [None] * (len(node.args.args) - len(node.args.defaults)) + node.args.defaults + node.args.kw_defaults
+                for arg, default in zip(args, defaults):
+                    if arg.arg in ("batch_size", "encode_batch_size") and isinstance(default, ast.Constant):
+                        literal.append(f"{name}.{node.name}({arg.arg}={default.value})")
+    assert not literal, f"batch-size defaults of their own: {literal}"

@@ -23,7 +23,7 @@ _EXPORTS = {
     "ModelLoadError": "alignkit.align.model.hub:ModelLoadError",
     "as_open_clip": "alignkit.align.model.open_clip:as_open_clip",
     "train": "alignkit.align.training.loop:train",
-    "train_pairs": "alignkit.align.training.loop:train_pairs",
+    "train_from_specs": "alignkit.align.workflow.from_specs:train_from_specs",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from alignkit.engines import ENGINES
 from alignkit.errors import AlignkitError
+from alignkit.options import ENCODE_BATCH_SIZE
 
 HEAD_KINDS = ("linear", "mlp", "token", "identity", "residual")
 INITS = ("auto", "none", "procrustes")
@@ -104,7 +105,7 @@ class AlignConfig:
     device: str = "auto"
     engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
     online: bool = False
-    encode_batch_size: int = 64
+    encode_batch_size: int = ENCODE_BATCH_SIZE
     # where cached features live while training: auto | ram | mmap | device (see alignkit/features/placement.py)
     features_in: str = "auto"
     precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 on GPUs that have it, else fp32)

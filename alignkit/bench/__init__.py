@@ -6,7 +6,7 @@
 
 from alignkit.bench.config import BUILTIN_TASKS, BenchConfig
 from alignkit.bench.demo import budget_note, demo_config, study_config
-from alignkit.bench.pipeline import BenchOutcome, run_bench
+from alignkit.bench.runner import BenchOutcome, run_bench
 from alignkit.bench.page import write_bench_outputs
 
 __all__ = ["BUILTIN_TASKS", "BenchConfig", "BenchOutcome", "budget_note", "demo_config", "run_bench", "study_config", "write_bench_outputs"]

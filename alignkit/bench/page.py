@@ -17,7 +17,7 @@ from alignkit.report import Report, plots, write_table
 from alignkit.rank.table import label, metric_matrix, pair_notes
 
 if TYPE_CHECKING:
-    from alignkit.bench.pipeline import BenchOutcome
+    from alignkit.bench.runner import BenchOutcome
 
 
 def machine_facts() -> dict[str, Any]:

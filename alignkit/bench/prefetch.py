@@ -13,6 +13,7 @@ from alignkit.data import open_source
 from alignkit.data.base import caption_items, image_items
 from alignkit.evaluate.cached import task_inputs
 from alignkit.features.cache import cached_layer_features
+from alignkit.options import ENCODE_BATCH_SIZE
 
 
 def model_groups(specs: Iterable[str]) -> list[list[str]]:
@@ -35,4 +36,4 @@ def prefetch_layers(bench: Any, vision_specs: Iterable[str], text_specs: Iterabl
             train_items = (image_items if modality == "image" else caption_items)(open_source(config.train))
             sets = [(config.train, train_items)] + [task_inputs(task, spec, modality) for spec, task in bench.tasks.items()]
             for dataset_id, items in sets:
-                cached_layer_features(encoders, items, dataset_id, batch_size=64, progress=bench.progress)
+                cached_layer_features(encoders, items, dataset_id, batch_size=ENCODE_BATCH_SIZE, progress=bench.progress)

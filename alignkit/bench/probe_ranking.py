@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable
 
-from alignkit.bench.compute import Meter
+from alignkit.bench.meter import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.data import open_source
-from alignkit.rank.pipeline import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
+from alignkit.rank.scoring import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
 from alignkit.rank.table import ranking
 
 Say = Callable[[str], None]

@@ -39,7 +39,7 @@ def curate(pool_spec, vision_spec, text_spec, concept_tasks, concepts_file, conc
            min_score, dedup, leak_tasks, leak_threshold, keep_leaks, out, device, engine):
     """Select a concept-balanced subset of a pool; `alignkit align --data subset:OUT` trains on it."""
     from alignkit.curation import CurateConfig, curate as run_curation, write_subset
-    from alignkit.curation.pipeline import build_concepts, embed_pool, evaluation_image_features, report_and_examples
+    from alignkit.curation.steps import build_concepts, embed_pool, evaluation_image_features, report_and_examples
     from alignkit.encoders import create_encoder
 
     if not (concept_tasks or concepts_file or concept_images):

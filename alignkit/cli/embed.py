@@ -12,6 +12,7 @@ import click
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
 from alignkit.errors import AlignkitError
+from alignkit.options import ENCODE_BATCH_SIZE
 
 
 @click.command()
@@ -20,7 +21,7 @@ from alignkit.errors import AlignkitError
 @click.option("--texts", type=click.Path(path_type=Path), help="A text file with one caption per line.")
 @click.option("--data", "data_spec", help="A pair source (see `alignkit data --help`); the encoder's modality picks the side.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Feature store folder (resumed if it exists).")
-@click.option("--batch-size", default=64, show_default=True)
+@click.option("--batch-size", default=ENCODE_BATCH_SIZE, show_default=True)
 @click.option("--shard-size", default=2048, show_default=True, help="Rows per shard (the unit of resume).")
 @click.option("--workers", type=int, default=None, help="Decode workers (default: cores-1 for images, 0 for text).")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)

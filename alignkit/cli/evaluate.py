@@ -12,6 +12,7 @@ import click
 
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
+from alignkit.options import ENCODE_BATCH_SIZE
 
 
 @click.command("eval")
@@ -32,7 +33,7 @@ from alignkit.engines import ENGINE_HELP, ENGINES
               help="Folder for results.{parquet,csv,jsonl}, clip_benchmark/*.json, confusion plots and index.html.")
 @click.option("--name", "names", multiple=True,
               help="Name of each MODEL in the results, in order (default: the folder name or hub id).")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=ENCODE_BATCH_SIZE, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help=ENGINE_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bars (model loading included) and no notes.")

@@ -43,7 +43,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     """Rank every vision x text encoder pair by CKA, mutual k-NN and more, raw and calibrated."""
     from alignkit.data import open_source
     from alignkit.errors import AlignkitError
-    from alignkit.rank.pipeline import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
+    from alignkit.rank.scoring import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
     from alignkit.rank.table import best_layers, pair_json, ranking
     from alignkit.rank.page import write_rank_report
 

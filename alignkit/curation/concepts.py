@@ -15,6 +15,7 @@ import numpy as np
 from alignkit.arrays import l2_normalize
 from alignkit.encoders.base import Encoder
 from alignkit.errors import AlignkitError
+from alignkit.options import ENCODE_BATCH_SIZE
 
 DEFAULT_TEMPLATES = ["a photo of a {c}.", "a drawing of a {c}.", "{c}"]
 
@@ -36,7 +37,7 @@ class Concepts:
                 raise AlignkitError(f"{len(self.names)} concept names but {len(side)} prototypes")
 
 
-def text_prototypes(encoder: Encoder, prompts: Sequence[Sequence[str]], batch_size: int = 64) -> np.ndarray:
+def text_prototypes(encoder: Encoder, prompts: Sequence[Sequence[str]], batch_size: int = ENCODE_BATCH_SIZE) -> np.ndarray:
     """Per concept: the normalised mean of its normalised prompt embeddings."""
     flat = [p for group in prompts for p in group]
     if not flat:

@@ -80,7 +80,7 @@ def _open_wds(loc: str, p: dict[str, str], spec: str) -> PairSource:
 
 def _open_table(fmt: str) -> Callable[[str, dict[str, str], str], PairSource]:
     def open_(loc: str, p: dict[str, str], spec: str) -> PairSource:
-        from alignkit.data.tables import TableSource
+        from alignkit.data.table_files import TableSource
 
         p = _take(p, ("image", "caption", "text", "key", "root"), spec)
         caption = p.get("caption") or p.get("text") or "caption"

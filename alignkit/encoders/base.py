@@ -15,6 +15,8 @@ from typing import Any, Literal, Sequence
 
 import torch
 
+from alignkit.options import ENCODE_BATCH_SIZE
+
 Modality = Literal["image", "text"]
 
 
@@ -115,7 +117,7 @@ class Encoder(ABC):
         return None
 
     @torch.inference_mode()
-    def encode(self, items: Sequence[Any], batch_size: int = 32, tokens: bool = False) -> EncoderOutput:
+    def encode(self, items: Sequence[Any], batch_size: int = ENCODE_BATCH_SIZE, tokens: bool = False) -> EncoderOutput:
         """Convenience: preprocess, collate and forward a list in batches, in this process."""
         if len(items) == 0:
             raise ValueError("encode() needs at least one item")

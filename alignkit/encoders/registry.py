@@ -51,11 +51,6 @@ def register_backend(prefix: str, factory: BackendFactory) -> None:
     _BACKENDS[prefix] = factory
 
 
-def register_entry(entry: ZooEntry) -> None:
-    """Add a short name (offline model, control, or hub preset) to the zoo."""
-    _ZOO[entry.name] = entry
-
-
 def _ensure_loaded() -> None:
     """Load the built-in short names once (the backends' factories load when first used)."""
     global _LOADED

@@ -24,6 +24,7 @@ from alignkit.evaluate.score_tasks import TaskResult, classification_result, ret
 from alignkit.evaluate.zeroshot import zero_shot_classifier
 from alignkit.features.cache import cached_features, store_path
 from alignkit.features.store import FeatureStore
+from alignkit.options import ENCODE_BATCH_SIZE
 
 
 @dataclass
@@ -62,7 +63,7 @@ def task_inputs(task: ClassificationTask | RetrievalTask, task_id: str, modality
 
 
 def task_features(
-    task: ClassificationTask | RetrievalTask, task_id: str, vision: Any, text: Any, progress: bool, batch_size: int = 64
+    task: ClassificationTask | RetrievalTask, task_id: str, vision: Any, text: Any, progress: bool, batch_size: int = ENCODE_BATCH_SIZE
 ) -> TaskFeatures:
     """Embed (or reuse) a task's images with ``vision`` and its prompts or captions with ``text``."""
     images_id, images = task_inputs(task, task_id, "image")

@@ -15,12 +15,13 @@ from alignkit.errors import AlignkitError
 from alignkit.evaluate.baselines import BASELINES, Baseline, make_baseline
 from alignkit.evaluate.cached import TaskFeatures, score, task_features
 from alignkit.evaluate.score_tasks import TaskResult, evaluate_task, paired_rows
+from alignkit.options import ENCODE_BATCH_SIZE
 
 Say = Callable[[str], None]
 
 
 def fit_baselines(
-    names: Sequence[str], vision: Any, text: Any, train: str, *, batch_size: int = 64, progress: bool = True
+    names: Sequence[str], vision: Any, text: Any, train: str, *, batch_size: int = ENCODE_BATCH_SIZE, progress: bool = True
 ) -> dict[str, Baseline]:
     """Each named baseline fitted in closed form on the frozen features of the ``train`` pairs
     (embedded through the features cache, so a rerun costs no encoder work)."""
@@ -46,7 +47,7 @@ def evaluate_models(
     text: str | None = None,
     device: str = "auto",
     engine: str = "auto",
-    batch_size: int = 64,
+    batch_size: int = ENCODE_BATCH_SIZE,
     progress: bool = True,
     say: Say = lambda s: None,
 ) -> list[TaskResult]:

@@ -22,6 +22,7 @@ from alignkit.arrays import as_finite_array
 from alignkit.evaluate.baselines import Baseline
 from alignkit.evaluate.retrieval import DEFAULT_KS, image_to_text_hits, retrieval_chance, retrieval_metrics
 from alignkit.evaluate.zeroshot import classification_chance, classification_metrics, zero_shot_classifier
+from alignkit.options import ENCODE_BATCH_SIZE
 
 CLASSIFICATION_METRICS = ("top1", "top5", "mean_per_class_recall")
 
@@ -71,7 +72,7 @@ def _row(task: str, metric: str, value: float, chance: float, n: int, model: str
 # ---- raw tasks through a model --------------------------------------------------------------
 
 
-def evaluate_task(model: Any, task: ClassificationTask | RetrievalTask, model_name: str = "model", batch_size: int = 64) -> TaskResult:
+def evaluate_task(model: Any, task: ClassificationTask | RetrievalTask, model_name: str = "model", batch_size: int = ENCODE_BATCH_SIZE) -> TaskResult:
     """Run ``model`` over every image and caption (or prompt) of ``task`` and score it.
 
     Images that fail to decode are skipped and listed in ``TaskResult.skipped`` (with the
@@ -93,11 +94,6 @@ def evaluate_task(model: Any, task: ClassificationTask | RetrievalTask, model_na
         raise AlignkitError(f"cannot evaluate a {type(task).__name__}; open tasks with alignkit.data.tasks.open_task")
     result.skipped = list(task.skipped) + skipped
     return result
-
-
-def evaluate(model: Any, task: ClassificationTask | RetrievalTask, model_name: str = "model") -> list[dict[str, Any]]:
-    """Tidy rows ``{task, metric, value, chance, n, model}`` for ``model`` on ``task``."""
-    return evaluate_task(model, task, model_name).rows
 
 
 def _encode_image_items(model: Any, items: list[tuple[str, Any]], batch_size: int) -> tuple[list[str], np.ndarray, list[Skip]]:

@@ -24,7 +24,9 @@ from alignkit.features.distinct_texts import DistinctTexts
 from alignkit.features.shards import OutputStore
 from alignkit.features.store import FeatureStore, content_digest, keys_digest
 from alignkit.features.loading import (Prepared, close_bar, default_workers, first_of_each_key, keep_batch, pad_tokens,
-                                       progress_bar, threaded_batches)
+                                       threaded_batches)
+from alignkit.options import ENCODE_BATCH_SIZE
+from alignkit.progress import progress_bar
 
 DEFAULT_SHARD_SIZE = 2048
 
@@ -56,7 +58,7 @@ def embed_layers(
     outs: Sequence[str | Path],
     *,
     shard_size: int = DEFAULT_SHARD_SIZE,
-    batch_size: int = 64,
+    batch_size: int = ENCODE_BATCH_SIZE,
     num_workers: int | None = None,
     tokens: bool = False,
     overwrite: bool = False,
@@ -90,7 +92,7 @@ def embed_layers(
     if total is None and isinstance(items, Sized):
         total = len(items)
     label = lead.spec if len(encoders) == 1 else f"{lead.spec} ({len(encoders)} layers)"
-    bar = progress_bar(total, label, progress)
+    bar = progress_bar(total, f"embed {label}", progress, smoothing=0.1)
     it = iter(items)
     runner = chunk_runner or _embed_chunk
     if lead.modality == "text" and not tokens:

@@ -99,27 +99,9 @@ def pad_tokens(toks: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndar
     return np.concatenate(toks), np.concatenate(masks)
 
 
-class _NoBar:
-    total = n = None
-
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: int | None, label: str, enabled: bool) -> Any:
-    """A bar with a total (so it shows the ETA) whenever the item count is known: ``total`` may
-    be an upper bound (the first N of a source), and the bar is closed at the count reached."""
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"embed {label}", unit="item", dynamic_ncols=True, smoothing=0.1)
-
-
 def close_bar(bar: Any) -> None:
+    """Close an extraction bar; its ``total`` may be an upper bound (the first N of a source),
+    so the bar ends at the count reached."""
     if bar.total is not None and bar.n < bar.total:  # the source ended before the bound
         bar.total = bar.n
         bar.refresh()

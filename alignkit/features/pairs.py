@@ -20,6 +20,7 @@ from alignkit.features.placement import MappedTable, TensorRows, scan
 from alignkit.features.pair_rows import PairsError, finite_rows, finite_tokens, join_captions, refuse_non_finite, row_hashes
 from alignkit.features.groups import groups_from_captions, groups_from_concepts
 from alignkit.errors import BadItemError
+from alignkit.options import ENCODE_BATCH_SIZE
 
 
 @dataclass
@@ -137,7 +138,7 @@ class CachedPairs(PairedData):
                 concept_of: Callable[[str], str | None] | None) -> "CachedPairs":
         """The same pairs as the in-RAM path, with features read from memory-mapped shards (or
         copied from them onto ``device``) in bounded chunks: nothing holds a whole float32 table."""
-        from alignkit.features.rows import MappedRows
+        from alignkit.features.mapped_rows import MappedRows
 
         ik, tk = stores[0].keys(), stores[1].keys()
         img_rows, txt_rows, owner = join_captions(ik, tk)
@@ -195,7 +196,7 @@ class CachedPairs(PairedData):
 class OnlinePairs(PairedData):
     """Pairs whose features are computed by the frozen encoders on every request."""
 
-    def __init__(self, pairs: Sequence[Any], image_encoder: Any, text_encoder: Any, *, image_tokens: bool = False, text_tokens: bool = False, batch_size: int = 64):
+    def __init__(self, pairs: Sequence[Any], image_encoder: Any, text_encoder: Any, *, image_tokens: bool = False, text_tokens: bool = False, batch_size: int = ENCODE_BATCH_SIZE):
         from alignkit.data.images import decode_image
         from alignkit.data.checks import clean_caption
 

@@ -40,7 +40,7 @@ class TensorRows:
 
 
 class MappedTable:
-    """A memory-mapped store table (``alignkit.features.rows.MappedRows``) handing out CPU tensors."""
+    """A memory-mapped store table (``alignkit.features.mapped_rows.MappedRows``) handing out CPU tensors."""
 
     def __init__(self, mapped: Any):
         self.mapped = mapped

@@ -26,13 +26,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from PIL import Image
 
-from alignkit.atomic import (  # noqa: F401 (re-exported: older callers import them from here)
-    DiskFullError,
-    atomic_save_npy,
-    atomic_write_bytes,
-    atomic_write_json,
-    file_sha256,
-)
+from alignkit.atomic import atomic_save_npy, atomic_write_json, file_sha256
 from alignkit.errors import AlignkitError
 
 FORMAT = "alignkit-features/1"

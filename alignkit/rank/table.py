@@ -1,6 +1,6 @@
 """The ranking as tables: scored rows -> ranked pairs, per-pair notes, best layers, JSON, matrices.
 
-Pure functions over the tidy rows `alignkit.rank.pipeline.score_all` returns; the CLI, the
+Pure functions over the tidy rows `alignkit.rank.scoring.score_all` returns; the CLI, the
 rank page and the bench page all read a ranking through these.
 """
 

@@ -17,7 +17,9 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
 
-from alignkit.align import AlignConfig, AlignedModel, train_pairs
+from alignkit.align import AlignConfig, AlignedModel
+
+from alignkit.align.training.loop import train_pairs
 from alignkit.features.pairs import CachedPairs
 from alignkit.align.training import loop as trainer_mod
 from alignkit.align.recipe import ConfigError

@@ -12,7 +12,9 @@ import torch.multiprocessing as mp
 from tests.helpers.synthetic import latent_pairs
 from safetensors.torch import load_file
 
-from alignkit.align import AlignConfig, train_pairs
+from alignkit.align import AlignConfig
+
+from alignkit.align.training.loop import train_pairs
 from alignkit.features.pairs import CachedPairs
 
 LOSSES = ("infonce", "siglip")

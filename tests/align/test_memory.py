@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from alignkit.align import AlignConfig, AlignedModel, train_pairs
+from alignkit.align import AlignConfig, AlignedModel
+
+from alignkit.align.training.loop import train_pairs
 from alignkit.align.recipe import ConfigError
 from alignkit.align.training.validation import retrieval_r1
 from tests.helpers.align_data import shift_recipe as recipe, styled_pairs

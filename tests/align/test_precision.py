@@ -18,7 +18,9 @@ from tests.helpers.synthetic import PLAIN_HEADS, latent_pairs
 from safetensors.torch import load_file
 from tests.helpers.align_data import killed_at_call
 
-from alignkit.align import AlignConfig, train_pairs
+from alignkit.align import AlignConfig
+
+from alignkit.align.training.loop import train_pairs
 from alignkit.features.pairs import CachedPairs
 from alignkit.align.training import distributed as D
 from alignkit.align.training.precision import resolve_precision

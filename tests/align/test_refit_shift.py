@@ -10,7 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from alignkit.align import AlignConfig, train_pairs
+from alignkit.align import AlignConfig
+
+from alignkit.align.training.loop import train_pairs
 from alignkit.features.pairs import CachedPairs
 from alignkit.align.training.style_shift import group_pairs, style_shifts
 from alignkit.align.recipe import ConfigError

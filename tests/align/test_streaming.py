@@ -12,11 +12,13 @@ from tests.helpers.synthetic import FakeEncoder, caption_of, image_of, latent_pa
 from safetensors.torch import load_file
 from tests.helpers.align_data import killed_at_call
 
-from alignkit.align import AlignConfig, train, train_pairs
+from alignkit.align import AlignConfig, train
+
+from alignkit.align.training.loop import train_pairs
 from alignkit.features.pairs import CachedPairs, PairsError
 from alignkit.features import placement
 from alignkit.features import FeatureStore, embed_items
-from alignkit.features.rows import MappedRows
+from alignkit.features.mapped_rows import MappedRows
 
 PATHS = ("ram", "mmap", "device")
 

@@ -10,7 +10,9 @@ import torch
 from tests.helpers.synthetic import latent_pairs
 from safetensors.torch import load_file
 
-from alignkit.align import AlignConfig, AlignedModel, train_pairs
+from alignkit.align import AlignConfig, AlignedModel
+
+from alignkit.align.training.loop import train_pairs
 from alignkit.features.pairs import CachedPairs, PairsError
 from alignkit.align.training.checkpoint import CheckpointError
 from alignkit.align.training.sampling import split_rows

@@ -11,7 +11,7 @@ import pytest
 
 from alignkit.bench.correlation import rank_correlation
 from alignkit.bench.plan import pairs_to_align
-from alignkit.bench.runs import MARKER, reuse_or_train, subset
+from alignkit.bench.train_runs import MARKER, reuse_or_train, subset
 from alignkit.bench.verdict import verdicts
 from alignkit.errors import AlignkitError
 
@@ -117,7 +117,7 @@ def test_finished_run_is_reused_and_another_recipe_refused(tmp_path, monkeypatch
         calls.append(resume)
         return "model"
 
-    monkeypatch.setattr("alignkit.bench.runs.AlignedModel.from_pretrained", lambda path: "loaded")
+    monkeypatch.setattr("alignkit.bench.train_runs.AlignedModel.from_pretrained", lambda path: "loaded")
     assert reuse_or_train(tmp_path, {"recipe": 1}, fake_train) == ("model", False)
     assert json.loads((tmp_path / MARKER).read_text()) == {"recipe": 1}
     assert reuse_or_train(tmp_path, {"recipe": 1}, fake_train) == ("loaded", True) and calls == [False]
@@ -131,9 +131,9 @@ def test_finished_run_is_reused_and_another_recipe_refused(tmp_path, monkeypatch
 
 
 def test_runs_of_different_recipes_get_different_folders(tmp_path):
-    from alignkit.bench.compute import Meter
+    from alignkit.bench.meter import Meter
     from alignkit.bench.demo import demo_config
-    from alignkit.bench.pipeline import _PairBench
+    from alignkit.bench.runner import _PairBench
 
     bench = _PairBench(demo_config(quick=True), tmp_path, {}, Meter(), lambda s: None, False)
     pair = {"vision": "efficientnet-lite0", "text": "mpnet-base"}

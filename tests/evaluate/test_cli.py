@@ -15,7 +15,7 @@ from alignkit.align.model.aligned_model import AlignedModel
 from alignkit.cli import cli
 from alignkit.data.tasks import open_task
 from alignkit.encoders import create_encoder
-from alignkit.evaluate import BaselineModel, evaluate
+from alignkit.evaluate import BaselineModel, evaluate_task
 from alignkit.evaluate.compare import fit_baselines
 from tests.helpers.color_models import color_model, color_pairs, color_task, publish_to_hub_cache
 
@@ -52,7 +52,7 @@ def test_eval_table_json_and_outputs(model_dir, color_folder, tmp_path):
     assert "1 items skipped" in res.stderr and "broken.png" in res.stderr
 
     # the CLI is a thin layer: the API's direct path (no cache, float32 features) gives the same rows
-    assert evaluate(AlignedModel.from_pretrained(model_dir), open_task(spec), "colors") == rows
+    assert evaluate_task(AlignedModel.from_pretrained(model_dir), open_task(spec), "colors").rows == rows
 
     out = tmp_path / "out"
     assert pl.read_parquet(out / "results.parquet").to_dicts() == rows
@@ -84,7 +84,7 @@ def test_model_and_two_baselines_side_by_side(model_dir, color_folder, pairs, tm
     v, t = create_encoder("pixels"), create_encoder("hashed-ngrams")
     fitted = fit_baselines(["asif", "procrustes"], v, t, f"folder:{pairs}", progress=False)
     for name, baseline in fitted.items():
-        direct = {r["metric"]: r["value"] for r in evaluate(BaselineModel(baseline, v, t), open_task(spec), name)}
+        direct = {r["metric"]: r["value"] for r in evaluate_task(BaselineModel(baseline, v, t), open_task(spec), name).rows}
         assert {r["metric"]: r["value"] for r in rows if r["model"] == name} == pytest.approx(direct, abs=1e-9)
 
     records = [json.loads(line) for line in runner.invoke(cli, args + ["--format", "clip-benchmark"]).stdout.splitlines()]

@@ -1,4 +1,4 @@
-"""evaluate() on real task objects: perfect models score 1, random ones chance, bad images are
+"""evaluate_task on real task objects: perfect models score 1, random ones chance, bad images are
 skipped and counted, any caption counts, and baselines run through the same code."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PIL import Image
 from alignkit.data.base import Pair
 from alignkit.data.tasks import ClassificationTask, LabeledItem, RetrievalTask
 from alignkit.encoders import create_encoder
-from alignkit.evaluate import BaselineModel, evaluate, evaluate_task, make_baseline, paired_rows
+from alignkit.evaluate import BaselineModel, evaluate_task, make_baseline, paired_rows
 
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 
@@ -50,7 +50,7 @@ def color_task(n_per_class: int = 4, broken: int = 0) -> ClassificationTask:
 
 
 def test_perfect_model_scores_one_and_rows_are_tidy():
-    rows = evaluate(ColorModel(), color_task(), model_name="oracle")
+    rows = evaluate_task(ColorModel(), color_task(), model_name="oracle").rows
     assert [r["metric"] for r in rows] == ["top1", "mean_per_class_recall"]  # no top-5 with 3 classes
     for r in rows:
         assert r == {"task": "colors", "metric": r["metric"], "value": 1.0, "chance": pytest.approx(1 / 3), "n": 12, "model": "oracle"}
@@ -61,7 +61,7 @@ def test_random_model_scores_about_chance():
     names = [f"class{i}" for i in range(10)]
     items = [LabeledItem(f"k{i}", square(tuple(int(v) for v in rng.integers(0, 255, 3))), int(rng.integers(0, 10))) for i in range(2000)]
     task = ClassificationTask("ten", names, ["{c}"], items)
-    result = {r["metric"]: r for r in evaluate(RandomModel(), task)}
+    result = {r["metric"]: r for r in evaluate_task(RandomModel(), task).rows}
     assert set(result) == {"top1", "top5", "mean_per_class_recall"}
     for r in result.values():
         assert r["value"] == pytest.approx(r["chance"], abs=0.04)
@@ -105,7 +105,7 @@ def test_retrieval_any_caption_counts_end_to_end():
         buf = io.BytesIO()
         square((int(r * 255), int(g * 255), int(b * 255))).save(buf, format="PNG")
         pairs.append(Pair(f"p{i}", buf.getvalue(), ["an unrelated caption", f"hue {deg}"]))
-    rows = {r["metric"]: r for r in evaluate(HueModel(), RetrievalTask("hues", pairs))}
+    rows = {r["metric"]: r for r in evaluate_task(HueModel(), RetrievalTask("hues", pairs)).rows}
     assert rows["i2t_R@1"]["value"] == 1.0 and rows["i2t_R@1"]["n"] == 12
     assert rows["t2i_R@1"]["value"] == 0.5 and rows["t2i_R@1"]["n"] == 24  # unrelated captions fail
     assert rows["t2i_R@1"]["chance"] == pytest.approx(1 / 12)
@@ -123,17 +123,17 @@ def test_baseline_with_real_control_encoders_through_the_same_code():
         owner += [i, i]
     x, y = paired_rows(pixels.encode(train_images).pooled, ngrams.encode(captions).pooled, owner)
     model = BaselineModel(make_baseline("ridge").fit(x, y), pixels, ngrams)
-    rows = {r["metric"]: r["value"] for r in evaluate(model, color_task(), "ridge")}
+    rows = {r["metric"]: r["value"] for r in evaluate_task(model, color_task(), "ridge").rows}
     assert rows["top1"] == 1.0
     shuffled = make_baseline("ridge").fit(x, y[rng.permutation(len(y))])
-    worse = {r["metric"]: r["value"] for r in evaluate(BaselineModel(shuffled, pixels, ngrams), color_task(), "ridge")}
+    worse = {r["metric"]: r["value"] for r in evaluate_task(BaselineModel(shuffled, pixels, ngrams), color_task(), "ridge").rows}
     assert worse["top1"] < 1.0  # the pairing, not the encoders alone, made it work
 
 
 def test_compare_models_puts_models_side_by_side_with_chance():
     from alignkit.evaluate import compare_models
 
-    rows = evaluate(ColorModel(), color_task(), "oracle") + evaluate(RandomModel(), color_task(), "random")
+    rows = evaluate_task(ColorModel(), color_task(), "oracle").rows + evaluate_task(RandomModel(), color_task(), "random").rows
     table = compare_models(rows)
     assert table.columns == ["task", "metric", "chance", "oracle", "random"]
     assert table["metric"].to_list() == ["top1", "mean_per_class_recall"]

@@ -9,7 +9,7 @@ import pytest
 
 from alignkit.features.pairs import CachedPairs, PairsError
 from alignkit.features.groups import groups_from_concepts
-from alignkit.bench.runs import subset
+from alignkit.bench.train_runs import subset
 
 
 def cat_data(concepts):

@@ -27,6 +27,7 @@ from alignkit.align.model.hub import CONFIG, WEIGHTS, ModelLoadError, resolve_mo
 from alignkit.align.model.caption_memory import CaptionMemory
 from alignkit.engines import engine_option
 from alignkit.errors import AlignkitError
+from alignkit.options import ENCODE_BATCH_SIZE
 
 FORMAT = "alignkit-aligned/1"
 SIDES = {"image": "vision", "text": "text"}
@@ -124,7 +125,7 @@ class AlignedModel(nn.Module):
 
     # ---- raw inputs -> joint space --------------------------------------------------
     @torch.no_grad()
-    def encode_image(self, images: Sequence[Any], batch_size: int = 32) -> torch.Tensor:
+    def encode_image(self, images: Sequence[Any], batch_size: int = ENCODE_BATCH_SIZE) -> torch.Tensor:
         """Images (paths, bytes or PIL images) -> (N, shared_dim) normalised vectors."""
         from alignkit.data.images import decode_image
 
@@ -137,7 +138,7 @@ class AlignedModel(nn.Module):
         return self._encode_raw("image", decoded, batch_size)
 
     @torch.no_grad()
-    def encode_text(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+    def encode_text(self, texts: Sequence[str], batch_size: int = ENCODE_BATCH_SIZE) -> torch.Tensor:
         """Strings -> (N, shared_dim) normalised vectors."""
         if isinstance(texts, str):
             texts = [texts]

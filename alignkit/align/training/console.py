@@ -1,4 +1,5 @@
-"""Progress output of a training run: per-epoch bars, epoch lines and notes (tqdm, loaded lazily)."""
+"""Console output of a training run: epoch lines and notes (tqdm, loaded lazily; the per-epoch
+bar is ``alignkit.progress.progress_bar``)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,6 @@ def note(message: str) -> None:
     from tqdm.auto import tqdm
 
     tqdm.write(message)
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix(self, **kw: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: int, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
 
 
 def print_epoch(record: dict[str, Any]) -> None:

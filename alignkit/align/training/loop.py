@@ -24,7 +24,7 @@ from torch import nn
 
 from alignkit.align.training import distributed as D
 from alignkit.align.training.style_shift import shift_pairs, style_shifts
-from alignkit.align.training.console import note, print_epoch, progress_bar
+from alignkit.align.training.console import note, print_epoch
 from alignkit.align.training.memory_fill import build_memory
 from alignkit.align.training.start_model import build_model, fit_standardizers, procrustes_init
 from alignkit.align.training.checkpoint import save_checkpoint
@@ -41,6 +41,7 @@ from alignkit.align.training.sampling import epoch_pairs, split_rows
 from alignkit.align.training.validation import validate
 from alignkit.devices import resolve_device
 from alignkit.errors import AlignkitError
+from alignkit.progress import progress_bar
 
 
 class _Trainable(nn.Module):
@@ -185,7 +186,7 @@ def train_pairs(
         shift_gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7_777_777)
         trainable.train()
         loss_sum = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
-        bar = progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{config.epochs}", progress and rank == 0)
+        bar = progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{config.epochs}", progress and rank == 0, unit="step", leave=False)
         for s in range(steps_per_epoch):
             mine = slice(s * global_batch + rank * local, s * global_batch + (rank + 1) * local)
             image, text = data.image_batch(img_rows[mine]), data.text_batch(txt_rows[mine]).to(device)

@@ -19,30 +19,32 @@ from typing import Any, Callable
 
 import numpy as np
 
-from alignkit.align import AlignConfig, AlignedModel, train_pairs
-from alignkit.features.pairs import CachedPairs
-from alignkit.align.workflow.from_specs import train_from_specs as align
+from alignkit.align import AlignConfig, AlignedModel
+from alignkit.align.training.loop import train_pairs
 from alignkit.align.training.run_folder import SELECTION, read_metrics
-from alignkit.bench.compute import Meter
+from alignkit.align.workflow.from_specs import train_from_specs as align
+from alignkit.bench.meter import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.bench.correlation import correlation_rows, tidy_rank_rows
-from alignkit.bench.features import is_cached, task_features, training_pairs, TaskFeatures
 from alignkit.bench.plan import check_task_names, pairs_to_align
 from alignkit.bench.prefetch import prefetch_layers
 from alignkit.bench.probe_ranking import embed_probes as _embed_probes, rank_pairs as _rank
-from alignkit.bench.runs import reuse_or_train, subset
-from alignkit.bench.study import study_rows
-from alignkit.bench.scoring import HEADLINE, score
+from alignkit.bench.train_runs import reuse_or_train, subset
 from alignkit.bench.seeds import mean_over_seeds
+from alignkit.bench.study import study_rows
 from alignkit.bench.verdict import verdicts
 from alignkit.data import open_source
 from alignkit.data.base import caption_items, image_items
 from alignkit.data.tasks import open_task
 from alignkit.encoders import create_encoder
 from alignkit.evaluate import TaskResult, make_baseline, paired_rows
+from alignkit.evaluate.cached import TaskFeatures, is_cached, score, task_features
 from alignkit.features.cache import cached_features, slug
+from alignkit.features.pairs import CachedPairs
 
 MIN_SUBSET_IMAGES = 20
+# the one number a verdict is about, per task kind (scoring itself is alignkit.evaluate.cached.score)
+HEADLINE = {"classification": "top1", "retrieval": "i2t_R@1"}
 Say = Callable[[str], None]
 
 
@@ -141,7 +143,7 @@ class _PairBench:
                     todo = list(items(open_source(self.config.train)))  # sized: the bar shows a total and an ETA
                     stores[side] = cached_features(enc, todo, self.config.train,
                                                    batch_size=recipe.encode_batch_size, progress=self.progress)
-            self._train[key] = training_pairs(stores["image"], stores["text"], open_source(self.config.train).concept_of)
+            self._train[key] = CachedPairs.from_stores(stores["image"], stores["text"], concept_of=open_source(self.config.train).concept_of)
         return self._train[key]
 
     def features(self, entry: dict[str, Any]) -> dict[str, TaskFeatures]:
