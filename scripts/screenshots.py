@@ -4,7 +4,7 @@
 
 Each report folder's index.html is rendered at 1280 px wide and the top of the page is saved:
 docs/demo-report.png (1280 x 2000) and docs/rank-report.png (1280 x 1500). Needs Debian's
-chromium (scripts/setup.sh --test installs it). The driver is tests/chromium.py, the one the
+chromium (scripts/setup.sh --test installs it). The driver is tests/helpers/chromium.py, the one the
 report rendering tests use.
 """
 
@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from chromium import CHROMIUM, screenshot  # noqa: E402
+from tests.helpers.chromium import CHROMIUM, screenshot  # noqa: E402
 
 SHOTS = {"demo": ("demo-report.png", 2000), "rank": ("rank-report.png", 1500)}
 

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bench_fixtures import write_pairs
+from tests.helpers.bench_data import write_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

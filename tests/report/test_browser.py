@@ -1,5 +1,5 @@
 """Render reports in headless Chromium and check what a reader would see (the browser driver is
-``chromium.py`` beside this file). Two control pages prove the checks can fail: a broken image
+``tests/helpers/chromium.py``). Two control pages prove the checks can fail: a broken image
 must show naturalWidth 0 and a network load must be reported as an error. The screenshots in
 docs/ are made by the same driver (``scripts/screenshots.py``); a test renders one.
 """
@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from alignkit.report import Report, plots
-from chromium import CHROMIUM, render, screenshot
+from tests.helpers.chromium import CHROMIUM, render, screenshot
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium, or scripts/setup.sh --test)"
@@ -127,7 +127,7 @@ def test_a_report_screenshot_is_the_rendered_page(tmp_path):
 
 
 def test_the_docs_screenshots_are_there_at_the_scripts_sizes():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for name, height in (("demo-report.png", 2000), ("rank-report.png", 1500)):
         with Image.open(root / "docs" / name) as img:
             assert img.size == (1280, height), f"docs/{name}: rerun scripts/screenshots.py"

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from click.testing import CliRunner
 
-from bench_fixtures import write_pairs
+from tests.helpers.bench_data import write_pairs
 
 
 def test_align_prints_its_plan_first(tmp_path: Path, monkeypatch):

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 from alignkit.encoders.base import EncoderOutput
 from alignkit.features.extract import embed_items
-from fakes import FakeTextEncoder
+from tests.helpers.fakes import FakeTextEncoder
 
 
 class CountingText(FakeTextEncoder):
