@@ -340,3 +340,29 @@ def test_one_encode_batch_size_default():
                     if arg.arg in ("batch_size", "encode_batch_size") and isinstance(default, ast.Constant):
                         literal.append(f"{name}.{node.name}({arg.arg}={default.value})")
     assert not literal, f"batch-size defaults of their own: {literal}"
+
+
+def test_every_import_of_an_alignkit_name_resolves():
+    """Function-level imports run only on their path; a moved or removed name must fail here, not
+    in a user's run. Every ``from alignkit... import name`` (function-level included) names
+    something the module has."""
+    import importlib
+
+    known = modules()
+    missing = []
+    for name, (path, is_pkg) in known.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = name.split(".") if is_pkg else name.split(".")[:-1]
+                source = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            if source.split(".")[0] != "alignkit":
+                continue
+            module = importlib.import_module(source)
+            for alias in node.names:
+                if not hasattr(module, alias.name) and f"{source}.{alias.name}" not in known:
+                    missing.append(f"{name}:{node.lineno} imports {alias.name} from {source}")
+    assert not missing, "imports of names that do not exist:\n" + "\n".join(missing)

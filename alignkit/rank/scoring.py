@@ -23,6 +23,7 @@ from alignkit.encoders.registry import get_entry, parse_spec
 from alignkit.errors import AlignkitError, UnknownEncoderError
 from alignkit.features.cache import cached_features, slug
 from alignkit.paths import cache_root
+from alignkit.progress import progress_bar
 from alignkit.linalg import NumericalError
 from alignkit.similarity.inputs import SimilarityInputError
 from alignkit.similarity.stats import DEFAULT_METRICS, score_pair
@@ -175,13 +176,7 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
 
 def _score_bar(total: int, enabled: bool) -> Any:
     """A bar over the pairs to score; none when disabled or when every score is cached."""
-    from alignkit.features.loading import progress_bar
-
-    if not (enabled and total):
-        return progress_bar(total, "", False)
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="score pairs", unit="pair", dynamic_ncols=True)
+    return progress_bar(total, "score pairs", bool(enabled and total), unit="pair")
 
 
 def _features_digest(e: Embedded) -> str:
