@@ -333,7 +333,7 @@ def _norm(text: str) -> str:
 @pytest.fixture()
 def real_emoji(monkeypatch: pytest.MonkeyPatch):
     """The fetched emoji set where $ALIGNKIT_DATA (else the default cache) has it; setup fetches it in CI."""
-    from alignkit.data.builtin.cache import data_home
+    from alignkit.data.builtin.set_storage import data_home
 
     if not (data_home() / "emoji" / "READY.json").exists():
         pytest.skip(f"emoji is not fetched into {data_home()} (alignkit data fetch emoji)")

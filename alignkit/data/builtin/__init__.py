@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 from alignkit.data.base import PairSource
 from alignkit.data.builtin import clipart, emoji, emoji_styles, grayscale
-from alignkit.data.builtin.cache import data_home, folder_size, npm_note, set_dir
+from alignkit.data.builtin.set_storage import data_home, folder_size, npm_note, set_dir
 from alignkit.errors import AlignkitError, NotInstalledError
 from alignkit.options import int_option
 

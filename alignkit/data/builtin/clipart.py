@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from alignkit.data.base import Pair, PairSource, Skip
 from alignkit.atomic import atomic_write_bytes
-from alignkit.data.builtin.cache import debian_hint, is_ready, mark_ready, ready_info, set_dir
+from alignkit.data.builtin.set_storage import debian_hint, is_ready, mark_ready, ready_info, set_dir
 from alignkit.data.checks import PairChecker
 from alignkit.errors import AlignkitError, NotInstalledError
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from alignkit.data.builtin.cache import set_dir
+from alignkit.data.builtin.set_storage import set_dir
 from alignkit.errors import NotInstalledError
 
 NAME = "emoji"

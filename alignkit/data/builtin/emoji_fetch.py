@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from alignkit.atomic import atomic_write_bytes
-from alignkit.data.builtin.cache import extract_members, is_ready, mark_ready, npm_pack
+from alignkit.data.builtin.set_storage import extract_members, is_ready, mark_ready, npm_pack
 from alignkit.data.builtin.emoji_concepts import Concept, folder, load_concepts
 from alignkit.errors import AlignkitError
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from alignkit.atomic import atomic_write_bytes
-from alignkit.data.builtin.cache import extract_members, is_ready, mark_ready, npm_pack, ready_info, set_dir
+from alignkit.data.builtin.set_storage import extract_members, is_ready, mark_ready, npm_pack, ready_info, set_dir
 from alignkit.data.builtin.emoji_concepts import Concept, load_concepts
 from alignkit.errors import AlignkitError, BadItemError
 

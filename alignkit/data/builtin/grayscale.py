@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from alignkit.data.base import Skip
-from alignkit.data.builtin.cache import debian_hint
+from alignkit.data.builtin.set_storage import debian_hint
 from alignkit.data.tasks import ClassificationTask, LabeledItem, bundled_json
 from alignkit.errors import AlignkitError, NotInstalledError
 
