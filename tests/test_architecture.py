@@ -344,8 +344,8 @@ def test_one_encode_batch_size_default():
 
 def test_every_import_of_an_alignkit_name_resolves():
     """Function-level imports run only on their path; a moved or removed name must fail here, not
-    in a user's run. Every ``from alignkit... import name`` (function-level included) names
-    something the module has."""
+    in a user's run. Every ``from alignkit... import name`` (function-level included), in the
+    package and in tests/, benchmarks/ and scripts/, names something the module has."""
     import importlib
 
     known = modules()
@@ -365,4 +365,10 @@ def test_every_import_of_an_alignkit_name_resolves():
             for alias in node.names:
                 if not hasattr(module, alias.name) and f"{source}.{alias.name}" not in known:
                     missing.append(f"{name}:{node.lineno} imports {alias.name} from {source}")
+    for path in sorted([*ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/*.py"), *ROOT.glob("scripts/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "alignkit":
+                module = importlib.import_module(node.module)
+                missing += [f"{path.relative_to(ROOT)}:{node.lineno} imports {a.name} from {node.module}" for a in node.names
+                            if not hasattr(module, a.name) and f"{node.module}.{a.name}" not in known]
     assert not missing, "imports of names that do not exist:\n" + "\n".join(missing)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from alignkit.cli import cli
 from alignkit.data import open_source, open_task
-from alignkit.data.builtin import SETS, cache, clipart, emoji_styles, fetch_set, grayscale, svg, training_summary
+from alignkit.data.builtin import SETS, clipart, emoji_styles, fetch_set, grayscale, set_storage, svg, training_summary
 from alignkit.errors import AlignkitError
 
 DEBIAN = {"clipart": "openclipart-svg", "fashion-mnist": "dataset-fashion-mnist"}
@@ -109,7 +109,7 @@ def test_absent_fashion_mnist_says_install(world):
 
 def test_no_dpkg_counts_as_absent(world):
     world(dpkg=None)
-    assert not cache.deb_installed("openclipart-svg")
+    assert not set_storage.deb_installed("openclipart-svg")
     assert "install -y openclipart-svg" in _listed("clipart")
 
 
@@ -171,7 +171,7 @@ def test_no_set_asks_to_install_what_is_installed(world, name: str):
 
 def test_fake_dpkg_is_read_like_the_real_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", _bin(tmp_path, True, False))
-    assert cache.deb_installed("anything")
+    assert set_storage.deb_installed("anything")
     (tmp_path / "bin" / "dpkg").unlink()
     monkeypatch.setenv("PATH", _bin(tmp_path, False, False) + os.pathsep + str(tmp_path / "nothing"))
-    assert not cache.deb_installed("anything")
+    assert not set_storage.deb_installed("anything")
