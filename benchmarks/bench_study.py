@@ -75,7 +75,7 @@ def main() -> None:
     pairs = [r for r in outcome.rows if r["section"] == "study-pairs"]
     (RESULTS / "selection_study.json").write_text(json.dumps({"provenance": facts, "config": config.to_dict(), "pairs": pairs,
                                                               "study": study}, indent=1, default=float), encoding="utf-8")
-    n0 = config.n_probe
+    n0 = config.rank.n_probe
     text = header("Selection study: does the similarity score pick the pair that aligns best?", facts)
     text += (f"{len(pairs)} pairs ({sum(not p['control'] for p in pairs)} without a control): image encoders `{config.vision_zoo}`, "
              f"text encoders `{config.text_zoo}`. Every pair aligned with the demo's recipe (digest above) on `{config.train}`, "
@@ -89,7 +89,7 @@ def main() -> None:
              + table(r := _rows(study, n0, "no controls", "best baseline"), list(r[0])) + "\n\n")
     sizes = sorted({r["n_probe"] for r in study})
     by_size = []
-    for m in config.metrics:
+    for m in config.rank.metrics:
         for v in ("raw", "calibrated"):
             row = {"metric": m, "variant": v}
             for n in sizes:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from alignkit.engines import engine_option
 from alignkit.errors import AlignkitError
 from alignkit.evaluate import BASELINES
-from alignkit.similarity.stats import DEFAULT_METRICS
+from alignkit.rank.scoring import RankConfig
 
 BUILTIN_TASKS = (
     "builtin:emoji-unseen-style",
@@ -28,14 +28,11 @@ class BenchConfig:
     vision_zoo: str
     text_zoo: str
     probe: str = "builtin:emoji?split=probe&n=1000"
-    n_probe: int = 1000
+    # how the probe is scored (metrics, probe size, resamples, primary metric); its seed, device and
+    # engine are the bench's own below, which every stage shares (see ``ranking``)
+    rank: RankConfig = field(default_factory=RankConfig)
     train: str = "builtin:emoji?split=train"
     tasks: tuple[str, ...] = BUILTIN_TASKS
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    primary: str = "linear_cka"
-    k: int = 10
-    bootstrap: int = 50
-    permutations: int = 50
     seed: int = 0
     seeds: int = 1  # training seeds of the chosen pair's main run (seed, seed + 1, ...); verdicts use all of them
     seeds_all: bool = False  # train every aligned pair with `seeds` seeds (the selection study), not only the chosen one
@@ -50,12 +47,27 @@ class BenchConfig:
     device: str = "auto"
     engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.rank, dict):  # from to_dict() / JSON
+            known = {f.name for f in fields(RankConfig)}
+            self.rank = RankConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.rank.items() if k in known})
+
+    def ranking(self, n_probe: int | None = None) -> RankConfig:
+        """The ranking's settings: ``rank`` with the bench's seed, device and engine (and another
+        probe size for the selection study's extra rankings)."""
+        return replace(self.rank, n_probe=self.rank.n_probe if n_probe is None else n_probe,
+                       seed=self.seed, device=self.device, engine=self.engine)
+
+    def with_rank(self, **changes: Any) -> "BenchConfig":
+        """A copy whose ranking settings have ``changes`` (n_probe, metrics, primary, ...)."""
+        return replace(self, rank=replace(self.rank, **changes))
+
     def validate(self) -> "BenchConfig":
         engine_option(self.engine)
         if self.align not in ALIGN_MODES:
             raise AlignkitError(f"align must be one of {ALIGN_MODES}, got {self.align!r}")
-        if self.primary not in self.metrics:
-            raise AlignkitError(f"the primary metric {self.primary} is not among the metrics {', '.join(self.metrics)}")
+        if self.rank.primary not in self.rank.metrics:
+            raise AlignkitError(f"the primary metric {self.rank.primary} is not among the metrics {', '.join(self.rank.metrics)}")
         bad = [h for h in self.heads if h not in POOLED_HEADS]
         if bad:
             raise AlignkitError(f"bench compares pooled heads ({', '.join(POOLED_HEADS)}); {bad} cannot run on cached pooled features")

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from alignkit.bench.config import BenchConfig
+from alignkit.rank.scoring import RankConfig
 from alignkit.data.builtin import TRAIN_SPEC
 
 # The recipe is AlignConfig's default, the one chosen on folds of the training data (see
@@ -32,7 +33,7 @@ DEMO = BenchConfig(
     vision_zoo="offline,pixels",
     text_zoo="offline,hashed-ngrams",
     probe="builtin:emoji?split=probe&n=500",
-    n_probe=500,
+    rank=RankConfig(n_probe=500, bootstrap=20, permutations=20),
     train=TRAIN_SPEC,  # six emoji training styles + leak-filtered clip art: `alignkit data size` counts it
     tasks=(
         "builtin:emoji-unseen-style?n=500",
@@ -44,8 +45,6 @@ DEMO = BenchConfig(
     ),
     align="best",
     seeds=1,  # `--seeds 3` (and benchmarks/bench_demo.py, for the recorded verdicts) trains three
-    bootstrap=20,
-    permutations=20,
     data_fractions=(),  # the crossover retrains at four more sizes: `--crossover` (and benchmarks/bench_demo.py) add them
     heads=(),  # the head comparison retrains other head kinds; the selection table already compares recipes
 )
@@ -53,7 +52,8 @@ DEMO = BenchConfig(
 QUICK = replace(
     DEMO,
     probe="builtin:emoji?split=probe&n=100",
-    n_probe=100,
+    # the cheap metrics; SVCCA is degenerate at 100 probe pairs anyway
+    rank=RankConfig(n_probe=100, metrics=("linear_cka", "mutual_knn", "cknna"), bootstrap=10, permutations=10),
     train="builtin:emoji?split=train&n=300",
     tasks=(
         "builtin:emoji-unseen-style?n=100",
@@ -62,9 +62,6 @@ QUICK = replace(
         "builtin:animal-mnist?n=100",
         "builtin:mnist?n=100",
     ),
-    metrics=("linear_cka", "mutual_knn", "cknna"),  # the cheap ones; SVCCA is degenerate at 100 probe pairs anyway
-    bootstrap=10,
-    permutations=10,
     epochs=5,
     data_fractions=(),  # no crossover: one training run, one evaluation
     seeds=1,
@@ -101,9 +98,9 @@ def expected_time(quick: bool) -> str:
 
 def budget_note(config: BenchConfig) -> str:
     """One sentence for the report: what was sized, and why."""
-    return (f"Sizes for a 2-core machine: {config.n_probe} probe pairs per encoder ({config.probe}), training pairs "
+    return (f"Sizes for a 2-core machine: {config.rank.n_probe} probe pairs per encoder ({config.probe}), training pairs "
             f"from {config.train}, tasks {', '.join(config.tasks)}; epochs: {config.epochs or 'recipe default'}; "
-            f"seed {config.seed}. Encoding images dominates the time; a rerun reuses cached features and finished runs.")
+            f"seed {config.seed}. Training the heads and embedding the training set take most of the time; a rerun reuses cached features and finished runs.")
 
 
 # The selection study (`alignkit bench --study`): layers as candidates, every pair aligned with the
@@ -116,10 +113,8 @@ STUDY = replace(
     vision_zoo="efficientnet-lite0,efficientnet-lite0?layer=12,efficientnet-lite1,efficientnet-lite2,pixels",
     text_zoo="minilm-l6,minilm-l6?layer=3,mpnet-base,mpnet-base?layer=6",
     probe="builtin:emoji?split=probe&n=1000",
-    n_probe=500,
+    rank=RankConfig(n_probe=500, bootstrap=20, permutations=20),
     probe_sizes=(200, 500, 1000),
-    bootstrap=20,
-    permutations=20,
     align="all",
     seeds=2,
     seeds_all=True,

@@ -74,7 +74,7 @@ def _verdicts(rep: Report, outcome: BenchOutcome) -> None:
 
 
 def _ranking(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
-    metrics, primary = config["metrics"], config["primary"]
+    metrics, primary = config["rank"]["metrics"], config["rank"]["primary"]
     table = [{"rank": e["rank"], "vision": e["vision"], "text": e["text"], "control": "yes" if e["control"] else "",
               **{m: e.get(m) for m in metrics}, **{f"{m} (cal.)": e.get(f"{m}_cal") for m in metrics},
               "notes": pair_notes(e, metrics, e.get("n_probe"))}
@@ -151,7 +151,7 @@ def _score_vs_accuracy(rep: Report, outcome: BenchOutcome, config: dict[str, Any
             acc.setdefault((r["vision"], r["text"]), []).append(r["value"])
     entries = [e for e in outcome.ranked if (e["vision"], e["text"]) in acc]
     y = [float(np.mean(acc[(e["vision"], e["text"])])) for e in entries]
-    primary = config["primary"]
+    primary = config["rank"]["primary"]
     for key, name in ((f"{primary}_cal", f"{primary} (calibrated)"), (primary, f"{primary} (raw)")):
         rep.figure(plots.scatter_fit([e.get(key, math.nan) for e in entries], y, [label(e) for e in entries],
                                      name, "mean headline accuracy (aligned)", f"{name} vs zero-shot accuracy"),
@@ -170,7 +170,7 @@ def _study(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
                   f"with {max(p['seeds'] for p in pairs)} seeds; accuracy is the mean headline number over the tasks and "
                   "seeds. Spearman's rho with a 95% bootstrap interval over pairs; a metric degenerate or not computed "
                   "on any pair is marked unusable and never called the best predictor.")
-    n0 = config["n_probe"]
+    n0 = config["rank"]["n_probe"]
     for pair_set in ("no controls", "all"):
         table = [{"metric": r["metric"], "variant": r["variant"], "usable": r["usable"], "n": r["n"],
                   "spearman": r["spearman"], "95% interval": _interval(r), "kendall": r["kendall"]}
@@ -178,14 +178,14 @@ def _study(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
         rep.table(table, caption=f"Score vs aligned accuracy, {pair_set} pairs, {n0} probe pairs (best first)", max_rows=None)
     sizes = sorted({r["n_probe"] for r in study})
     by_size = [{"metric": m, "variant": v, **{f"n={n}": _cell(study, m, v, n) for n in sizes}}
-               for m in config["metrics"] for v in ("raw", "calibrated")]
+               for m in config["rank"]["metrics"] for v in ("raw", "calibrated")]
     rep.table(by_size, caption="Spearman (95% interval) against aligned accuracy, pairs without a control, by probe size",
               max_rows=None)
     rep.table(best_predictors(study, n0, "no controls", "best baseline"),
               caption="The same scores against the best training-free baseline's accuracy", max_rows=None)
     acc = {(p["vision"], p["text"]): p["aligned"] for p in pairs}
     entries = [e for e in outcome.ranked if (e["vision"], e["text"]) in acc]
-    for m in config["metrics"]:
+    for m in config["rank"]["metrics"]:
         rep.figure(plots.scatter_fit([e.get(f"{m}_cal", math.nan) for e in entries], [acc[(e["vision"], e["text"])] for e in entries],
                                      [label(e) for e in entries], f"{m} (calibrated)", "mean headline accuracy (aligned)",
                                      f"{m} vs accuracy"),

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from alignkit.bench.meter import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.data import open_source
-from alignkit.rank.scoring import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
+from alignkit.rank.scoring import align_rows, embed_probe, resolve_zoo, score_all
 from alignkit.rank.table import ranking
 
 Say = Callable[[str], None]
@@ -17,18 +17,12 @@ Say = Callable[[str], None]
 
 def embed_probes(config: BenchConfig, meter: Meter, say: Say, progress: bool) -> tuple[list[Any], list[Any]]:
     """Every encoder over the probe (cached), at the largest probe size any ranking needs."""
-    rc = rank_config(config, max((config.n_probe, *config.probe_sizes)))
+    rc = config.ranking(max((config.rank.n_probe, *config.probe_sizes)))
     with meter.stage("rank: embed probe", modality="image"):
         vision = embed_probe(resolve_zoo(config.vision_zoo, "image"), "image", config.probe, rc, open_source, say, bars=progress)
     with meter.stage("rank: embed probe", modality="text"):
         text = embed_probe(resolve_zoo(config.text_zoo, "text"), "text", config.probe, rc, open_source, say, bars=progress)
     return vision, text
-
-
-def rank_config(config: BenchConfig, n_probe: int) -> RankConfig:
-    return RankConfig(metrics=config.metrics, n_probe=n_probe, k=config.k, bootstrap=config.bootstrap,
-                      permutations=config.permutations, seed=config.seed, device=config.device, engine=config.engine,
-                      primary=config.primary)
 
 
 def rank_pairs(config: BenchConfig, meter: Meter, say: Say, vision: list[Any], text: list[Any],
@@ -37,8 +31,8 @@ def rank_pairs(config: BenchConfig, meter: Meter, say: Say, vision: list[Any], t
     with meter.stage("rank: score pairs", n_probe=n_probe):
         vision, text = [replace(e) for e in vision], [replace(e) for e in text]  # align_rows trims its arguments
         keys = align_rows(vision, text, n_probe)
-        rows = score_all(vision, text, keys, rank_config(config, n_probe), say, bars=bars)
-    ranked = ranking(rows, config.primary)
+        rows = score_all(vision, text, keys, config.ranking(n_probe), say, bars=bars)
+    ranked = ranking(rows, config.rank.primary)
     for e in ranked:
         e["n_probe"] = len(keys)
     return ranked, rows

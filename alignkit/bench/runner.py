@@ -73,7 +73,7 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
     meter = Meter()
     try:
         vision, text = _embed_probes(config, meter, say, progress)
-        ranked, rank_rows = _rank(config, meter, say, vision, text, config.n_probe, bars=progress)
+        ranked, rank_rows = _rank(config, meter, say, vision, text, config.rank.n_probe, bars=progress)
         targets, chosen_note = pairs_to_align(ranked, config.align)
         with meter.stage("open tasks"):
             tasks = {spec: open_task(spec) for spec in config.tasks}
@@ -82,17 +82,17 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
         if config.align == "all":  # several layers of one encoder: one pass over each data set for all of them
             with meter.stage("prefetch layers"):
                 prefetch_layers(bench, [e["vision"] for e in targets], [e["text"] for e in targets])
-        rows = tidy_rank_rows(ranked, config.metrics)
+        rows = tidy_rank_rows(ranked, config.rank.metrics)
         outcome = BenchOutcome(rows, ranked, rank_rows, [], (targets[0]["vision"], targets[0]["text"]), chosen_note)
         for i, entry in enumerate(targets):
             outcome.rows += bench.main(entry, outcome, chosen=i == 0)
         outcome.rows += bench.heads(targets[0], outcome)
         outcome.rows += bench.data_efficiency(targets[0], outcome)
-        outcome.rows += correlation_rows(ranked, outcome.rows, config.metrics, config.pair_bootstrap, config.seed)
+        outcome.rows += correlation_rows(ranked, outcome.rows, config.rank.metrics, config.pair_bootstrap, config.seed)
         if config.probe_sizes:
-            by_size = {n: ranked if n == config.n_probe else _rank(config, meter, say, vision, text, n, bars=progress)[0]
+            by_size = {n: ranked if n == config.rank.n_probe else _rank(config, meter, say, vision, text, n, bars=progress)[0]
                        for n in config.probe_sizes}
-            outcome.rows += study_rows(by_size, outcome.rows, config.metrics, config.baselines, config.pair_bootstrap, config.seed)
+            outcome.rows += study_rows(by_size, outcome.rows, config.rank.metrics, config.baselines, config.pair_bootstrap, config.seed)
         headline = [r for r in outcome.rows if r["section"] == "zero-shot" and r["headline"]
                     and (r["vision"], r["text"]) == outcome.chosen]
         outcome.verdicts = verdicts(headline, "aligned", config.baselines, hits=bench.hits)

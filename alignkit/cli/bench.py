@@ -40,6 +40,10 @@ def pipeline_options(fn: Callable) -> Callable:
     return fn
 
 
+# options that set the ranking's own settings (BenchConfig.rank), not the bench's
+RANK_OPTIONS = ("n_probe", "bootstrap", "permutations", "primary", "metrics")
+
+
 def apply_options(config: Any, **given: Any) -> Any:
     """The config with every option the user gave replacing its field; ``--config``/``--set``
     override the alignment recipe of every run (checked now, before any work)."""
@@ -53,6 +57,8 @@ def apply_options(config: Any, **given: Any) -> Any:
         given["data_fractions"] = tuple(float(f) for f in fractions.split(",") if f.strip())
     given["tasks"] = tuple(given.pop("tasks")) or None
     given["train"] = given.pop("train_spec")
+    ranking = {k: given.pop(k) for k in RANK_OPTIONS if k in given}
+    config = config.with_rank(**{k: v for k, v in ranking.items() if v is not None})
     return replace(config, **{k: v for k, v in given.items() if v is not None}).validate()
 
 
@@ -67,7 +73,7 @@ def plan_line(config: Any, out: Path, title: str, expect: str = "") -> str:
         extra.append(f"with head kinds {', '.join(config.heads)} compared")
     if config.probe_sizes:
         extra.append(f"ranked again at probe sizes {', '.join(map(str, config.probe_sizes))}")
-    return (f"{title} will: rank the encoders {config.vision_zoo} x {config.text_zoo} on {config.n_probe} probe pairs; "
+    return (f"{title} will: rank the encoders {config.vision_zoo} x {config.text_zoo} on {config.rank.n_probe} probe pairs; "
             f"align {aligned} on {config.train} ({seeds}{'; ' + '; '.join(extra) if extra else ''}); "
             f"evaluate it and {len(config.baselines)} training-free baselines on {len(config.tasks)} held-out tasks; "
             f"write {out / 'index.html'}." + (f" {expect}" if expect else ""))
@@ -102,9 +108,9 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
     for v in outcome.verdicts:
         click.echo(v["text"])
     corr = next((r for r in outcome.rows if r["section"] == "correlation" and r["variant"] == "calibrated"
-                 and r["metric"] == config.primary), None)
+                 and r["metric"] == config.rank.primary), None)
     if corr:
-        click.echo(f"calibrated {config.primary} vs accuracy: Spearman {corr['spearman']:.2f}, Kendall {corr['kendall']:.2f} ({corr['note']})")
+        click.echo(f"calibrated {config.rank.primary} vs accuracy: Spearman {corr['spearman']:.2f}, Kendall {corr['kendall']:.2f} ({corr['note']})")
     click.echo(f"report: {page} (tables: {out / 'results'}.{{parquet,csv,jsonl}}); took {time.perf_counter() - t0:.0f}s")
     click.echo(one_line_answer(outcome))
 
@@ -149,7 +155,7 @@ def bench(vision_zoo, text_zoo, out, metrics, primary, heads, study, probe_sizes
     if pair_bootstrap is not None:
         config.pair_bootstrap = pair_bootstrap
     if metrics:
-        config.metrics = tuple(m.strip() for m in metrics.split(",") if m.strip())
+        config = config.with_rank(metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()))
     if heads:
         config.heads = tuple(h.strip() for h in heads.split(",") if h.strip())
     config = apply_options(config, primary=primary, **options)

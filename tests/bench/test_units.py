@@ -152,3 +152,20 @@ def test_the_demo_trains_one_size_and_one_seed_unless_asked_for_more():
     assert demo_config().data_fractions == () and demo_config().seeds == 1 and RECORDED_SEEDS == 3
     assert demo_config(crossover=True).data_fractions == CROSSOVER_FRACTIONS and len(CROSSOVER_FRACTIONS) >= 4
     assert "--crossover" in CliRunner().invoke(demo, ["--help"]).output
+
+
+def test_the_bench_holds_the_rankings_settings_and_shares_its_seed_device_engine():
+    from alignkit.bench.config import BenchConfig
+    from alignkit.cli.bench import apply_options
+    from alignkit.rank.scoring import RankConfig
+
+    config = BenchConfig("pixels", "hashed-ngrams", rank=RankConfig(n_probe=40, bootstrap=3), seed=7, engine="torch")
+    ranking = config.ranking()
+    assert (ranking.n_probe, ranking.bootstrap, ranking.seed, ranking.engine) == (40, 3, 7, "torch")
+    assert config.ranking(20).n_probe == 20 and config.rank.n_probe == 40
+    assert BenchConfig(**config.to_dict()) == config  # a results file's config dict builds it back
+    given = {k: None for k in ("probe", "epochs", "seed", "seeds", "device", "engine", "fractions", "config_file",
+                               "train_spec")}
+    changed = apply_options(config, n_probe=30, permutations=5, metrics=None, primary=None, bootstrap=None, tasks=(),
+                            sets=(), **given)
+    assert (changed.rank.n_probe, changed.rank.permutations, changed.rank.bootstrap) == (30, 5, 3)

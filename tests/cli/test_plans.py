@@ -34,7 +34,7 @@ def test_the_demo_plan_names_the_work_and_the_expected_time(tmp_path: Path):
     quick = demo_config(quick=True)
     line = plan_line(quick, tmp_path / "demo", "alignkit demo --quick", expected_time(True))
     assert line.startswith("alignkit demo --quick will: rank the encoders offline,pixels x offline,hashed-ngrams")
-    assert f"on {quick.n_probe} probe pairs" in line and "align the best-ranked non-control pair" in line
+    assert f"on {quick.rank.n_probe} probe pairs" in line and "align the best-ranked non-control pair" in line
     assert f"{len(quick.tasks)} held-out tasks" in line and str(tmp_path / "demo" / "index.html") in line
     assert "minutes on 2 cores" in line
     full = plan_line(demo_config(crossover=True), tmp_path / "demo", "alignkit demo", expected_time(False))
