@@ -7,8 +7,8 @@ emoji concepts, Fashion-MNIST, Animal-MNIST and MNIST.
 
 Sizes are chosen for the time budget of a first run on 2 idle cores. With the encoders under ONNX
 Runtime and each distinct caption embedded once, encoding is no longer what a first run waits
-for: training the recipe's text MLP is (about 5 minutes per seed on 14,284 images, measured on
-2 cores). So the demo trains one seed; `--seeds 3` gives verdicts over three, as the recorded
+for: training the recipe's text MLP is (each seed is a training run over 14,284 images; the
+report's compute rows time it). So the demo trains one seed; `--seeds 3` gives verdicts over three, as the recorded
 figures (benchmarks/bench_demo.py) do, and `--crossover` adds four smaller training sizes. The
 rest: 500 probe pairs per encoder with 20 bootstrap resamples and 20 shuffled pairings, the full
 training set (`alignkit.data.builtin.TRAIN_SPEC`: the emoji training concepts in six styles plus

@@ -154,9 +154,8 @@ def bench(vision_zoo, text_zoo, out, metrics, primary, heads, study, probe_sizes
         config.seeds_all = seeds_all
     if pair_bootstrap is not None:
         config.pair_bootstrap = pair_bootstrap
-    if metrics:
-        config = config.with_rank(metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()))
     if heads:
         config.heads = tuple(h.strip() for h in heads.split(",") if h.strip())
-    config = apply_options(config, primary=primary, **options)
+    metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None
+    config = apply_options(config, primary=primary, metrics=metric_list, **options)
     run_and_report(config, out, "alignkit bench" + (" --study" if study else ""), [], quiet)
