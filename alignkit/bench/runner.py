@@ -36,9 +36,9 @@ from alignkit.bench.verdict import verdicts
 from alignkit.data import open_source
 from alignkit.data.base import caption_items, image_items
 from alignkit.data.tasks import open_task
-from alignkit.encoders import create_encoder
+from alignkit.encoders import EncoderSlot
 from alignkit.evaluate import TaskResult, make_baseline, paired_rows
-from alignkit.evaluate.cached import TaskFeatures, is_cached, score, task_features
+from alignkit.evaluate.cached import TaskFeatures, embed_task_side, features_from_stores, is_cached, score, task_inputs
 from alignkit.features.cache import cached_features, slug
 from alignkit.features.pairs import CachedPairs
 
@@ -103,11 +103,12 @@ def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None
 
 
 class _PairBench:
-    """Aligns and evaluates pairs; encoders and task features are built once and shared."""
+    """Aligns and evaluates pairs; task features are built once and shared, and one frozen
+    encoder is in memory at a time (each data set is embedded side by side: all images, then all text)."""
 
     def __init__(self, config: BenchConfig, out: Path, tasks: dict[str, Any], meter: Meter, say: Say, progress: bool):
         self.config, self.out, self.tasks, self.meter, self.say, self.progress = config, out, tasks, meter, say, progress
-        self._encoders: dict[str, Any] = {}
+        self._encoders = EncoderSlot(device=config.device, engine=config.engine)
         self._task_features: dict[tuple[str, str], dict[str, TaskFeatures]] = {}
         self._train: dict[tuple[str, str], CachedPairs] = {}
         self._models: dict[tuple[str, str], AlignedModel] = {}
@@ -116,9 +117,7 @@ class _PairBench:
 
     # ---- shared pieces ------------------------------------------------------------
     def encoder(self, spec: str) -> Any:
-        if spec not in self._encoders:
-            self._encoders[spec] = create_encoder(spec, device=self.config.device, engine=self.config.engine)
-        return self._encoders[spec]
+        return self._encoders.get(spec)
 
     def recipe(self, entry: dict[str, Any], **overrides: Any) -> AlignConfig:
         base = AlignConfig().with_overrides(self.config.recipe)
@@ -149,14 +148,16 @@ class _PairBench:
     def features(self, entry: dict[str, Any]) -> dict[str, TaskFeatures]:
         key = (entry["vision"], entry["text"])
         if key not in self._task_features:
-            v, t = self.encoder(entry["vision"]), self.encoder(entry["text"])
-            feats = {}
-            for spec, task in self.tasks.items():
-                with self.meter.stage("encode task", task=spec, encoder=f"{v.spec} + {t.spec}") as m:
-                    m["reused"] = is_cached(v, spec)
-                    self.say(f"task {spec}: {v.spec} + {t.spec}" + (" (cached)" if m["reused"] else ""))
-                    feats[spec] = task_features(task, spec, v, t, self.progress)
-            self._task_features[key] = feats
+            stores = {}
+            for side, spec_of in (("image", entry["vision"]), ("text", entry["text"])):
+                enc = self.encoder(spec_of)
+                for spec, task in self.tasks.items():
+                    with self.meter.stage("encode task", task=spec, encoder=enc.spec) as m:
+                        m["reused"] = is_cached(enc, task_inputs(task, spec, side)[0])
+                        self.say(f"task {spec}: {side} with {enc.spec}" + (" (cached)" if m["reused"] else ""))
+                        stores[spec, side] = embed_task_side(task, spec, side, enc, self.progress)
+            self._task_features[key] = {spec: features_from_stores(task, stores[spec, "image"], stores[spec, "text"])
+                                        for spec, task in self.tasks.items()}
         return self._task_features[key]
 
     def fit_baselines(self, data: CachedPairs, label: str) -> dict[str, Any]:
@@ -168,6 +169,7 @@ class _PairBench:
         return fitted
 
     def train(self, run: Path, identity: dict[str, Any], fit: Callable[[bool], AlignedModel], label: str) -> AlignedModel:
+        self._encoders.clear()  # a training run builds the encoders it needs itself
         with self.meter.stage("train", run=label) as m:
             model, m["reused"] = reuse_or_train(run, identity, fit)
             log = read_metrics(run / SELECTION) + read_metrics(run)  # a refit trains twice: count both

@@ -2,5 +2,6 @@
 
 from alignkit.encoders.base import Encoder, EncoderOptions, EncoderOutput
 from alignkit.encoders.registry import create_encoder, get_entry, parse_spec, zoo_entries
+from alignkit.encoders.slot import EncoderSlot
 
-__all__ = ["Encoder", "EncoderOptions", "EncoderOutput", "create_encoder", "get_entry", "parse_spec", "zoo_entries"]
+__all__ = ["Encoder", "EncoderOptions", "EncoderOutput", "EncoderSlot", "create_encoder", "get_entry", "parse_spec", "zoo_entries"]

@@ -3,10 +3,10 @@
 Any torch-backed encoder exports the same way, because the exported graph is the encoder's own
 ``forward`` (or ``pooled_layers``) traced on a collated probe batch: preprocessing, tokenising
 and collating stay in Python exactly as for torch, so the two engines see identical inputs.
-Why not sentence-transformers' ONNX backend or optimum: they export the final layer's
-transformer only (pooling outside, one layer per graph) and cover one library each; tracing
-alignkit's own forward covers offline, ``hf:``, ``st:`` and ``timm:`` encoders alike, and returns
-every requested layer from one pass.
+Not sentence-transformers' ONNX backend or optimum: they export one library's final transformer
+layer only; tracing alignkit's own forward covers every backend and returns several layers at once.
+The torch weights are freed once the session exists (rebuilt only for token features or a new
+layer export), and sessions run without a memory arena, so an encoder costs one copy of its weights.
 
 An export is made once and cached under ``$ALIGNKIT_CACHE/onnx/<key>/``, the key hashing the
 encoder's fingerprint, the layers, and the torch / onnx / onnxruntime versions. It is written to
@@ -24,7 +24,7 @@ import tempfile
 import warnings
 from pathlib import Path
 from collections.abc import Mapping
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from alignkit.atomic import atomic_write_json, file_sha256
 from alignkit.encoders.base import Encoder, EncoderOutput
 from alignkit.engines import ONNX, TORCH, resolve_engine, say_once
 from alignkit.errors import AlignkitError
+from alignkit.memory import release_memory
 from alignkit.paths import cache_root
 
 EXPORT_FORMAT = 1
@@ -51,9 +52,10 @@ def fp16_tolerance(reference: np.ndarray) -> float:
     return float(2.0**-11 * max(1.0, float(np.abs(reference).max(initial=0.0))))
 
 
-def with_engine(encoder: Encoder, engine: str | None) -> Encoder:
+def with_engine(encoder: Encoder, engine: str | None, rebuild: Callable[[], Encoder] | None = None) -> Encoder:
     """``encoder`` on the resolved engine: itself for torch, an ``OnnxEncoder`` for onnx. With
-    ``auto``, an encoder that fails to export stays on torch and the reason is said once."""
+    ``auto``, an encoder that fails to export stays on torch and the reason is said once.
+    ``rebuild`` (a fresh torch encoder) lets the ONNX encoder free the torch weights."""
     model = getattr(encoder, "model", None)
     exportable = isinstance(model, torch.nn.Module) and any(True for _ in model.parameters())
     device_type = getattr(getattr(encoder, "device", None), "type", "cpu")
@@ -61,7 +63,7 @@ def with_engine(encoder: Encoder, engine: str | None) -> Encoder:
     if chosen == TORCH:
         return encoder
     try:
-        return OnnxEncoder(encoder)
+        return OnnxEncoder(encoder, rebuild)
     except ExportError as e:
         if (engine or "auto") == ONNX:
             raise
@@ -76,32 +78,45 @@ class OnnxEncoder(Encoder):
 
     engine = ONNX
 
-    def __init__(self, inner: Encoder):
-        self.inner = inner
-        self.spec = inner.spec
-        self.modality = inner.modality
-        self.options = inner.options
-        self._graphs: dict[tuple, _Graph | None] = {}
-        self._graphs[(inner.options.layer,)] = _graph_for(inner, (inner.options.layer,))
+    def __init__(self, inner: Encoder, rebuild: Callable[[], Encoder] | None = None):
+        self.inner, self.spec, self.modality, self.options = inner, inner.spec, inner.modality, inner.options
+        self._graphs: dict[tuple, _Graph | None] = {(inner.options.layer,): _graph_for(inner, (inner.options.layer,))}
+        self._rebuild, self._weights_dropped = rebuild, False
+        if rebuild is not None:
+            self._drop_torch_weights()
+
+    def _drop_torch_weights(self) -> None:
+        """Free the torch weights (the session holds its own); identity and width are kept, the
+        module stays a shape-only ("meta") skeleton, tokenizers and transforms stay."""
+        self.inner.encoder_fingerprint(), self.inner.dim  # computed (and kept) while the weights exist
+        self._param_count = self.inner.num_params()
+        if isinstance(getattr(self.inner, "model", None), torch.nn.Module):
+            self.inner.model.to("meta")
+            self._weights_dropped = True
+            release_memory()
+
+    def _torch(self) -> Encoder:
+        """The torch encoder with its weights (built again if they were freed)."""
+        if self._weights_dropped:
+            fresh = self._rebuild()  # type: ignore[misc]
+            if fresh.encoder_fingerprint() != self.inner.encoder_fingerprint():
+                raise ExportError(f"{self.spec}: the rebuilt torch encoder has another fingerprint than its export")
+            fresh.spec, self.inner, self._weights_dropped = self.spec, fresh, False
+        return self.inner
 
     def __getattr__(self, name: str) -> Any:
-        """Everything else (the torch module, transforms, ``imagenet_logits``...) is the torch
-        encoder's own, so code written for a backend keeps working under either engine."""
-        if name == "inner":  # not yet set (during unpickling or a failed __init__)
+        """Everything else is the torch encoder's own (the module and ``imagenet_logits`` with
+        their weights), so code written for a backend keeps working under either engine."""
+        if name in ("inner", "_weights_dropped"):  # not yet set (during unpickling or a failed __init__)
             raise AttributeError(name)
-        return getattr(self.inner, name)
+        return getattr(self._torch() if name in ("model", "imagenet_logits") else self.inner, name)
 
     # identity: the torch encoder's, plus the engine
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def num_layers(self) -> int:
-        return self.inner.num_layers
+    dim = property(lambda self: self.inner.dim)
+    num_layers = property(lambda self: self.inner.num_layers)
 
     def num_params(self) -> int:
-        return self.inner.num_params()
+        return self._param_count if self._weights_dropped else self.inner.num_params()
 
     def weights_digest(self) -> str:
         return self.inner.weights_digest()
@@ -121,7 +136,7 @@ class OnnxEncoder(Encoder):
 
     def forward(self, batch: Any, tokens: bool = False) -> EncoderOutput:
         if tokens:  # token features are not exported; torch computes this whole batch
-            return self.inner.forward(batch, tokens=True)
+            return self._torch().forward(batch, tokens=True)
         return EncoderOutput(self._graphs[(self.options.layer,)].run(batch)[0])
 
     def pooled_layers(self, batch: Any, layers: Sequence[int | None]) -> list[torch.Tensor] | None:
@@ -130,7 +145,7 @@ class OnnxEncoder(Encoder):
         key = tuple(layers)
         if key not in self._graphs:
             try:
-                self._graphs[key] = _graph_for(self.inner, key)
+                self._graphs[key] = _graph_for(self._torch(), key)
             except ExportError as e:
                 say_once(f"layers:{self.spec}:{key}", f"note: {self.spec}: layers {list(layers)} run one graph each ({e})")
                 self._graphs[key] = None
@@ -152,6 +167,7 @@ class _Graph:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        opts.enable_cpu_mem_arena = False  # an arena keeps a batch's activations (1.4 GB: Lite2, 64 images)
         self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         wanted = {i.name for i in self.session.get_inputs()}  # the exporter drops inputs a model ignores
         self.inputs = [n for n in inputs if n in wanted]

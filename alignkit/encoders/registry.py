@@ -128,7 +128,10 @@ def create_encoder(
     enc.spec = canonical_spec(spec)
     from alignkit.encoders.onnx_engine import with_engine
 
-    return with_engine(enc, engine)
+    def rebuild() -> Encoder:  # the torch encoder again, for work the ONNX graph does not cover
+        return create_encoder(spec, device=device, dtype=dtype, layer=layer, pooling=pooling, engine="torch")
+
+    return with_engine(enc, engine, rebuild)
 
 
 def canonical_spec(spec: str) -> str:

@@ -62,30 +62,39 @@ def task_inputs(task: ClassificationTask | RetrievalTask, task_id: str, modality
     return f"{task_id}#captions", task.caption_items()
 
 
+def embed_task_side(task: ClassificationTask | RetrievalTask, task_id: str, modality: str, encoder: Any, progress: bool,
+                    batch_size: int = ENCODE_BATCH_SIZE) -> FeatureStore:
+    """One side of a task through the features cache: its images, or its prompts or captions.
+    Embedding every task's images with one encoder before any text lets a caller hold one
+    encoder at a time (``alignkit.encoders.EncoderSlot``)."""
+    dataset_id, items = task_inputs(task, task_id, modality)
+    return cached_features(encoder, items, dataset_id, progress=progress, batch_size=batch_size)
+
+
 def task_features(
     task: ClassificationTask | RetrievalTask, task_id: str, vision: Any, text: Any, progress: bool, batch_size: int = ENCODE_BATCH_SIZE
 ) -> TaskFeatures:
     """Embed (or reuse) a task's images with ``vision`` and its prompts or captions with ``text``."""
-    images_id, images = task_inputs(task, task_id, "image")
-    image_store = cached_features(vision, images, images_id, progress=progress, batch_size=batch_size)
+    image_store = embed_task_side(task, task_id, "image", vision, progress, batch_size)
+    return features_from_stores(task, image_store, embed_task_side(task, task_id, "text", text, progress, batch_size))
+
+
+def features_from_stores(task: ClassificationTask | RetrievalTask, image_store: FeatureStore, text_store: FeatureStore) -> TaskFeatures:
+    """A task's features from its two finished stores (``embed_task_side``)."""
     keys, image = image_store.load()
     skipped = list(task.skipped) + [Skip(s["key"], s["reason"]) for s in image_store.skipped]
     if not keys:
         first = skipped[0].reason if skipped else "the task has no images"
         raise AlignkitError(f"task {task.name}: no image could be embedded (first reason: {first})")
     if isinstance(task, ClassificationTask):
-        prompts_id, prompts = task_inputs(task, task_id, "text")
-        text_store = cached_features(text, prompts, prompts_id, progress=progress, batch_size=batch_size)
         prompt_keys, prompt_feats = text_store.load()
-        prompt_of = dict(prompts)
+        prompt_of = dict(task.prompt_items())
         label_of = task.label_of()
         return TaskFeatures(
             task.name, "classification", image, labels=np.array([label_of[k] for k in keys], dtype=np.int64),
             classnames=list(task.classnames), templates=task.templates,
             prompt_features={prompt_of[k]: f for k, f in zip(prompt_keys, prompt_feats)}, skipped=skipped,
         )
-    captions_id, captions = task_inputs(task, task_id, "text")
-    text_store = cached_features(text, captions, captions_id, progress=progress, batch_size=batch_size)
     text_keys, text_feats = text_store.load()
     row_of = {k: i for i, k in enumerate(keys)}
     kept = [j for j, k in enumerate(text_keys) if pair_key_of(k) in row_of]

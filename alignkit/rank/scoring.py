@@ -19,6 +19,7 @@ import torch
 from alignkit.atomic import atomic_write_json
 from alignkit.data.base import CAPTION_SEP, Pair, image_items
 from alignkit.encoders import create_encoder
+from alignkit.memory import release_memory
 from alignkit.encoders.registry import get_entry, parse_spec
 from alignkit.errors import AlignkitError, UnknownEncoderError
 from alignkit.features.cache import cached_features, slug
@@ -108,6 +109,9 @@ def embed_probe(specs: Sequence[str], modality: str, probe_spec: str, config: Ra
             if modality == "text":
                 keys = [k.rsplit(CAPTION_SEP, 1)[0] for k in keys]
             out.append(Embedded(spec, modality, is_control(spec), layer, store.fingerprint, keys, feats))
+            enc = None
+        base = None  # one encoder in memory at a time: this one goes before the next is built
+        release_memory()
     return out
 
 

@@ -212,3 +212,19 @@ def test_onnx_decode_threads_keep_order_skips_and_features(tmp_path, images):
     (k1, f1), (k2, f2) = one.load(), two.load()
     assert k1 == k2 and len(k1) == len(items) - 1 and np.array_equal(f1, f2)
     assert one.skipped == two.skipped and len(two.skipped) == 1
+
+
+def test_onnx_encoder_frees_its_torch_weights_and_rebuilds_them_for_torch_only_work():
+    """Once the session exists the torch copy is a meta skeleton (one copy of the weights in
+    memory); identity is unchanged, and token features (a torch-only path) rebuild real weights."""
+    ref = create_encoder("minilm-l6", engine="torch")
+    fast = create_encoder("minilm-l6", engine="onnx")
+    assert all(p.is_meta for p in fast.inner.model.parameters())
+    assert fast.encoder_fingerprint() == ref.encoder_fingerprint() and fast.dim == ref.dim
+    assert fast.num_params() == ref.num_params()
+    pooled = fast.forward(_batch(fast, TEXTS)).pooled.numpy()  # ONNX needs no torch weights
+    want = ref.forward(_batch(ref, TEXTS), tokens=True)
+    got = fast.forward(_batch(fast, TEXTS), tokens=True)  # rebuilt from the spec
+    assert not any(p.is_meta for p in fast.inner.model.parameters())
+    torch.testing.assert_close(got.tokens, want.tokens)
+    assert np.abs(pooled - want.pooled.numpy()).max() <= fp16_tolerance(want.pooled.numpy())

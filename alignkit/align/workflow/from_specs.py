@@ -17,6 +17,7 @@ from alignkit.align.model.aligned_model import AlignedModel
 from alignkit.features.pairs import OnlinePairs
 from alignkit.align.training.loop import train, train_pairs
 from alignkit.devices import device_name
+from alignkit.memory import release_memory
 
 
 def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool = False, cache_root: str | Path | None = None, progress: bool = True,
@@ -50,6 +51,8 @@ def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool =
         return train_pairs(config, data, out_dir, encoders=info, resume=resume, progress=progress)
     stores = _cached_stores(config, source, encoders, cache_root, progress)
     fingerprints = {side: enc.fingerprint() for side, enc in encoders.items()}
+    encoders.clear()  # training reads the stores: the frozen encoders' memory goes back first
+    release_memory()
     if candidates:
         config = _select(config, candidates, stores, Path(out_dir), progress, source.concept_of)
     return train(config, stores["image"], stores["text"], out_dir, resume=resume, progress=progress,
