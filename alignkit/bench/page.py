@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from alignkit.align.training.run_folder import REFIT, SELECTION, read_metrics
+from alignkit.align.model.run_state import REFIT
+from alignkit.align.training.run_folder import SELECTION, read_metrics
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
 from alignkit.rank.table import label, metric_matrix, pair_notes
