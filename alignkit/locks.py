@@ -10,6 +10,8 @@ locks its folder may call a writer that locks it again).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import socket
@@ -17,12 +19,13 @@ import sys
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from alignkit.errors import AlignkitError
 
 LOCK = ".alignkit.lock"
 HOLDER = ".alignkit.lock.json"
+F = TypeVar("F", bound=Callable[..., Any])
 _held: dict[Path, int] = {}  # folders this process holds, with their nesting depth
 
 
@@ -81,11 +84,23 @@ def folder_locks(folders: Iterable[str | Path], job: str = "written") -> Iterato
         yield
 
 
-def _write_holder(path: Path) -> None:
-    from alignkit.atomic import atomic_write_json
+def locks_folder(arg: str, job: str) -> Callable[[F], F]:
+    """Decorator: the function runs holding the folder given as its argument ``arg`` (``folder_lock``)."""
+    def wrap(fn: F) -> F:
+        signature = inspect.signature(fn)
 
-    atomic_write_json(path / HOLDER, {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv),
-                                      "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        @functools.wraps(fn)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with folder_lock(signature.bind(*args, **kwargs).arguments[arg], job):
+                return fn(*args, **kwargs)
+        return locked  # type: ignore[return-value]
+    return wrap
+
+
+def _write_holder(path: Path) -> None:
+    """Plain write, no fsync: the note is for people, and a reader that finds it half-written says "holder unknown"."""
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (path / HOLDER).write_text(json.dumps(info), encoding="utf-8")
 
 
 def _describe(info: dict[str, object] | None) -> str:
