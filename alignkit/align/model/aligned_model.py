@@ -87,10 +87,12 @@ class AlignedModel(nn.Module):
 
     # ---- features -> joint space ----------------------------------------------------
     def encode_image_features(self, pooled: Any, tokens: Any = None, mask: Any = None, normalize: bool = True) -> torch.Tensor:
-        """Cached image features (N, D) (+ tokens for a token head) -> joint-space vectors (mixed with
-        the caption memory's neighbours when the model has one and ``normalize`` is on)."""
-        z = self._project(self.image_head, "image", pooled, tokens, mask, normalize)
-        if self.memory is not None and normalize:
+        """Cached image features (N, D) (+ tokens for a token head) -> joint-space vectors, mixed with
+        the caption memory's neighbours when the model has one. The memory mixes unit vectors, so a
+        model with one returns unit vectors whatever ``normalize`` says: every caller (open_clip and
+        CLIP_benchmark, which normalise afterwards, included) scores the same model."""
+        z = self._project(self.image_head, "image", pooled, tokens, mask, normalize or self.memory is not None)
+        if self.memory is not None:
             z = self.memory(_tensor(pooled, self.device), z)
         return z
 
