@@ -120,4 +120,5 @@ def score(model: Any, tf: TaskFeatures, model_name: str) -> TaskResult:
         result = retrieval_result(image, _joint(model.encode_text_features, tf.text), tf.text_to_image, tf.name, model_name,
                                   captions=tf.captions)
     result.skipped = list(tf.skipped)
+    result.notes = list(getattr(model, "notes", []))  # a baseline fitted on too few pairs says so
     return result

@@ -59,6 +59,8 @@ def write_eval_outputs(
     for res in results:
         model = res.rows[0]["model"] if res.rows else ""
         rep.heading(f"{res.task} ({res.kind})" + (f": {model}" if len(models) > 1 else ""))
+        for note in res.notes:
+            rep.note(note, kind="warning")
         if res.skipped:
             counts = ", ".join(f"{reason}: {n}" for reason, n in summarize_skips(res.skipped).items())
             rep.note(f"{len(res.skipped)} items skipped ({counts}); the metrics cover the rest.", kind="warning")

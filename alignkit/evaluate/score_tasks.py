@@ -39,6 +39,7 @@ class TaskResult:
     skipped: list[Skip] = field(default_factory=list)
     # per-query 1/0 hits of the headline metric (top-1, or image-to-text R@1), for paired comparisons
     hits: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)  # why the result may be degenerate (DegenerateResultWarning)
 
 
 def classification_result(
@@ -95,6 +96,7 @@ def evaluate_task(model: Any, task: ClassificationTask | RetrievalTask, model_na
     else:
         raise AlignkitError(f"cannot evaluate a {type(task).__name__}; open tasks with alignkit.data.tasks.open_task")
     result.skipped = list(task.skipped) + skipped
+    result.notes = list(getattr(getattr(model, "baseline", model), "notes", []))
     return result
 
 

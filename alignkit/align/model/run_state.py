@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from alignkit.align.model.hub import CONFIG, RUN, ModelLoadError
 
@@ -30,11 +30,12 @@ class UnfinishedRunError(ModelLoadError):
     """The folder holds a training run that has not finished (killed, crashed, or still running)."""
 
 
-def mark_run(folder: Path, finished: bool) -> None:
-    """Record (atomically) whether the run in ``folder`` has finished."""
+def mark_run(folder: Path, finished: bool, warnings: Sequence[str] = ()) -> None:
+    """Record (atomically) whether the run in ``folder`` has finished, with the warnings its result
+    carries (``DegenerateResultWarning`` messages, e.g. pairs with no contrast)."""
     from alignkit.atomic import atomic_write_json
 
-    atomic_write_json(folder / RUN, {"finished": finished, "at": time.strftime("%Y-%m-%d %H:%M:%S")})
+    atomic_write_json(folder / RUN, {"finished": finished, "at": time.strftime("%Y-%m-%d %H:%M:%S"), "warnings": list(warnings)})
 
 
 def unfinished_reason(folder: Path) -> str | None:

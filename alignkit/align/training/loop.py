@@ -38,7 +38,7 @@ from alignkit.align.training.precision import resolve_precision
 from alignkit.align.training.refit import train_and_refit
 from alignkit.align.model.run_state import LAST, RECIPE, mark_run
 from alignkit.align.training.run_folder import METRICS, resume_state, run_lock, start_folder
-from alignkit.align.training.sampling import epoch_pairs, split_rows
+from alignkit.align.training.sampling import contrast_warning, epoch_pairs, split_rows
 from alignkit.align.training.schedule import lr_factor, param_groups
 from alignkit.align.training.validation import validate
 from alignkit.devices import resolve_device
@@ -160,6 +160,7 @@ def _train_pairs(config: AlignConfig, data: PairedData, out_dir: str | Path, *, 
             f"the training split has {n_pairs} pair(s) ({len(data.image_keys)} images, val_fraction "
             f"{config.val_fraction}); a contrastive loss needs at least 2. Give more pairs or lower val_fraction"
         )
+    degenerate = [w for w in [contrast_warning(data, train_rows, groups)] if w and rank == 0]  # recorded in run.json
     local = min(config.batch_size, n_pairs) // world
     if local < 1:
         raise PairsError(f"{n_pairs} training pairs cannot fill one sample per rank on {world} ranks")
@@ -266,7 +267,7 @@ def _train_pairs(config: AlignConfig, data: PairedData, out_dir: str | Path, *, 
     if rank == 0 and config.memory > 0:
         build_memory(out, config, data, train_rows, captions_of, device)
     if rank == 0:
-        mark_run(out, finished=True)  # the run's last write: from here the folder loads as a model
+        mark_run(out, finished=True, warnings=degenerate)  # the run's last write: from here the folder loads as a model
     if world > 1:
         torch.distributed.barrier()
     return AlignedModel.from_pretrained(out, device=str(device))
