@@ -160,7 +160,7 @@ def _train_pairs(config: AlignConfig, data: PairedData, out_dir: str | Path, *, 
             f"the training split has {n_pairs} pair(s) ({len(data.image_keys)} images, val_fraction "
             f"{config.val_fraction}); a contrastive loss needs at least 2. Give more pairs or lower val_fraction"
         )
-    degenerate = [w for w in [contrast_warning(data, train_rows, groups)] if w and rank == 0]  # recorded in run.json
+    degenerate = [w for w in [contrast_warning(train_rows, groups)] if w and rank == 0]  # recorded in run.json
     local = min(config.batch_size, n_pairs) // world
     if local < 1:
         raise PairsError(f"{n_pairs} training pairs cannot fill one sample per rank on {world} ranks")

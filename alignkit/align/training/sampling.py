@@ -4,7 +4,7 @@ epoch's shuffled pairs (the groups themselves are ``alignkit.features.groups``).
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -42,13 +42,10 @@ def epoch_pairs(train_rows: np.ndarray, captions_of: list[np.ndarray], mode: str
     return img[order], txt[order]
 
 
-def contrast_warning(data: Any, train_rows: np.ndarray, groups: np.ndarray, sample: int = 64) -> str | None:
-    """Why the training pairs give a contrastive loss nothing to contrast (every caption, or every
-    image of a sample, the same), as a ``DegenerateResultWarning``; None when they do not."""
+def contrast_warning(train_rows: np.ndarray, groups: np.ndarray) -> str | None:
+    """Why the training pairs give a contrastive loss nothing to contrast (every pair in one group:
+    one caption string, or one concept), as a ``DegenerateResultWarning``; None when they do not."""
     if len(np.unique(groups[train_rows])) < 2:
         return warn_degenerate(f"all {len(train_rows)} training pairs share one caption (or one concept): the contrastive "
                                "loss has no negatives and the model learns nothing; train on pairs that differ")
-    if len(torch.unique(data.image_batch(train_rows[:sample]).pooled.float(), dim=0)) < 2 <= min(sample, len(train_rows)):
-        return warn_degenerate(f"the first {min(sample, len(train_rows))} training images have identical features: the "
-                               "contrastive loss cannot tell them apart; check the images (one file repeated?)")
     return None
