@@ -421,3 +421,16 @@ def test_a_baseline_fitted_on_fewer_pairs_than_its_dimension_warns_and_says_so_i
     assert "fewer than the 8 dimensions" in score(ridge, tf, "ridge").notes[0]
     fitted = make_baseline("ridge").fit(rng.normal(size=(20, 8)), rng.normal(size=(20, 8)))
     assert fitted.notes == []
+
+
+def test_the_cli_prints_a_degenerate_result_warning_as_one_line(capsys) -> None:
+    import warnings
+
+    from alignkit.cli import _one_line_warnings
+    from alignkit.errors import warn_degenerate
+
+    with warnings.catch_warnings():  # restores warnings.showwarning afterwards
+        warnings.simplefilter("always")
+        _one_line_warnings()
+        warn_degenerate("ridge was fitted on 2 pairs")
+    assert capsys.readouterr().err == "warning: ridge was fitted on 2 pairs\n"
