@@ -40,7 +40,7 @@ def _train_and_refit(config: AlignConfig, data: Any, out: Path, train_once: Trai
     select = out / SELECTION
     if not resume:
         refuse_existing(out, select)
-    if D.rank() == 0:
+    if D.rank() == 0:  # unfinished until the refit run (train_once into ``out``) marks it finished
         out.mkdir(parents=True, exist_ok=True)
         mark_run(out, finished=False)
     plan = refit_plan(out, config) if resume else None
@@ -64,7 +64,6 @@ def _train_and_refit(config: AlignConfig, data: Any, out: Path, train_once: Trai
     if D.rank() == 0:
         chosen = next((r for r in read_metrics(select) if r["epoch"] == epochs), {})
         atomic_write_json(out / REFIT, {**plan, "finished": True, **{k: v for k, v in chosen.items() if k.startswith("val_")}})
-        mark_run(out, finished=True)
     return model
 
 
