@@ -1,4 +1,4 @@
-"""Error types shared by every stage, so the CLI can print them without a traceback."""
+"""Error and warning types shared by every stage, so the CLI can print them without a traceback."""
 
 
 class AlignkitError(Exception):
@@ -18,3 +18,17 @@ class NotInstalledError(AlignkitError):
 
 class BadItemError(AlignkitError):
     """One input item (image or caption) cannot be used; callers skip and record it."""
+
+
+class DegenerateResultWarning(UserWarning):
+    """A result was computed, but on inputs that make it meaningless (repeated probe rows, pairs
+    with no contrast, a baseline fitted on fewer pairs than its width); where results are written
+    the same message is recorded beside them."""
+
+
+def warn_degenerate(message: str) -> str:
+    """Issue a ``DegenerateResultWarning`` (which the CLI prints as one line) and return the message to record."""
+    import warnings
+
+    warnings.warn(message, DegenerateResultWarning, stacklevel=2)
+    return message

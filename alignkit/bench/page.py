@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from alignkit.align.training.run_folder import REFIT, SELECTION, read_metrics
+from alignkit.align.model.run_state import REFIT
+from alignkit.align.training.run_folder import SELECTION, read_metrics
 from alignkit.evaluate import compare_models
 from alignkit.report import Report, plots, write_table
 from alignkit.rank.table import label, metric_matrix, pair_notes
+from alignkit.locks import locks_folder
 
 if TYPE_CHECKING:
     from alignkit.bench.runner import BenchOutcome
@@ -30,6 +32,7 @@ def machine_facts() -> dict[str, Any]:
             "load_average_at_report": [round(x, 2) for x in load] if load else None}
 
 
+@locks_folder("out", "output folder")
 def write_bench_outputs(outcome: BenchOutcome, out: str | Path, title: str, command: str, config: dict[str, Any],
                         intro: Sequence[str] = ()) -> Path:
     """``results.{parquet,csv,jsonl}`` (every number), ``rank.*`` (full ranking rows) and ``index.html``."""

@@ -1,21 +1,9 @@
-"""What a bench run will do, decided before any training: which pairs it aligns, and whether
-its tasks can be told apart in the results (rows are keyed by task name)."""
+"""What a bench run will do, decided before any training: which pairs it aligns (its tasks'
+names are checked by ``alignkit.evaluate.compare.check_task_names``, as `alignkit eval` does)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from alignkit.errors import AlignkitError
-
-
-def check_task_names(tasks: dict[str, Any]) -> None:
-    """Results are keyed by task name: two specs under one name would silently merge."""
-    seen: dict[str, str] = {}
-    for spec, task in tasks.items():
-        if task.name in seen:
-            raise AlignkitError(f"tasks {seen[task.name]!r} and {spec!r} are both named {task.name!r}; "
-                                "their results would mix. Give one of them another name (or drop one).")
-        seen[task.name] = spec
 
 
 def pairs_to_align(ranked: list[dict[str, Any]], mode: str) -> tuple[list[dict[str, Any]], str]:

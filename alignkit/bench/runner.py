@@ -26,7 +26,8 @@ from alignkit.align.workflow.from_specs import train_from_specs as align
 from alignkit.bench.meter import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.bench.correlation import correlation_rows, tidy_rank_rows
-from alignkit.bench.plan import check_task_names, pairs_to_align
+from alignkit.bench.plan import pairs_to_align
+from alignkit.evaluate.compare import check_task_names
 from alignkit.bench.prefetch import prefetch_layers
 from alignkit.bench.probe_ranking import embed_probes as _embed_probes, rank_pairs as _rank
 from alignkit.bench.train_runs import reuse_or_train, subset
@@ -41,6 +42,7 @@ from alignkit.evaluate import TaskResult, make_baseline, paired_rows
 from alignkit.evaluate.cached import TaskFeatures, embed_task_side, features_from_stores, is_cached, score, task_inputs
 from alignkit.features.cache import cached_features, slug
 from alignkit.features.pairs import CachedPairs
+from alignkit.locks import locks_folder
 
 MIN_SUBSET_IMAGES = 20
 # the one number a verdict is about, per task kind (scoring itself is alignkit.evaluate.cached.score)
@@ -65,6 +67,7 @@ class BenchOutcome:
     crossover: list[dict[str, Any]] = field(default_factory=list)
 
 
+@locks_folder("out", "output folder")
 def run_bench(config: BenchConfig, out: str | Path, *, say: Say = lambda s: None, progress: bool = False) -> BenchOutcome:
     """Run the whole benchmark into ``out`` (runs/ holds the training runs); returns the outcome."""
     config.validate()

@@ -16,7 +16,7 @@ import numpy as np
 from alignkit.align import AlignedModel
 from alignkit.features.pairs import CachedPairs
 from alignkit.align.training.checkpoint import has_checkpoint
-from alignkit.align.training.run_folder import LAST
+from alignkit.align.model.run_state import LAST
 from alignkit.errors import AlignkitError
 from alignkit.atomic import atomic_write_json
 

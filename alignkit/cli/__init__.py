@@ -40,6 +40,23 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
+def _one_line_warnings() -> None:
+    """Print each ``DegenerateResultWarning`` as ``warning: <message>``, without file and source line."""
+    import warnings
+
+    from alignkit.errors import DegenerateResultWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        if issubclass(category, DegenerateResultWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def _available(name: str) -> bool:
     module = COMMANDS[name].split(":")[0]
     return importlib.util.find_spec(module) is not None
@@ -52,7 +69,9 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console entry point: user errors print one clear line, not a traceback."""
+    """Console entry point: user errors print one clear line, not a traceback (and a degenerate
+    result's warning one line too)."""
+    _one_line_warnings()
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:

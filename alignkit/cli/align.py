@@ -116,7 +116,8 @@ def _candidates(path: Path) -> dict:
 
 def _summary(out: Path, model) -> None:
     from alignkit.align.training.distributed import rank
-    from alignkit.align.training.run_folder import REFIT, SELECTION, read_metrics
+    from alignkit.align.model.run_state import REFIT
+    from alignkit.align.training.run_folder import SELECTION, read_metrics
 
     if rank() != 0:
         return

@@ -94,6 +94,7 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
     """Say what will run, run the pipeline, write the outputs, print the verdicts, then where the
     report is and the one-line answer."""
     from alignkit.bench import run_bench, write_bench_outputs
+    from alignkit.locks import folder_lock
     from alignkit.progress import silence_progress_bars
 
     click.echo(plan_line(config, out, title, expect), err=True)  # even with --quiet: it says what the wait is for
@@ -101,9 +102,10 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
         silence_progress_bars()
     say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     t0 = time.perf_counter()
-    outcome = run_bench(config, out, say=say, progress=not quiet)
     command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    page = write_bench_outputs(outcome, out, title, command, config.to_dict(), intro)
+    with folder_lock(out, "output folder"):  # one writer from the first run to the last page
+        outcome = run_bench(config, out, say=say, progress=not quiet)
+        page = write_bench_outputs(outcome, out, title, command, config.to_dict(), intro)
     click.echo(f"chosen pair: {outcome.chosen[0]} + {outcome.chosen[1]} ({outcome.chosen_note})")
     for v in outcome.verdicts:
         click.echo(v["text"])

@@ -32,6 +32,7 @@ from alignkit.data.subset import SUBSET_FORMAT
 from alignkit.errors import AlignkitError
 from alignkit.atomic import atomic_save_npy, atomic_write_json
 from alignkit.features.store import FeatureStore, store_digest
+from alignkit.locks import locks_folder
 
 
 
@@ -258,6 +259,7 @@ def _best_caption_scores(text_store: FeatureStore, rows: np.ndarray, protos: np.
     return out
 
 
+@locks_folder("out", "output folder")
 def write_subset(selection: Selection, concepts: Concepts, source_spec: str, config: CurateConfig, out: str | Path) -> Path:
     """The subset manifest that ``--data subset:PATH`` reads: the pool spec and the chosen keys."""
     path = Path(out) / "subset.json"

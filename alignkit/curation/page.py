@@ -10,6 +10,7 @@ import numpy as np
 from alignkit.curation.concepts import Concepts
 from alignkit.curation.curate import CurateConfig, Selection
 from alignkit.report import Report, write_table
+from alignkit.locks import locks_folder
 
 
 def selection_rows(selection: Selection, concepts: Concepts, captions: dict[str, list[str]]) -> list[dict]:
@@ -36,6 +37,7 @@ def concept_rows(selection: Selection, concepts: Concepts, captions: dict[str, l
     return rows
 
 
+@locks_folder("out", "output folder")
 def write_curation_report(
     out: str | Path,
     selection: Selection,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from alignkit.errors import AlignkitError
+from alignkit.errors import AlignkitError, warn_degenerate
 from alignkit.arrays import as_finite_array, l2_normalize
 from alignkit.linalg import cca_fit, ridge_fit, svd
 
@@ -35,6 +35,7 @@ class Baseline(ABC):
     """Fit on paired features, then encode either side into the joint space."""
 
     name: str = "baseline"
+    fits_a_map = True  # a linear map fitted on the pairs (underdetermined with fewer pairs than dimensions)
 
     def fit(self, image_features: Any, text_features: Any) -> "Baseline":
         x = as_finite_array(image_features, "image features").astype(np.float64)
@@ -43,6 +44,12 @@ class Baseline(ABC):
             raise AlignkitError(f"{len(x)} image rows but {len(y)} text rows: baselines need one row per pair")
         if len(x) < 2:
             raise AlignkitError(f"{self.name} needs at least 2 training pairs, got {len(x)}")
+        width = min(x.shape[1], y.shape[1])
+        self.notes: list[str] = []
+        if self.fits_a_map and len(x) < width:  # the map is underdetermined: it fits any pairing exactly
+            self.notes.append(warn_degenerate(
+                f"{self.name} was fitted on {len(x)} pairs, fewer than the {width} dimensions of its features: the map "
+                "is underdetermined and its scores say little; fit it on more pairs"))
         self._fit(x, y)
         self.image_dim, self.text_dim = x.shape[1], y.shape[1]
         return self
@@ -91,6 +98,7 @@ class ASIF(Baseline):
     """
 
     name = "asif"
+    fits_a_map = False  # anchors, not a fitted map
 
     def __init__(self, k: int = 800, power: float = 8.0, center: bool = False):
         if k < 1 or power <= 0:

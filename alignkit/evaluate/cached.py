@@ -40,6 +40,7 @@ class TaskFeatures:
     prompt_features: dict[str, np.ndarray] = field(default_factory=dict)  # prompt -> text feature
     text: np.ndarray | None = None  # retrieval: one row per caption
     text_to_image: np.ndarray | None = None
+    captions: list[str] | None = None  # retrieval: each caption row's string (identical strings are one caption)
     skipped: list[Skip] = field(default_factory=list)
 
 
@@ -104,7 +105,9 @@ def features_from_stores(task: ClassificationTask | RetrievalTask, image_store: 
         remap = -np.ones(len(keys), dtype=np.int64)
         remap[with_caption] = np.arange(len(with_caption))
         image, owner = image[with_caption], remap[owner]
-    return TaskFeatures(task.name, "retrieval", image, text=text_feats[kept], text_to_image=owner, skipped=skipped)
+    caption_of = dict(task.caption_items())
+    return TaskFeatures(task.name, "retrieval", image, text=text_feats[kept], text_to_image=owner,
+                        captions=[caption_of[text_keys[j]] for j in kept], skipped=skipped)
 
 
 def _joint(fn: Callable[[Any], Any], features: np.ndarray) -> np.ndarray:
@@ -123,6 +126,8 @@ def score(model: Any, tf: TaskFeatures, model_name: str) -> TaskResult:
         classes = zero_shot_classifier(encode_prompts, tf.classnames, tf.templates)
         result = classification_result(image, tf.labels, classes, tf.name, model_name, tf.classnames)
     else:
-        result = retrieval_result(image, _joint(model.encode_text_features, tf.text), tf.text_to_image, tf.name, model_name)
+        result = retrieval_result(image, _joint(model.encode_text_features, tf.text), tf.text_to_image, tf.name, model_name,
+                                  captions=tf.captions)
     result.skipped = list(tf.skipped)
+    result.notes = list(getattr(model, "notes", []))  # a baseline fitted on too few pairs says so
     return result

@@ -95,9 +95,10 @@ def evaluate_models(
         for name, fitted in fit_baselines(baselines, v, t, train, batch_size=batch_size, progress=progress).items():
             entries.append((name, fitted, v, t))
 
+    opened = {spec: open_task(spec) for spec in tasks}
+    check_task_names(opened)
     results: list[TaskResult] = []
-    for spec in tasks:
-        task = open_task(spec)
+    for spec, task in opened.items():
         features: dict[tuple[str, str], TaskFeatures] = {}
         for name, model, v, t in entries:
             if _uses_tokens(model):  # token heads need token features, which the cache does not keep
@@ -109,6 +110,16 @@ def evaluate_models(
                 features[key] = task_features(task, spec, v, t, progress, batch_size=batch_size)
             results.append(score(model, features[key], name))
     return results
+
+
+def check_task_names(tasks: dict[str, Any]) -> None:
+    """Results are keyed by task name: two specs under one name would silently merge."""
+    seen: dict[str, str] = {}
+    for spec, task in tasks.items():
+        if task.name in seen:
+            raise AlignkitError(f"tasks {seen[task.name]!r} and {spec!r} are both named {task.name!r}; "
+                                "their results would mix. Give one of them another name (or drop one).")
+        seen[task.name] = spec
 
 
 def _uses_tokens(model: Any) -> bool:

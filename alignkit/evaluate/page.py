@@ -9,20 +9,33 @@ from typing import TYPE_CHECKING, Sequence
 from alignkit.atomic import atomic_write_json
 from alignkit.data.base import summarize_skips
 from alignkit.evaluate.records import clip_benchmark_records, compare_models
+from alignkit.locks import locks_folder
 from alignkit.report import Report, plots, write_table
 
 if TYPE_CHECKING:
     from alignkit.evaluate.score_tasks import TaskResult
 
 
+def _clear_previous(out: Path) -> None:
+    """Remove what an earlier ``write_eval_outputs`` wrote into ``out`` (and nothing else)."""
+    import shutil
+
+    shutil.rmtree(out / "clip_benchmark", ignore_errors=True)
+    for f in [*out.glob("results.*"), *out.glob("confusion-*.png"), out / "index.html"]:
+        f.unlink(missing_ok=True)
+
+
+@locks_folder("out", "output folder")
 def write_eval_outputs(
     results: Sequence[TaskResult], out: str | Path, title: str, command: str | None = None, pretrained: dict[str, str] | None = None
 ) -> Path:
     """Write ``results.{parquet,csv,jsonl}``, CLIP_benchmark-shaped ``clip_benchmark/<dataset>_<model>_<task>.json``,
     ``confusion-<task>[-<model>].png`` per classification result and ``index.html`` into ``out``;
-    returns the report path. Several models get one side-by-side table too."""
+    returns the report path. Several models get one side-by-side table too. The folder is locked
+    while written, and the files an earlier evaluation left there are removed first, so it holds
+    only this run's results."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _clear_previous(out)
     rows = [r for res in results for r in res.rows]
     write_table(rows, out / "results")
     cb = out / "clip_benchmark"
@@ -46,6 +59,8 @@ def write_eval_outputs(
     for res in results:
         model = res.rows[0]["model"] if res.rows else ""
         rep.heading(f"{res.task} ({res.kind})" + (f": {model}" if len(models) > 1 else ""))
+        for note in res.notes:
+            rep.note(note, kind="warning")
         if res.skipped:
             counts = ", ".join(f"{reason}: {n}" for reason, n in summarize_skips(res.skipped).items())
             rep.note(f"{len(res.skipped)} items skipped ({counts}); the metrics cover the rest.", kind="warning")

@@ -39,6 +39,7 @@ class TaskResult:
     skipped: list[Skip] = field(default_factory=list)
     # per-query 1/0 hits of the headline metric (top-1, or image-to-text R@1), for paired comparisons
     hits: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)  # why the result may be degenerate (DegenerateResultWarning)
 
 
 def classification_result(
@@ -55,14 +56,16 @@ def classification_result(
 
 
 def retrieval_result(
-    image_emb: Any, text_emb: Any, text_to_image: Sequence[int], task: str, model: str, ks: Sequence[int] = DEFAULT_KS
+    image_emb: Any, text_emb: Any, text_to_image: Sequence[int], task: str, model: str, ks: Sequence[int] = DEFAULT_KS,
+    captions: Sequence[str] | None = None,
 ) -> TaskResult:
-    """Retrieval rows (i2t and t2i recall@k); ``n`` counts the queries of each direction."""
-    m = retrieval_metrics(image_emb, text_emb, text_to_image, ks)
-    chance = retrieval_chance(text_to_image, ks)
+    """Retrieval rows (i2t and t2i recall@k); ``n`` counts the queries of each direction. With
+    ``captions`` (each caption row's string), identical strings are positives of every image that has them."""
+    m = retrieval_metrics(image_emb, text_emb, text_to_image, ks, captions=captions)
+    chance = retrieval_chance(text_to_image, ks, captions=captions)
     n_img, n_txt = len(set(int(i) for i in text_to_image)), len(text_to_image)
     rows = [_row(task, k, v, chance[k], n_img if k.startswith("i2t") else n_txt, model) for k, v in m.items()]
-    return TaskResult(task, "retrieval", rows, hits=image_to_text_hits(image_emb, text_emb, text_to_image))
+    return TaskResult(task, "retrieval", rows, hits=image_to_text_hits(image_emb, text_emb, text_to_image, captions=captions))
 
 
 def _row(task: str, metric: str, value: float, chance: float, n: int, model: str) -> dict[str, Any]:
@@ -89,10 +92,11 @@ def evaluate_task(model: Any, task: ClassificationTask | RetrievalTask, model_na
         texts = [c for k in keys for c in captions_of[k]]
         owner = [i for i, k in enumerate(keys) for _ in captions_of[k]]
         txt = _batched(model.encode_text, texts, batch_size, "text")
-        result = retrieval_result(img, txt, owner, task.name, model_name)
+        result = retrieval_result(img, txt, owner, task.name, model_name, captions=texts)
     else:
         raise AlignkitError(f"cannot evaluate a {type(task).__name__}; open tasks with alignkit.data.tasks.open_task")
     result.skipped = list(task.skipped) + skipped
+    result.notes = list(getattr(getattr(model, "baseline", model), "notes", []))
     return result
 
 

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from alignkit.encoders.base import Encoder
 from alignkit.errors import AlignkitError
+from alignkit.locks import folder_locks
 from alignkit.features.distinct_texts import DistinctTexts
 from alignkit.features.shards import OutputStore
 from alignkit.features.store import FeatureStore, content_digest, keys_digest
@@ -85,37 +86,59 @@ def embed_layers(
             raise AlignkitError("token features are extracted one layer per run; pass one encoder")
     if tokens and any(e.engine != "torch" for e in encoders):
         raise AlignkitError("token features are computed by torch; embed them with --engine torch")
-    targets = [OutputStore(enc, Path(out), shard_size, tokens, overwrite, source) for enc, out in zip(encoders, outs)]
-    lead = encoders[0]
-    workers = default_workers(lead.modality) if num_workers is None else num_workers
-    seen: set[str] = set()
-    if total is None and isinstance(items, Sized):
-        total = len(items)
-    label = lead.spec if len(encoders) == 1 else f"{lead.spec} ({len(encoders)} layers)"
-    bar = progress_bar(total, f"embed {label}", progress, smoothing=0.1)
-    it = iter(items)
-    runner = chunk_runner or _embed_chunk
-    if lead.modality == "text" and not tokens:
-        runner = DistinctTexts(runner)  # repeated captions are embedded once
-    t0 = time.perf_counter()
-    for index in itertools.count():
-        chunk = list(itertools.islice(it, shard_size))
-        if not chunk:
-            break
-        digest = keys_digest([k for k, _ in chunk])
-        content = content_digest(chunk, lead.modality)
-        todo = [t for t in targets if not t.reuse(index, digest, content, changed_keys)]
-        if todo:
-            results = runner([t.encoder for t in todo], chunk, seen, batch_size, workers, tokens, bar)
-            for target, result in zip(todo, results):
-                target.write(index, digest, content, len(chunk), result)
-        else:
-            bar.update(len(chunk))
-        seen.update(k for k, _ in chunk)
-    close_bar(bar)
-    skips = list(source_skips()) if source_skips else []
-    seconds = round(time.perf_counter() - t0, 3)
-    return [t.finish(skips, seconds) for t in targets]
+    with folder_locks(outs, "feature store"):  # one writer per store
+        targets = [OutputStore(enc, Path(out), shard_size, tokens, overwrite, source) for enc, out in zip(encoders, outs)]
+        lead = encoders[0]
+        workers = default_workers(lead.modality) if num_workers is None else num_workers
+        seen: set[str] = set()
+        if total is None and isinstance(items, Sized):
+            total = len(items)
+        label = lead.spec if len(encoders) == 1 else f"{lead.spec} ({len(encoders)} layers)"
+        bar = progress_bar(total, f"embed {label}", progress, smoothing=0.1)
+        it = iter(items)
+        runner = chunk_runner or _embed_chunk
+        if lead.modality == "text" and not tokens:
+            runner = DistinctTexts(runner)  # repeated captions are embedded once
+        t0 = time.perf_counter()
+        for index in itertools.count():
+            chunk = list(itertools.islice(it, shard_size))
+            if not chunk:
+                break
+            digest = keys_digest([k for k, _ in chunk])
+            content = content_digest(chunk, lead.modality)
+            todo = [t for t in targets if not t.reuse(index, digest, content, changed_keys)]
+            if todo:
+                results = runner([t.encoder for t in todo], chunk, seen, batch_size, workers, tokens, bar)
+                for target, result in zip(todo, results):
+                    target.write(index, digest, content, len(chunk), result)
+            else:
+                bar.update(len(chunk))
+            seen.update(k for k, _ in chunk)
+        close_bar(bar)
+        skips = list(source_skips()) if source_skips else []
+        seconds = round(time.perf_counter() - t0, 3)
+        _refuse_empty(targets[0], len(seen), skips)
+        return [t.finish(skips, seconds) for t in targets]
+
+
+class EmptyInputError(AlignkitError):
+    """The source gave nothing to embed, or every item was skipped: no store is finished."""
+
+
+def _refuse_empty(target: OutputStore, items: int, source_skips: list[dict[str, str]]) -> None:
+    """An empty store is never a finished one: no items, or none that could be embedded, is an error."""
+    if any(s["rows"] for s in target.shards):
+        return
+    skipped = [x for s in target.shards for x in _shard_skips(target.out, s)] + list(source_skips)
+    if not items:
+        why = f" ({len(skipped)} skipped, e.g. {skipped[0]['key']}: {skipped[0]['reason']})" if skipped else ""
+        raise EmptyInputError(f"nothing to embed into {target.out}: the source gave no items{why}; check the path or spec")
+    first = f" (e.g. {skipped[0]['key']}: {skipped[0]['reason']})" if skipped else ""
+    raise EmptyInputError(f"none of the {items} items could be embedded into {target.out}{first}; fix or replace them")
+
+
+def _shard_skips(out: Path, entry: dict[str, Any]) -> list[dict[str, str]]:
+    return json.loads((out / f"{entry['name']}.json").read_text(encoding="utf-8"))["skipped"] if entry.get("skipped") else []
 
 
 def check_one_model(encoders: Sequence[Encoder]) -> None:

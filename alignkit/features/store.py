@@ -28,6 +28,7 @@ from PIL import Image
 
 from alignkit.atomic import atomic_save_npy, atomic_write_json, file_sha256
 from alignkit.errors import AlignkitError
+from alignkit.locks import folder_lock
 
 FORMAT = "alignkit-features/1"
 MANIFEST = "manifest.json"
@@ -118,6 +119,27 @@ class FeatureStore:
         self.manifest: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8"))
         if self.manifest.get("format") != FORMAT:
             raise AlignkitError(f"{mpath}: unknown store format {self.manifest.get('format')!r}")
+        self._verified: set[str] = set()  # shards whose files were checked against their SHA-256
+
+    @property
+    def modality(self) -> str | None:
+        """'image' or 'text': what the store's encoder embeds."""
+        return self.encoder.get("modality")
+
+    def verify(self) -> None:
+        """Check every shard's files against the SHA-256 its manifest recorded, as `alignkit embed`
+        does before it reuses a shard: a flipped bit is a ``StoreDamagedError``, never served."""
+        for entry in self.manifest["shards"]:
+            self._verify(entry)
+
+    def _verify(self, entry: dict[str, Any]) -> None:
+        if entry["name"] in self._verified or not entry.get("files"):  # stores of older alignkits record none
+            return
+        why = shard_damage(self.path, entry)
+        if why:
+            raise StoreDamagedError(f"{self.path}: shard {entry['name']} is damaged: {why}; rerun the command that "
+                                    "embedded it (`alignkit embed` resumes and re-extracts damaged shards)")
+        self._verified.add(entry["name"])
 
     @property
     def fingerprint(self) -> str:
@@ -146,9 +168,12 @@ class FeatureStore:
         return out
 
     def iter_shards(self, load_features: bool = True, tokens: bool = False) -> Iterator[Shard]:
-        """Stream shards in order (bounded memory: one shard at a time, memory-mapped)."""
+        """Stream shards in order (bounded memory: one shard at a time, memory-mapped); a shard
+        whose features are read is first checked against its recorded SHA-256 (``verify``)."""
         for s in self.manifest["shards"]:
             name = s["name"]
+            if load_features or tokens:
+                self._verify(s)
             try:
                 meta = json.loads((self.path / f"{name}.json").read_text(encoding="utf-8"))
                 feats = self._array(f"{name}.npy", (s["rows"], self.dim)) if load_features else None
@@ -215,7 +240,11 @@ def derive_subset(store: FeatureStore, keep: Callable[[str], bool], out: str | P
     The result keeps the parent's fingerprint (same encoder, same features) and records its parent
     with the parent's content digest: a finished subset is reused only while the parent is unchanged.
     """
-    out = Path(out)
+    with folder_lock(out, "feature store"):
+        return _derive_subset(store, keep, Path(out))
+
+
+def _derive_subset(store: FeatureStore, keep: Callable[[str], bool], out: Path) -> FeatureStore:
     parent = {"path": str(store.path), "rows": len(store), "digest": store_digest(store.manifest)}
     if (out / MANIFEST).exists():
         done = FeatureStore(out)

@@ -10,8 +10,10 @@ import numpy as np
 from alignkit.report import Report, plots, write_table
 from alignkit.rank.table import agreement, label, metric_matrix, pair_notes
 from alignkit.similarity.cca import DEGENERATE_RANK
+from alignkit.locks import locks_folder
 
 
+@locks_folder("out", "output folder")
 def write_rank_report(
     out: str | Path,
     rows: list[dict[str, Any]],

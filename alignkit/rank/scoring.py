@@ -21,7 +21,7 @@ from alignkit.data.base import CAPTION_SEP, Pair, image_items
 from alignkit.encoders import create_encoder
 from alignkit.memory import release_memory
 from alignkit.encoders.registry import get_entry, parse_spec
-from alignkit.errors import AlignkitError, UnknownEncoderError
+from alignkit.errors import AlignkitError, warn_degenerate, UnknownEncoderError
 from alignkit.features.cache import cached_features, slug
 from alignkit.paths import cache_root
 from alignkit.progress import progress_bar
@@ -142,6 +142,7 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
     """Tidy rows: one per (vision, text, metric), raw and calibrated with intervals; cached.
     With ``bars``, the pairs still to score get a progress bar with their total (and an ETA)."""
     rows: list[dict[str, Any]] = []
+    repeats = probe_repeats(vision + text)
     keys_digest = hashlib.sha256("\0".join(keys).encode()).hexdigest()[:16]
     settings = {k: v for k, v in asdict(config).items() if k in ("metrics", "k", "svcca_share", "bootstrap", "permutations", "seed")}
     todo = []
@@ -172,10 +173,26 @@ def score_all(vision: list[Embedded], text: list[Embedded], keys: list[str], con
             atomic_write_json(path, scored)
             bar.update(1)
         for r in scored:
+            note = "; ".join(x for x in (r.get("note"), repeats.get(v.spec), repeats.get(t.spec)) if x)
             rows.append({"vision": v.spec, "vision_layer": v.layer, "text": t.spec, "text_layer": t.layer,
-                         "control": v.control or t.control, **r})
+                         "control": v.control or t.control, **r, "note": note})
     bar.close()
     return rows
+
+
+def probe_repeats(embedded: list[Embedded]) -> dict[str, str]:
+    """Per encoder whose probe features repeat rows (a pair listed twice, identical images or
+    captions): the note its scores carry. Repeats count as agreement, pushing cycle-kNN and CCA
+    towards 1, so each is also a ``DegenerateResultWarning``."""
+    notes: dict[str, str] = {}
+    for e in embedded:
+        n = len(e.features)
+        repeated = n - len(np.unique(np.ascontiguousarray(e.features), axis=0))
+        if repeated and e.spec not in notes:
+            notes[e.spec] = warn_degenerate(
+                f"{repeated} of {n} probe rows repeat an earlier row under {e.spec} ({e.modality} features identical); "
+                "repeats count as agreement (cycle-kNN and CCA approach 1): deduplicate the probe")
+    return notes
 
 
 def _score_bar(total: int, enabled: bool) -> Any:

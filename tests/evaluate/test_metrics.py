@@ -141,3 +141,62 @@ def test_retrieval_input_errors():
         retrieval_metrics(np.eye(2), np.ones((2, 3)), [0, 1])
     with pytest.raises(ValueError, match="NaN"):
         retrieval_metrics(np.full((2, 2), np.nan), np.eye(2), [0, 1])
+
+
+# ---- identical caption strings are one caption ------------------------------------------------
+
+
+def recall_by_definition(img, txt, owner, captions, k):
+    """R@k straight from the definition: caption j is a positive of image i when i has a caption
+    with j's string; a query is found at k when a positive is among the k best, every item scoring
+    at least as well as the best positive ranking ahead of it (ties never favour the query)."""
+    img = img / np.linalg.norm(img, axis=1, keepdims=True)
+    txt = txt / np.linalg.norm(txt, axis=1, keepdims=True)
+    sims = img @ txt.T
+    has = np.array([[captions[j] in {captions[x] for x in np.flatnonzero(owner == i)} for j in range(len(txt))] for i in range(len(img))])
+
+    def found(scores, positive):
+        return int(((scores >= scores[positive].max()) & ~positive).sum()) < k
+
+    i2t = np.mean([found(sims[i], has[i]) for i in range(len(img))])
+    t2i = np.mean([found(sims[:, j], has[:, j]) for j in range(len(txt))])
+    return i2t, t2i
+
+
+def test_a_perfect_model_scores_one_when_two_images_share_a_caption_string():
+    """4 images, two of them captioned with the same string; a perfect model embeds each caption
+    on its images' direction (the shared string on both of its images' directions): R@1 is 1 both ways."""
+    img = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0.2], [0, 0, 1.0, -0.2]])
+    captions = ["a cat", "a dog", "a bird", "a bird"]
+    owner = np.arange(4)
+    bird = np.array([0, 0, 1.0, 0])
+    txt = np.array([img[0], img[1], bird, bird])  # identical strings get identical embeddings
+    m = retrieval_metrics(img, txt, owner, ks=(1,), captions=captions)
+    assert m["i2t_R@1"] == 1.0 and m["t2i_R@1"] == 1.0
+    assert recall_by_definition(img, txt, owner, captions, 1) == (1.0, 1.0)
+    # without the strings each row is its own caption: the twin counts against the query
+    assert retrieval_metrics(img, txt, owner, ks=(1,))["i2t_R@1"] == 0.5
+
+
+def test_repeated_captions_match_the_definition_and_never_favour_ties():
+    rng = np.random.default_rng(5)
+    n = 30
+    owner = np.concatenate([np.arange(n), rng.integers(0, n, size=20)])
+    names = [f"item {i % 7}" for i in range(len(owner))]  # a third of the strings repeat across images
+    img = rng.normal(size=(n, 6))
+    txt = img[owner] + rng.normal(scale=1.0, size=(len(owner), 6))
+    first = {}
+    txt = np.stack([first.setdefault(c, t) for c, t in zip(names, txt)])  # one string, one embedding
+    for k in (1, 5):
+        m = retrieval_metrics(img, txt, owner, ks=(k,), captions=names, chunk=7)
+        assert (m[f"i2t_R@{k}"], m[f"t2i_R@{k}"]) == pytest.approx(recall_by_definition(img, txt, owner, names, k))
+    collapsed = retrieval_metrics(np.ones((n, 4)), np.ones((len(owner), 4)), owner, captions=names)
+    assert set(collapsed.values()) == {0.0}
+
+
+def test_retrieval_chance_with_repeated_captions_is_the_random_ranking_mean():
+    owner, captions = [0, 1, 2, 3], ["x", "y", "z", "z"]
+    ch = retrieval_chance(owner, ks=(1,), captions=captions)
+    # images 0, 1: 1 positive of 4 captions; images 2, 3: 2 of 4. Captions x, y: 1 of 4 images; z: 2 of 4
+    assert ch["i2t_R@1"] == pytest.approx((0.25 + 0.25 + 0.5 + 0.5) / 4)
+    assert ch["t2i_R@1"] == pytest.approx((0.25 + 0.25 + 0.5 + 0.5) / 4)

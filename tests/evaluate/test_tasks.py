@@ -104,11 +104,15 @@ def test_retrieval_any_caption_counts_end_to_end():
         r, g, b = colorsys.hsv_to_rgb(deg / 360, 1.0, 1.0)
         buf = io.BytesIO()
         square((int(r * 255), int(g * 255), int(b * 255))).save(buf, format="PNG")
-        pairs.append(Pair(f"p{i}", buf.getvalue(), ["an unrelated caption", f"hue {deg}"]))
+        pairs.append(Pair(f"p{i}", buf.getvalue(), [f"an unrelated caption {i}", f"hue {deg}"]))
     rows = {r["metric"]: r for r in evaluate_task(HueModel(), RetrievalTask("hues", pairs)).rows}
     assert rows["i2t_R@1"]["value"] == 1.0 and rows["i2t_R@1"]["n"] == 12
     assert rows["t2i_R@1"]["value"] == 0.5 and rows["t2i_R@1"]["n"] == 24  # unrelated captions fail
     assert rows["t2i_R@1"]["chance"] == pytest.approx(1 / 12)
+    shared = [Pair(p.key, p.image, ["an unrelated caption", p.captions[1]]) for p in pairs]
+    rows = {r["metric"]: r for r in evaluate_task(HueModel(), RetrievalTask("hues", shared)).rows}
+    assert rows["t2i_R@1"]["value"] == 1.0  # one string on every image: a positive of each, found by any
+    assert rows["t2i_R@1"]["chance"] == pytest.approx((1 + 1 / 12) / 2)  # that string is found by chance too
 
 
 def test_baseline_with_real_control_encoders_through_the_same_code():

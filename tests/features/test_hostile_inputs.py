@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from alignkit.data import open_source
 from alignkit.data.plain import image_folder_items
@@ -245,3 +246,191 @@ def test_a_full_disk_during_embed_is_a_clear_error_and_leaves_no_temporary_file(
     monkeypatch.setattr(store_mod.os, "fsync", real_fsync)
     r = CliRunner().invoke(cli, ["embed", "--encoder", "fakeimg:x", "--images", str(d), "--out", str(out), "--shard-size", "2", "--workers", "0"])
     assert r.exit_code == 0 and "4 rows" in r.output and "2 items encoded" in r.output, r.output
+
+
+# ---- issue 29, runtime side: writers, read paths, evaluation edges, degenerate results ---------
+
+
+def _store(tmp_path: Path, name: str, encoder=None, items=None):
+    from tests.helpers.fakes import FakeTextEncoder
+
+    if items is None:
+        d = tmp_path / f"{name}-imgs"
+        d.mkdir()
+        for i, rgb in enumerate([RED, BLUE, GREEN, RED]):
+            solid_png(d / f"{i}.png", rgb)
+        items = image_folder_items(d)
+    encoder = encoder or (FakeImageEncoder() if name != "text" else FakeTextEncoder())
+    return embed_items(encoder, items, tmp_path / name, shard_size=2, num_workers=0, progress=False)
+
+
+def test_two_embed_runs_into_one_store_the_second_is_refused_naming_the_first(tmp_path: Path) -> None:
+    from alignkit.cli import cli
+    from alignkit.encoders.registry import register_backend
+    from tests.helpers.other_writer import held_by_another_process
+
+    solid_png(tmp_path / "a.png", RED)
+    register_backend("fakeimg", lambda name, opts: FakeImageEncoder(spec=name))
+    with held_by_another_process(tmp_path / "s") as pid:
+        r = CliRunner().invoke(cli, ["embed", "--encoder", "fakeimg:x", "--images", str(tmp_path), "--out", str(tmp_path / "s"), "--workers", "0"])
+    assert isinstance(r.exception, AlignkitError) and f"pid {pid}" in str(r.exception)
+    assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+def test_an_empty_image_folder_is_an_error_not_a_complete_store(tmp_path: Path) -> None:
+    from alignkit.cli import cli
+    from alignkit.encoders.registry import register_backend
+
+    (tmp_path / "empty").mkdir()
+    register_backend("fakeimg", lambda name, opts: FakeImageEncoder(spec=name))
+    r = CliRunner().invoke(cli, ["embed", "--encoder", "fakeimg:x", "--images", str(tmp_path / "empty"), "--out", str(tmp_path / "s")])
+    assert isinstance(r.exception, AlignkitError) and "no items" in str(r.exception), r.output
+    assert "everything reused" not in r.output and not (tmp_path / "s" / "manifest.json").exists()
+
+
+def test_items_that_all_fail_are_an_error_not_a_complete_store(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(AlignkitError, match="none of the 1 items could be embedded"):
+        embed_items(FakeImageEncoder(), [("bad", str(tmp_path / "bad.png"))], tmp_path / "s", num_workers=0, progress=False)
+
+
+def test_a_flipped_bit_is_never_served_by_the_python_api(tmp_path: Path) -> None:
+    from alignkit.align import AlignConfig, train
+    from alignkit.features import FeatureStore
+    from alignkit.features.store import StoreDamagedError
+
+    image, text = _store(tmp_path, "image"), _store(tmp_path, "text", items=[(f"{i}.png#0", f"caption {i}") for i in range(4)])
+    shard = tmp_path / "image" / "shard-00001.npy"
+    raw = bytearray(shard.read_bytes())
+    raw[-1] ^= 0x01  # one bit of one feature value: the array still loads
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(StoreDamagedError, match="shard-00001.*SHA-256"):
+        FeatureStore(image.path).load()
+    with pytest.raises(StoreDamagedError, match="shard-00001"):
+        train(AlignConfig(embed_dim=4, epochs=1), image.path, text.path, tmp_path / "run", progress=False)
+
+
+def test_an_image_store_passed_as_the_text_store_is_refused(tmp_path: Path) -> None:
+    from alignkit.align import AlignConfig, train
+    from alignkit.features.pairs import PairsError
+
+    image = _store(tmp_path, "image")
+    with pytest.raises(PairsError, match="text store .* holds image features"):
+        train(AlignConfig(embed_dim=4, epochs=1), image.path, image.path, tmp_path / "run", progress=False)
+
+
+def test_two_align_runs_into_one_out_the_second_is_refused(tmp_path: Path) -> None:
+    from alignkit.cli import cli
+    from tests.helpers.other_writer import held_by_another_process
+
+    with held_by_another_process(tmp_path / "run") as pid:
+        r = CliRunner().invoke(cli, ["align", "--vision", "pixels", "--text", "hashed-ngrams", "--data", "builtin:emoji?n=8",
+                                     "--out", str(tmp_path / "run"), "--quiet"])
+    assert isinstance(r.exception, AlignkitError) and f"run folder {tmp_path / 'run'} is being written" in str(r.exception)
+    assert f"pid {pid}" in str(r.exception) and not (tmp_path / "run" / "recipe.json").exists()
+
+
+def test_a_perfect_model_finds_images_whose_caption_string_another_image_shares(tmp_path: Path) -> None:
+    from alignkit.data.tasks import Pair, RetrievalTask
+    from alignkit.evaluate import evaluate_task
+
+    class Perfect:  # an image's colour and its caption's colour word land on one axis
+        axes = {"red": 0, "green": 1, "blue": 2}
+
+        def encode_image(self, images):
+            return np.array([np.eye(3)[int(np.argmax(np.asarray(im).mean((0, 1))))] for im in images])
+
+        def encode_text(self, texts):
+            return np.array([np.eye(3)[self.axes[t.split()[-1]]] for t in texts])
+
+    for name, rgb in (("r", RED), ("g", GREEN), ("b1", BLUE), ("b2", BLUE)):
+        solid_png(tmp_path / f"{name}.png", rgb)
+    words = {"r": "red", "g": "green", "b1": "blue", "b2": "blue"}
+    task = RetrievalTask("shared", [Pair(k, str(tmp_path / f"{k}.png"), [f"a {w}"]) for k, w in words.items()])
+    rows = {r["metric"]: r["value"] for r in evaluate_task(Perfect(), task).rows}
+    assert rows["i2t_R@1"] == 1.0 and rows["t2i_R@1"] == 1.0  # was 0.5: the twin caption counted against each
+
+
+def test_two_tasks_with_one_name_are_refused_and_a_reused_eval_out_holds_only_this_run(tmp_path: Path, monkeypatch) -> None:
+    from alignkit.cli import cli
+    from tests.helpers.color_models import color_model, color_task
+
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    model = color_model().save_pretrained(tmp_path / "m")
+    a, b = color_task(tmp_path / "a" / "colors"), color_task(tmp_path / "b" / "colors")
+    r = CliRunner().invoke(cli, ["eval", str(model), "--task", f"folder-task:{a}", "--task", f"folder-task:{b}", "--quiet"])
+    assert isinstance(r.exception, AlignkitError) and "both named 'colors'" in str(r.exception)
+
+    out = tmp_path / "out"
+    other = color_task(tmp_path / "c" / "shades")
+    for spec in (f"folder-task:{a}", f"folder-task:{other}"):
+        r = CliRunner().invoke(cli, ["eval", str(model), "--task", spec, "--out", str(out), "--quiet"])
+        assert r.exit_code == 0, r.output
+    assert [p.name for p in (out / "clip_benchmark").iterdir()] == ["shades_m_zeroshot_classification.json"]
+    assert not list(out.glob("confusion-colors*"))
+
+
+def test_repeated_probe_rows_warn_and_are_noted_on_the_ranking(tmp_path: Path, monkeypatch) -> None:
+    from alignkit.cli import cli
+    from alignkit.errors import DegenerateResultWarning
+
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "probe"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
+        records.append({"image": f"{i:03d}.png", "caption": f"picture number {i}"})
+    for i in range(30, 40):  # ten pairs listed twice under new keys
+        (root / f"{i:03d}.png").write_bytes((root / f"{i - 30:03d}.png").read_bytes())
+        records.append({"image": f"{i:03d}.png", "caption": f"picture number {i - 30}"})
+    (root / "captions.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    with pytest.warns(DegenerateResultWarning, match="10 of 40 probe rows repeat"):
+        r = CliRunner().invoke(cli, ["rank-encoders", "--vision-zoo", "pixels?size=4", "--text-zoo", "hashed-ngrams",
+                                     "--probe", f"folder:{root}", "--n", "40", "--metrics", "linear_cka", "--bootstrap", "0",
+                                     "--permutations", "0", "--format", "json", "--out", str(tmp_path / "report")])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in (tmp_path / "report" / "results.jsonl").read_text().splitlines()]
+    assert all("repeat an earlier row" in row["note"] for row in rows)
+
+
+def test_training_pairs_with_no_contrast_warn_and_the_run_records_it(tmp_path: Path) -> None:
+    from alignkit.align import AlignConfig
+    from alignkit.align.training.loop import train_pairs
+    from alignkit.errors import DegenerateResultWarning
+    from alignkit.features.pairs import CachedPairs
+
+    keys = [f"k{i}" for i in range(40)]
+    image, text = np.ones((40, 6), np.float32), np.ones((40, 5), np.float32)  # forty identical pairs
+    data = CachedPairs(keys, image, [f"{k}#0" for k in keys], text)
+    with pytest.warns(DegenerateResultWarning, match="no negatives"):
+        train_pairs(AlignConfig(embed_dim=4, epochs=1, memory=0.0), data, tmp_path / "run", progress=False)
+    assert "no negatives" in json.loads((tmp_path / "run" / "run.json").read_text())["warnings"][0]
+
+
+def test_a_baseline_fitted_on_fewer_pairs_than_its_dimension_warns_and_says_so_in_its_result() -> None:
+    from alignkit.errors import DegenerateResultWarning
+    from alignkit.evaluate import make_baseline
+    from alignkit.evaluate.cached import TaskFeatures, score
+
+    rng = np.random.default_rng(0)
+    with pytest.warns(DegenerateResultWarning, match="ridge was fitted on 2 pairs, fewer than the 8 dimensions"):
+        ridge = make_baseline("ridge").fit(rng.normal(size=(2, 8)), rng.normal(size=(2, 8)))
+    tf = TaskFeatures("t", "retrieval", rng.normal(size=(3, 8)), text=rng.normal(size=(3, 8)), text_to_image=np.arange(3))
+    assert "fewer than the 8 dimensions" in score(ridge, tf, "ridge").notes[0]
+    fitted = make_baseline("ridge").fit(rng.normal(size=(20, 8)), rng.normal(size=(20, 8)))
+    assert fitted.notes == []
+
+
+def test_the_cli_prints_a_degenerate_result_warning_as_one_line(capsys) -> None:
+    import warnings
+
+    from alignkit.cli import _one_line_warnings
+    from alignkit.errors import warn_degenerate
+
+    with warnings.catch_warnings():  # restores warnings.showwarning afterwards
+        warnings.simplefilter("always")
+        _one_line_warnings()
+        warn_degenerate("ridge was fitted on 2 pairs")
+    assert capsys.readouterr().err == "warning: ridge was fitted on 2 pairs\n"

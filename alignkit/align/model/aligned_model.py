@@ -25,6 +25,7 @@ from alignkit.align.recipe import HeadConfig
 from alignkit.align.model.heads import Head, build_head
 from alignkit.align.model.hub import CONFIG, WEIGHTS, ModelLoadError, resolve_model_path, upload_model
 from alignkit.align.model.caption_memory import CaptionMemory
+from alignkit.align.model.run_state import require_finished
 from alignkit.engines import engine_option
 from alignkit.errors import AlignkitError
 from alignkit.options import ENCODE_BATCH_SIZE
@@ -86,10 +87,12 @@ class AlignedModel(nn.Module):
 
     # ---- features -> joint space ----------------------------------------------------
     def encode_image_features(self, pooled: Any, tokens: Any = None, mask: Any = None, normalize: bool = True) -> torch.Tensor:
-        """Cached image features (N, D) (+ tokens for a token head) -> joint-space vectors (mixed with
-        the caption memory's neighbours when the model has one and ``normalize`` is on)."""
-        z = self._project(self.image_head, "image", pooled, tokens, mask, normalize)
-        if self.memory is not None and normalize:
+        """Cached image features (N, D) (+ tokens for a token head) -> joint-space vectors, mixed with
+        the caption memory's neighbours when the model has one. The memory mixes unit vectors, so a
+        model with one returns unit vectors whatever ``normalize`` says: every caller (open_clip and
+        CLIP_benchmark, which normalise afterwards, included) scores the same model."""
+        z = self._project(self.image_head, "image", pooled, tokens, mask, normalize or self.memory is not None)
+        if self.memory is not None:
             z = self.memory(_tensor(pooled, self.device), z)
         return z
 
@@ -196,13 +199,15 @@ class AlignedModel(nn.Module):
     @classmethod
     def from_pretrained(
         cls, path_or_hub_id: str | Path, revision: str | None = None, device: str = "auto", cache_dir: str | Path | None = None,
-        engine: str = "auto",
+        engine: str = "auto", allow_unfinished: bool = False,
     ) -> "AlignedModel":
         """Load a model folder written by ``save_pretrained`` (or ``alignkit align``), or one pushed
         with ``push_to_hub``, by its hub id (``org/name``, optionally at ``revision``: a branch,
         tag or commit). Hub models go through huggingface_hub's cache, so ``HF_HUB_CACHE`` and
         ``HF_HUB_OFFLINE=1`` apply as for any hub model. ``engine`` runs the frozen encoders
-        (``alignkit.engines``; auto = ONNX Runtime on CPU where they export)."""
+        (``alignkit.engines``; auto = ONNX Runtime on CPU where they export). A folder whose training
+        run has not finished is refused (``model/run_state.py``) unless ``allow_unfinished``, which
+        only the trainer itself uses, to read back its best model mid-run."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -211,6 +216,8 @@ class AlignedModel(nn.Module):
         path = resolve_model_path(path_or_hub_id, revision, cache_dir)
         if not (path / CONFIG).exists() or not (path / WEIGHTS).exists():
             raise ModelLoadError(f"{path} is not an aligned model folder (needs {CONFIG} and {WEIGHTS}); train one with `alignkit align`")
+        if not allow_unfinished:
+            require_finished(path)
         try:
             info = json.loads((path / CONFIG).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:

@@ -1,6 +1,7 @@
 """Model folders on the Hugging Face Hub: find a folder (local, or a hub snapshot) and upload one.
 
-Only the two files of an aligned model are ever fetched (``config.json``, ``model.safetensors``);
+Only the files of an aligned model are ever fetched (``config.json``, ``model.safetensors`` and, where
+the folder has one, ``run.json``, so an unfinished run is refused from the hub as from disk);
 offline, a snapshot already in the huggingface_hub cache is used.
 """
 
@@ -14,6 +15,7 @@ from alignkit.errors import AlignkitError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+RUN = "run.json"  # whether the training run that wrote the folder finished (model/run_state.py)
 
 
 class ModelLoadError(AlignkitError):
@@ -37,7 +39,7 @@ def resolve_model_path(path_or_hub_id: str | Path, revision: str | None = None, 
     except ImportError:
         raise ModelLoadError(f"{repo_id} is not a folder, and loading hub ids needs huggingface_hub: pip install huggingface_hub") from None
     try:
-        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=[CONFIG, WEIGHTS]))
+        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=[CONFIG, WEIGHTS, RUN]))
     except HFValidationError:
         raise ModelLoadError(f"{repo_id} is not an aligned model folder (no such folder here) nor a hub id (org/name)") from None
     except RevisionNotFoundError:

@@ -25,7 +25,9 @@ class TokenBatch(dict):
 
 
 class OpenCLIPAdapter(nn.Module):
-    """``encode_image(pixel batch)``, ``encode_text(token batch)``, ``forward`` and ``logit_scale``."""
+    """``encode_image(pixel batch)``, ``encode_text(token batch)``, ``forward`` and ``logit_scale``.
+    ``encode_image`` includes the caption memory (normalised or not), so CLIP_benchmark's loop
+    scores the model `alignkit eval` scores."""
 
     def __init__(self, model: AlignedModel):
         super().__init__()

@@ -36,8 +36,10 @@ from alignkit.features.pairs import CachedPairs, PairedData, PairsError
 from alignkit.features.placement import choose
 from alignkit.align.training.precision import resolve_precision
 from alignkit.align.training.refit import train_and_refit
-from alignkit.align.training.run_folder import LAST, METRICS, RECIPE, resume_state, start_folder
-from alignkit.align.training.sampling import epoch_pairs, split_rows
+from alignkit.align.model.run_state import LAST, RECIPE, mark_run
+from alignkit.align.training.run_folder import METRICS, resume_state, run_lock, start_folder
+from alignkit.align.training.sampling import contrast_warning, epoch_pairs, split_rows
+from alignkit.align.training.schedule import lr_factor, param_groups
 from alignkit.align.training.validation import validate
 from alignkit.devices import resolve_device
 from alignkit.errors import AlignkitError
@@ -105,10 +107,15 @@ def train(
 
 
 def check_store(store: Any, side: str, config: AlignConfig, expected_fingerprint: str | None) -> dict[str, Any]:
-    """The store's encoder identity, after checking it is the encoder the recipe names."""
+    """The store's encoder identity, after checking it holds ``side`` features of the encoder the
+    recipe names and that its shards match their checksums."""
     from alignkit.encoders.registry import canonical_spec
 
     spec = store.encoder.get("spec")
+    if store.modality and store.modality != side:
+        raise PairsError(f"the {side} store {store.path} holds {store.modality} features (made by {spec!r}); "
+                         f"pass the store of the {side} side there (image and text stores swapped?)")
+    store.verify()
     wanted = config.vision if side == "image" else config.text
     if wanted and spec and canonical_spec(wanted) != spec:
         raise PairsError(f"the {side} store {store.path} was made by {spec!r}, but the recipe names {wanted!r}; embed with the right encoder or fix the recipe")
@@ -130,7 +137,14 @@ def train_pairs(
     resume: bool = False,
     progress: bool = True,
 ) -> AlignedModel:
-    """The training loop over any PairedData (cached or online). Returns the best model."""
+    """The training loop over any PairedData (cached or online). Returns the best model.
+    The run folder is locked while the run writes it: a second writer is refused."""
+    with run_lock(out_dir):
+        return _train_pairs(config, data, out_dir, encoders=encoders, resume=resume, progress=progress)
+
+
+def _train_pairs(config: AlignConfig, data: PairedData, out_dir: str | Path, *, encoders: dict[str, dict[str, Any]] | None,
+                 resume: bool, progress: bool) -> AlignedModel:
     config.validate()
     if config.refit and config.val_fraction > 0:
         return train_and_refit(config, data, out_dir, train_once=train_pairs, encoders=encoders, resume=resume, progress=progress)
@@ -146,6 +160,7 @@ def train_pairs(
             f"the training split has {n_pairs} pair(s) ({len(data.image_keys)} images, val_fraction "
             f"{config.val_fraction}); a contrastive loss needs at least 2. Give more pairs or lower val_fraction"
         )
+    degenerate = [w for w in [contrast_warning(train_rows, groups)] if w and rank == 0]  # recorded in run.json
     local = min(config.batch_size, n_pairs) // world
     if local < 1:
         raise PairsError(f"{n_pairs} training pairs cannot fill one sample per rank on {world} ranks")
@@ -163,7 +178,7 @@ def train_pairs(
     trainable = _Trainable(model, loss, config).to(device)
     # the fused kernel is ~8x faster than the per-tensor loop on CPU (measured: 0.04 vs 0.33 s a step)
     optimizer = torch.optim.AdamW(
-        _param_groups(trainable, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6,
+        param_groups(trainable, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6,
         fused=device.type in ("cpu", "cuda"),
     )
     precision = resolve_precision(config.precision, device)
@@ -196,7 +211,7 @@ def train_pairs(
             image = image.to(device)
             ids = torch.from_numpy(groups[img_rows[mine]]).to(device)
             for group in optimizer.param_groups:
-                group["lr"] = config.lr * _lr_factor(state["step"], total_steps, config.warmup_fraction)
+                group["lr"] = config.lr * lr_factor(state["step"], total_steps, config.warmup_fraction)
             warm = int(total_steps * config.warmup_fraction)
             trainable.structure = config.structure * min(1.0, (state["step"] + 1) / warm if warm else 1.0)
             with precision.autocast():
@@ -251,6 +266,8 @@ def train_pairs(
                 print_epoch(record)
     if rank == 0 and config.memory > 0:
         build_memory(out, config, data, train_rows, captions_of, device)
+    if rank == 0:
+        mark_run(out, finished=True, warnings=degenerate)  # the run's last write: from here the folder loads as a model
     if world > 1:
         torch.distributed.barrier()
     return AlignedModel.from_pretrained(out, device=str(device))
@@ -271,24 +288,6 @@ def _require_finite(loss: float, module: nn.Module | None, epoch: int, step: int
             "epoch was saved; the last good model and checkpoint are kept. Lower --lr (or raise --temperature) "
             "and train again into a new --out"
         )
-
-
-def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on weight matrices only: not on biases, norms or the temperature."""
-    decay, no_decay = [], []
-    for p in module.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _lr_factor(step: int, total: int, warmup_fraction: float) -> float:
-    """Linear warmup, then cosine decay to zero."""
-    warmup = int(total * warmup_fraction)
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _sync_scale(model: AlignedModel, loss: ContrastiveLoss) -> None:

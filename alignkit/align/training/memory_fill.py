@@ -19,7 +19,7 @@ def build_memory(out: Path, config: AlignConfig, data: PairedData, train_rows: n
                   device: torch.device, chunk: int = 2048) -> None:
     """Add the caption memory to the saved model: up to ``memory_size`` training images (a seeded
     sample), each with the mean of its captions' joint-space embeddings."""
-    model = AlignedModel.from_pretrained(out, device=str(device))
+    model = AlignedModel.from_pretrained(out, device=str(device), allow_unfinished=True)  # the run's own model, mid-run
     rows = np.asarray(train_rows)
     if len(rows) > config.memory_size:
         rows = np.sort(np.random.default_rng(config.seed).choice(rows, config.memory_size, replace=False))

@@ -17,7 +17,8 @@ from alignkit.align.training.console import note
 from alignkit.align.training.checkpoint import CheckpointError, has_checkpoint
 from alignkit.align.recipe import AlignConfig
 from alignkit.align.model.aligned_model import AlignedModel
-from alignkit.align.training.run_folder import LAST, RECIPE, REFIT, SELECTION, read_metrics, refuse_changes, refuse_existing
+from alignkit.align.model.run_state import LAST, RECIPE, REFIT, mark_run
+from alignkit.align.training.run_folder import SELECTION, read_metrics, refuse_changes, refuse_existing, run_lock
 from alignkit.atomic import atomic_write_json
 
 TrainOnce = Callable[..., AlignedModel]  # train_pairs(config, data, out, *, encoders, resume, progress)
@@ -30,10 +31,18 @@ def train_and_refit(
     """Choose the epoch count on the validation split (run kept in ``out/selection``), then train
     on every pair for that many epochs into ``out``. Held-out rows are whole concepts; leaving
     them out of the final model would drop those concepts from it for no benefit."""
-    out = Path(out_dir)
+    with run_lock(out_dir):
+        return _train_and_refit(config, data, Path(out_dir), train_once, encoders, resume, progress)
+
+
+def _train_and_refit(config: AlignConfig, data: Any, out: Path, train_once: TrainOnce, encoders: dict[str, dict[str, Any]] | None,
+                     resume: bool, progress: bool) -> AlignedModel:
     select = out / SELECTION
     if not resume:
         refuse_existing(out, select)
+    if D.rank() == 0:  # unfinished until the refit run (train_once into ``out``) marks it finished
+        out.mkdir(parents=True, exist_ok=True)
+        mark_run(out, finished=False)
     plan = refit_plan(out, config) if resume else None
     if plan is None:  # the selection run (or its resumption), then the plan is saved before the refit starts
         if D.rank() == 0 and not has_checkpoint(out / LAST):

@@ -5,9 +5,11 @@ Run folder::
     config.json, model.safetensors   the best model so far (AlignedModel.from_pretrained)
     recipe.json                      the full AlignConfig of the run
     metrics.jsonl                    one JSON line per epoch
+    run.json                         finished or not, rewritten last (see model/run_state.py)
     checkpoints/last/                resumable state (see checkpoint.py)
     refit.json, selection/           a refit run's plan and its validation run (see refit.py)
 
+The folder is locked while a run writes it (``run_lock``, one writer per folder: ``alignkit.locks``).
 Resuming refuses a changed recipe (except the settings in ``RESUMABLE_CHANGES``), other
 feature widths, or a folder that already holds a run when not resuming.
 """
@@ -15,6 +17,7 @@ feature widths, or a folder that already holds a run when not resuming.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +27,13 @@ from torch import nn
 from alignkit.align.training.checkpoint import CheckpointError, has_checkpoint, load_checkpoint
 from alignkit.align.recipe import AlignConfig
 from alignkit.align.model.aligned_model import AlignedModel
+from alignkit.align.model.run_state import LAST, RECIPE, REFIT, mark_run
+from alignkit.align.training import distributed as D
 from alignkit.errors import AlignkitError
+from alignkit.locks import folder_lock
 
-RECIPE = "recipe.json"
 METRICS = "metrics.jsonl"
-LAST = Path("checkpoints") / "last"
 SELECTION = "selection"  # the validation run of a refit recipe
-REFIT = "refit.json"
 # keys that may change between a run and its resumption; anything else must match
 RESUMABLE_CHANGES = {"epochs", "patience", "device", "online", "encode_batch_size", "features_in", "log_every"}
 
@@ -66,6 +69,8 @@ def resume_state(out: Path, trainable: nn.Module, optimizer: torch.optim.Optimiz
                 raise CheckpointError(f"the run in {out} was trained on {info[side]['dim']}-d {side} features, these are {model.info[side]['dim']}-d")
     state = load_checkpoint(out / LAST, trainable, optimizer)
     truncate_metrics(out / METRICS, state["epoch"])
+    if D.rank() == 0:
+        mark_run(out, finished=False)  # resumed: unfinished again until the run's last act
     return state
 
 
@@ -89,6 +94,12 @@ def start_folder(out: Path, rank: int) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS).unlink(missing_ok=True)
+    mark_run(out, finished=False)
+
+
+def run_lock(out: str | Path):
+    """Hold the run folder for this run (rank 0 only: the other ranks of a torchrun job write nothing)."""
+    return folder_lock(out, "run folder") if D.rank() == 0 else nullcontext()
 
 
 def truncate_metrics(path: Path, epochs_done: int) -> None:

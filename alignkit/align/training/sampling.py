@@ -9,6 +9,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from alignkit.errors import warn_degenerate
+
 
 def split_rows(keys: Sequence[str], val_fraction: float, seed: int, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic train/validation split of image rows by a hash of (seed, group): a group
@@ -38,3 +40,12 @@ def epoch_pairs(train_rows: np.ndarray, captions_of: list[np.ndarray], mode: str
         txt = np.concatenate([captions_of[i] for i in train_rows]).astype(np.int64)
     order = torch.randperm(len(img), generator=generator).numpy()
     return img[order], txt[order]
+
+
+def contrast_warning(train_rows: np.ndarray, groups: np.ndarray) -> str | None:
+    """Why the training pairs give a contrastive loss nothing to contrast (every pair in one group:
+    one caption string, or one concept), as a ``DegenerateResultWarning``; None when they do not."""
+    if len(np.unique(groups[train_rows])) < 2:
+        return warn_degenerate(f"all {len(train_rows)} training pairs share one caption (or one concept): the contrastive "
+                               "loss has no negatives and the model learns nothing; train on pairs that differ")
+    return None

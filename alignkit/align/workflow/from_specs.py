@@ -16,6 +16,7 @@ from alignkit.align.recipe import AlignConfig, ConfigError
 from alignkit.align.model.aligned_model import AlignedModel
 from alignkit.features.pairs import OnlinePairs
 from alignkit.align.training.loop import train, train_pairs
+from alignkit.align.training.run_folder import run_lock
 from alignkit.devices import device_name
 from alignkit.memory import release_memory
 
@@ -26,15 +27,21 @@ def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool =
 
     ``candidates`` (name -> recipe overrides) first runs the selection protocol on folds of the
     training pairs (``alignkit.align.workflow.recipe_selection``), records it in ``<out>/recipe-selection/``, and
-    then trains the chosen candidate on every pair."""
-    from alignkit.data import open_source
-    from alignkit.encoders import create_encoder
-
+    then trains the chosen candidate on every pair. ``out_dir`` is locked for the whole job."""
     config.validate()
     missing = [name for name in ("vision", "text", "data") if not getattr(config, name)]
     if missing:
         raise ConfigError(f"the recipe needs {', '.join(missing)} (give --{' --'.join(missing)} or set them in --config)")
     D.init_from_env()
+    with run_lock(out_dir):
+        return _train_from_specs(config, out_dir, resume, cache_root, progress, candidates)
+
+
+def _train_from_specs(config: AlignConfig, out_dir: str | Path, resume: bool, cache_root: str | Path | None, progress: bool,
+                      candidates: dict[str, dict[str, Any]] | None) -> AlignedModel:
+    from alignkit.data import open_source
+    from alignkit.encoders import create_encoder
+
     device = device_name(config.device)
     encoders = {side: create_encoder(spec, device=device, engine=config.engine)
                 for side, spec in (("image", config.vision), ("text", config.text))}
