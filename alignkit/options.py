@@ -4,7 +4,13 @@
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 from alignkit.errors import AlignkitError
+
+if TYPE_CHECKING:
+    import click
 
 DTYPES = ("float32", "float16", "bfloat16")
 # items per encoder forward pass wherever frozen encoders run (extraction, evaluation, --online,
@@ -30,3 +36,20 @@ def dtype_option(value: str | None, where: str) -> str | None:
     if value is not None and value not in DTYPES:
         raise AlignkitError(f"{where}: dtype must be one of {', '.join(DTYPES)}, got {value!r}")
     return value
+
+
+def finite_float(lo: float | None = None, hi: float | None = None, *, min_open: bool = False) -> "click.ParamType":
+    """A click float type with a range that also refuses nan and inf (click's FloatRange lets nan
+    through, since every comparison with nan is false); the CLI's every float option uses it."""
+    import click
+
+    class FiniteFloat(click.FloatRange):
+        name = "finite float"
+
+        def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+            number = super().convert(value, param, ctx)
+            if not math.isfinite(number):
+                self.fail(f"{value!r} is not a finite number.", param, ctx)
+            return number
+
+    return FiniteFloat(lo, hi, min_open=min_open)
