@@ -36,3 +36,19 @@ def hub_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     return cache
+
+
+@pytest.fixture(autouse=True)
+def _loud_again():
+    """Each test starts at the default verbosity: a command run with --quiet earlier in the
+    process must not silence the bars of the next test."""
+    from alignkit import progress
+
+    yield
+    progress._STATE["quiet"] = False
+
+
+@pytest.fixture()
+def terminal(monkeypatch):
+    """stderr counts as a terminal, so progress bars are drawn (into the test's capture)."""
+    monkeypatch.setattr("alignkit.progress.on_terminal", lambda: True)

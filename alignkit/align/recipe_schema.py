@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, ValidationError
 
-from alignkit.errors import AlignkitError
+from alignkit.errors import InputError
 
 SECTIONS = ("heads", "loss", "optimisation", "memory", "data", "runtime")
 # every recipe dataclass: unknown keys refused, assignments checked too
@@ -32,7 +32,7 @@ CHECKED = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=Fal
 FLAG_WORDS = "true or false (unquoted: true/false, yes/no, on/off)"
 
 
-class ConfigError(AlignkitError):
+class ConfigError(InputError):
     """A recipe value is unknown or out of range."""
 
 
