@@ -13,6 +13,9 @@ from typing import Any, Callable
 
 import click
 
+# what --permutations 0 gives, said before any work (rank-encoders, bench, demo)
+DEGENERATE_PERMUTATIONS = ("warning: --permutations 0 draws no shuffled pairings: calibrated scores and p-values are NaN "
+                           "and the ranking falls back to the raw metric; use at least 20 for a calibrated ranking")
 EXIT_CODES = {0: "done", 1: "the work failed", 2: "usage error (before any work)", 130: "interrupted"}
 
 

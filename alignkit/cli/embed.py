@@ -11,7 +11,6 @@ import click
 
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
-from alignkit.errors import AlignkitError
 from alignkit.cli.common import verbosity_options
 from alignkit.options import DTYPES, ENCODE_BATCH_SIZE, NON_EMPTY, finite_float
 
@@ -90,14 +89,14 @@ def _items_for(modality, images, texts, data_spec):
     """(items, source description, a callable giving the source's own skips after iteration)."""
     if images:
         if modality != "image":
-            raise AlignkitError("--images needs an image encoder; this one encodes text")
+            raise click.UsageError("--images needs an image encoder; this one encodes text")
         from alignkit.data.plain import image_folder_items
 
         skips: list = []
         return image_folder_items(images, skips), {"images": str(images)}, lambda: [vars(s) for s in skips]
     if texts:
         if modality != "text":
-            raise AlignkitError("--texts needs a text encoder; this one encodes images")
+            raise click.UsageError("--texts needs a text encoder; this one encodes images")
         from alignkit.data.plain import text_file_items
 
         return text_file_items(texts), {"texts": str(texts)}, list
