@@ -70,3 +70,19 @@ class NonEmpty(click.types.StringParamType):
 
 
 NON_EMPTY = NonEmpty()
+
+
+class KeyValue(NonEmpty):
+    """A ``KEY=VALUE`` option (``--set``): the shape is checked here, the key and value by the recipe."""
+
+    name = "key=value"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        value = super().convert(value, param, ctx)
+        key, sep, _ = value.partition("=")
+        if not sep or not key.strip():
+            self.fail(f"{value!r} is not KEY=VALUE (see `alignkit align --list-keys` for the keys).", param, ctx)
+        return value
+
+
+KEY_VALUE = KeyValue()

@@ -13,7 +13,7 @@ from alignkit.align.recipe_schema import key_of
 from alignkit.cli.common import verbosity_options
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP
-from alignkit.options import NON_EMPTY
+from alignkit.options import KEY_VALUE, NON_EMPTY
 
 # types, ranges, help and defaults come from the recipe's schema (alignkit.align.recipe), never from here
 DEFAULT = AlignConfig()
@@ -88,7 +88,7 @@ def format_keys(rows: list[dict]) -> str:
 @recipe_option("--engine", "engine", help=ENGINE_HELP + ".")
 @recipe_option("--precision", "precision", help="Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32); the loss is always float32.")
 @recipe_option("--features-in", "features_in", help="Where cached features live while training (auto: device if they fit, else RAM, else memory-mapped shards).")
-@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1 or --set memory=0 (see --list-keys).")
+@click.option("--set", "extra", type=KEY_VALUE, multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1 or --set memory=0 (see --list-keys).")
 @click.option("--cache", type=click.Path(path_type=Path), help="Features cache root." + _default("$ALIGNKIT_CACHE, else ~/.cache/alignkit"))
 @click.option("--select", "select_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML of candidate recipes (name: {key: value}); choose one on folds of the training data, then train it.")

@@ -14,7 +14,7 @@ import click
 from alignkit.cli.common import DEGENERATE_PERMUTATIONS, verbosity_options
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
-from alignkit.options import NON_EMPTY
+from alignkit.options import KEY_VALUE, NON_EMPTY
 
 
 def pipeline_options(fn: Callable) -> Callable:
@@ -32,7 +32,7 @@ def pipeline_options(fn: Callable) -> Callable:
         click.option("--fractions", type=NON_EMPTY, help="Comma-separated training fractions in (0, 1) for the data-efficiency curve."),
         click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="A YAML/JSON alignment recipe for every run, as for `alignkit align --config` (default: the default recipe)."),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A recipe key for every run, as for `alignkit align --set`."),
+        click.option("--set", "sets", type=KEY_VALUE, multiple=True, metavar="KEY=VALUE", help="A recipe key for every run, as for `alignkit align --set`."),
         click.option("--device", type=NON_EMPTY, help=DEVICE_HELP + " (default: auto)"),
         click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: auto)"),
     ]
