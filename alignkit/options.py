@@ -7,6 +7,7 @@ options use beside click's ``IntRange`` (``FiniteFloat``: a range that refuses n
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import click
 
@@ -86,3 +87,25 @@ class KeyValue(NonEmpty):
 
 
 KEY_VALUE = KeyValue()
+
+
+class OutFolder(click.Path):
+    """An output folder option (``--out``, ``--cache``): refused at parse time when it, or a folder
+    above it, is a regular file (alignkit.paths.folder_to_write), so no work starts that cannot be saved."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        from alignkit.paths import folder_to_write
+
+        path = super().convert(value, param, ctx)
+        if not str(value).strip():
+            self.fail("an empty path; give a folder.", param, ctx)
+        try:
+            return folder_to_write(path, "folder")
+        except InputError as e:
+            self.fail(str(e), param, ctx)
+
+
+OUT_FOLDER = OutFolder()

@@ -9,9 +9,16 @@ than a few seconds, subprocesses; ``scripts/test.sh --fast`` leaves them out. ``
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
+
+from alignkit.paths import data_root
+
+# tests isolate the derived-files cache ($ALIGNKIT_CACHE -> a tmp folder), not the fetched data
+# sets: pin $ALIGNKIT_DATA to where they are before any test moves the cache
+os.environ.setdefault("ALIGNKIT_DATA", str(data_root()))
 
 
 @pytest.fixture()

@@ -76,6 +76,10 @@ def run(args: list[str] | None = None) -> int:
     except AlignkitError as e:
         click.echo(f"Error: {_one_line(str(e))}", err=True)
         return 1
+    except OSError as e:  # a disk or permission problem the work ran into: one line, never a traceback
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"Error: {e.strerror or e}{where}", err=True)
+        return 1
     except KeyboardInterrupt:
         click.echo("Interrupted; finished shards and checkpoints are kept, rerun to resume.", err=True)
         return 130

@@ -13,7 +13,7 @@ from alignkit.align.recipe_schema import key_of
 from alignkit.cli.common import verbosity_options
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP
-from alignkit.options import KEY_VALUE, NON_EMPTY
+from alignkit.options import KEY_VALUE, NON_EMPTY, OUT_FOLDER
 
 # types, ranges, help and defaults come from the recipe's schema (alignkit.align.recipe), never from here
 DEFAULT = AlignConfig()
@@ -60,7 +60,7 @@ def format_keys(rows: list[dict]) -> str:
 @click.option("--vision", type=NON_EMPTY, help="Image encoder spec, e.g. efficientnet-lite0 (see `alignkit zoo`)." + _default("the recipe's"))
 @click.option("--text", type=NON_EMPTY, help="Text encoder spec, e.g. minilm-l6." + _default("the recipe's"))
 @click.option("--data", "data_spec", type=NON_EMPTY, help="Training pairs, e.g. builtin:emoji?split=train (see `alignkit data --help`)." + _default("the recipe's"))
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder: the model, recipe, metrics log, checkpoints.")
+@click.option("--out", required=True, type=OUT_FOLDER, help="Run folder: the model, recipe, metrics log, checkpoints.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="A YAML/JSON recipe; command-line options override it." + _default("the default recipe"))
 @click.option("--list-keys", is_flag=True, is_eager=True, expose_value=False, callback=_list_keys,
               help="List every recipe key (for --config files and --set) with its type, default and range, then exit.")
@@ -89,7 +89,7 @@ def format_keys(rows: list[dict]) -> str:
 @recipe_option("--precision", "precision", help="Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32); the loss is always float32.")
 @recipe_option("--features-in", "features_in", help="Where cached features live while training (auto: device if they fit, else RAM, else memory-mapped shards).")
 @click.option("--set", "extra", type=KEY_VALUE, multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1 or --set memory=0 (see --list-keys).")
-@click.option("--cache", type=click.Path(path_type=Path), help="Features cache root." + _default("$ALIGNKIT_CACHE, else ~/.cache/alignkit"))
+@click.option("--cache", type=OUT_FOLDER, help="Features cache root." + _default("$ALIGNKIT_CACHE, else ~/.cache/alignkit"))
 @click.option("--select", "select_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML of candidate recipes (name: {key: value}); choose one on folds of the training data, then train it.")
 @verbosity_options

@@ -14,7 +14,7 @@ import click
 from alignkit.cli.common import DEGENERATE_PERMUTATIONS, verbosity_options
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
-from alignkit.options import KEY_VALUE, NON_EMPTY
+from alignkit.options import KEY_VALUE, NON_EMPTY, OUT_FOLDER
 
 
 def pipeline_options(fn: Callable) -> Callable:
@@ -129,7 +129,7 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
 @click.command("bench")
 @click.option("--vision-zoo", type=NON_EMPTY, default="offline", show_default=True, help="Image encoder specs and/or presets (see `alignkit zoo`).")
 @click.option("--text-zoo", type=NON_EMPTY, default="offline", show_default=True, help="Text encoder specs and/or presets.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/bench"), show_default=True,
+@click.option("--out", type=OUT_FOLDER, default=Path("reports/bench"), show_default=True,
               help="Report folder; its runs/ keeps the training runs, reused on a rerun.")
 @click.option("--metrics", type=NON_EMPTY, help="Comma-separated similarity metrics to rank by (default: all).")
 @click.option("--primary", type=NON_EMPTY, help="Metric the ranking sorts by, calibrated (default: linear_cka).")

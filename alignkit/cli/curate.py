@@ -11,7 +11,7 @@ import click
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
 from alignkit.cli.common import verbosity_options
-from alignkit.options import NON_EMPTY, finite_float
+from alignkit.options import NON_EMPTY, OUT_FOLDER, finite_float
 from alignkit.errors import AlignkitError
 
 
@@ -34,7 +34,7 @@ from alignkit.errors import AlignkitError
 @click.option("--leak-check", "leak_tasks", type=NON_EMPTY, multiple=True, help="Extra evaluation task whose images must not be in the subset.")
 @click.option("--leak-threshold", default=0.95, show_default=True, type=finite_float(0, 1, min_open=True), help="Image cosine marking a near-copy of an evaluation image.")
 @click.option("--keep-leaks", is_flag=True, help="Keep near-copies of evaluation images (they are still counted).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--out", required=True, type=OUT_FOLDER, help="Output folder.")
 @click.option("--device", type=NON_EMPTY, default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help=ENGINE_HELP)
 @verbosity_options

@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from alignkit.cli.bench import apply_options, pipeline_options, run_and_report
-from alignkit.options import NON_EMPTY
+from alignkit.options import NON_EMPTY, OUT_FOLDER
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/demo"), show_default=True,
+@click.option("--out", type=OUT_FOLDER, default=Path("reports/demo"), show_default=True,
               help="Report folder; a rerun reuses its finished runs and the cached features.")
 @click.option("--quick", is_flag=True, help="About 3 minutes on 2 cores: a smaller probe, training set and tasks, 5 epochs.")
 @click.option("--crossover", is_flag=True,

@@ -12,7 +12,7 @@ import click
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
 from alignkit.cli.common import verbosity_options
-from alignkit.options import DTYPES, ENCODE_BATCH_SIZE, NON_EMPTY, finite_float
+from alignkit.options import DTYPES, ENCODE_BATCH_SIZE, NON_EMPTY, OUT_FOLDER, finite_float
 
 
 @click.command()
@@ -20,7 +20,7 @@ from alignkit.options import DTYPES, ENCODE_BATCH_SIZE, NON_EMPTY, finite_float
 @click.option("--images", type=click.Path(path_type=Path), help="A folder of images (searched recursively).")
 @click.option("--texts", type=click.Path(path_type=Path), help="A text file with one caption per line.")
 @click.option("--data", "data_spec", type=NON_EMPTY, help="A pair source (see `alignkit data --help`); the encoder's modality picks the side.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Feature store folder (resumed if it exists).")
+@click.option("--out", required=True, type=OUT_FOLDER, help="Feature store folder (resumed if it exists).")
 @click.option("--batch-size", type=click.IntRange(1), default=ENCODE_BATCH_SIZE, show_default=True, help="Items per encoder forward pass.")
 @click.option("--shard-size", type=click.IntRange(1), default=2048, show_default=True, help="Rows per shard (the unit of resume).")
 @click.option("--workers", type=click.IntRange(0), default=None, help="Decode workers (default: cores-1 for images, 0 for text).")

@@ -13,7 +13,7 @@ import click
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
 from alignkit.cli.common import format_option, verbosity_options
-from alignkit.options import ENCODE_BATCH_SIZE, NON_EMPTY
+from alignkit.options import ENCODE_BATCH_SIZE, NON_EMPTY, OUT_FOLDER
 
 
 @click.command("eval")
@@ -29,7 +29,7 @@ from alignkit.options import ENCODE_BATCH_SIZE, NON_EMPTY
 @click.option("--revision", type=NON_EMPTY, default=None, help="Branch, tag or commit of the hub model(s) given by id (default: main).")
 @format_option(("table", "json", "clip-benchmark"), "table: models side by side; json: one tidy row per task, metric and model; "
                "clip-benchmark: one CLIP_benchmark-shaped record per task and model.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=OUT_FOLDER, default=None,
               help="Folder for results.{parquet,csv,jsonl}, clip_benchmark/*.json, confusion plots and index.html (default: none written).")
 @click.option("--name", "names", type=NON_EMPTY, multiple=True,
               help="Name of each MODEL in the results, in order (default: the folder name or hub id).")

@@ -13,7 +13,7 @@ import click
 from alignkit.cli.common import DEGENERATE_PERMUTATIONS, format_option, verbosity_options
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
-from alignkit.options import NON_EMPTY, finite_float
+from alignkit.options import NON_EMPTY, OUT_FOLDER, finite_float
 
 DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
 
@@ -38,7 +38,7 @@ DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
 @click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help=ENGINE_HELP)
 @click.option("--layerwise", is_flag=True, help="Also score every intermediate layer and report each encoder's best.")
 @format_option(("table", "json"), "json: one object per pair with every metric, raw and calibrated, with its interval.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OUT_FOLDER, default=None,
               help="Report folder (default: reports/rank-<time>).")
 @verbosity_options
 def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k, svcca_share, bootstrap, permutations, seed,
