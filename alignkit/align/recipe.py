@@ -184,7 +184,8 @@ class AlignConfig:
 
 
 def parse_sets(items: Any) -> dict[str, Any]:
-    """``--set KEY=VALUE`` items as recipe overrides (each value read as YAML: 3, 0.1, true, mlp)."""
+    """``--set KEY=VALUE`` items as recipe overrides (each value read as YAML: 3, 0.1, true, mlp;
+    ``1e-3``, a string to YAML 1.1, is taken as a number by the schema)."""
     import yaml
 
     out: dict[str, Any] = {}
@@ -192,7 +193,12 @@ def parse_sets(items: Any) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        if not value.strip():
+            raise ConfigError(f"--set {key.strip()}= gives no value; see `alignkit align --list-keys` for what it takes")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item}: the value is not valid YAML; quote it") from None
     return out
 
 
