@@ -35,6 +35,9 @@ class _NoBar:
     def close(self) -> None:
         pass
 
+    def __getattr__(self, name: str) -> Any:  # set_postfix_str, set_description, refresh, ...: all no-ops
+        return lambda *a, **k: None
+
 
 def on_terminal() -> bool:
     """Whether bars can be drawn: stderr is a terminal (not a file, a pipe or a test's capture)."""

@@ -21,6 +21,12 @@ Data specs (--data everywhere):
   builtin:clipart?split=train                    (without drawings naming a held-out emoji concept)
 \b
 Task specs: builtin:fashion-mnist?n=1000, folder-task:DIR, task:FILE.json, retrieval:SOURCE
+\b
+What ?n= counts (one meaning per spec):
+  builtin:emoji, emoji-unseen-*, emoji-category-*   concepts (one drawing per style each)
+  builtin:emoji-animals-*   not accepted (every animal concept)
+  every other source (builtin:clipart, cb:, ...)   pairs
+  every other task (builtin:fashion-mnist, ...)   items (images to classify)
 """
 
 

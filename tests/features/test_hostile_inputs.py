@@ -366,3 +366,16 @@ def test_one_bad_csv_row_is_one_skip(tmp_path: Path) -> None:
     assert [p.key for p in src] == ["a.png"]
     [skip] = src.skipped
     assert skip.key == "b.png" and skip.reason.startswith("no usable caption") and "whitespace" in skip.reason
+
+
+def test_data_help_names_what_n_counts_per_spec() -> None:
+    from click.testing import CliRunner as Runner
+
+    from alignkit.cli import cli
+
+    text = Runner().invoke(cli, ["data", "--help"]).output
+    assert "What ?n= counts" in text and "concepts" in text and "pairs" in text
+    with pytest.raises(AlignkitError, match=r"\?n= is not accepted"):
+        from alignkit.data.tasks import open_task
+
+        open_task("builtin:emoji-animals-unseen-style?n=5")
