@@ -56,9 +56,10 @@ def progress_bar(total: int | None, desc: str, enabled: bool, unit: str = "item"
 
 def set_verbosity(level: int) -> None:
     """The process's verbosity: below 0 quiet (no bars, third-party loggers at ERROR, their warnings
-    off), 0 the default, 1 (``-v``) alignkit's INFO log lines, 2 (``-vv``) DEBUG and the libraries' INFO."""
+    off), 0 the default, 1 (``-v``) INFO log lines of alignkit and the libraries, 2 (``-vv``) DEBUG."""
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("alignkit").setLevel(logging.WARNING if level <= 0 else logging.INFO if level == 1 else logging.DEBUG)
+    loud = logging.INFO if level == 1 else logging.DEBUG
+    logging.getLogger("alignkit").setLevel(logging.WARNING if level <= 0 else loud)
     if level < 0:
         _STATE["quiet"] = True
         silence_progress_bars()
@@ -68,9 +69,9 @@ def set_verbosity(level: int) -> None:
         # scipy warns at its caller's line (stacklevel 2): matched by message, not by module
         warnings.filterwarnings("ignore", message=r"(?i).*input array is constant")
         warnings.filterwarnings("ignore", message=r"(?i).*constrained_layout not applied")
-    elif level >= 2:
+    elif level >= 1:
         for name in THIRD_PARTY:
-            logging.getLogger(name).setLevel(logging.INFO)
+            logging.getLogger(name).setLevel(loud)
 
 
 def silence_progress_bars() -> None:

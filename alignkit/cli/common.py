@@ -1,7 +1,7 @@
 """The habits every command shares: ``-q/--quiet`` and ``-v/--verbose``, one ``--format`` flag
 (``--json`` kept as a hidden alias where it was the flag), and the exit codes ``main`` returns.
 
-Exit codes (docs/cli.md): 0 done; 1 the work failed (bad data, a missing model or package, a
+Exit codes (README, "The CLI in five lines"): 0 done; 1 the work failed (bad data, a missing model or package, a
 damaged store, a diverged run: ``AlignkitError``); 2 a usage error, found before any work (an
 unknown option, a value out of range, an unknown recipe key or encoder, a malformed spec:
 click's usage errors and ``alignkit.errors.InputError``); 130 interrupted.
@@ -32,7 +32,7 @@ def _verbosity(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def verbosity_options(fn: Callable) -> Callable:
     """``-q/--quiet`` (passed on as ``quiet``) and ``-v/--verbose`` (counted; set here and not passed on)."""
     fn = click.option("-v", "--verbose", count=True, expose_value=False, callback=_verbosity,
-                      help="More log lines: -v alignkit's, -vv the libraries' too.")(fn)
+                      help="More log lines (alignkit's and the libraries'): -v info, -vv debug.")(fn)
     return click.option("-q", "--quiet", is_flag=True, callback=_verbosity,
                         help="No progress bars (model loading included), notes or third-party warnings.")(fn)
 

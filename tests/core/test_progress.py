@@ -90,3 +90,17 @@ def test_quiet_silences_the_loader_bars():
 
     assert "Loading weights" in stderr_of(LOAD)  # the control: the loader does print bars
     assert "Loading weights" not in stderr_of("from alignkit.progress import silence_progress_bars; silence_progress_bars(); " + LOAD)
+
+
+def test_verbose_turns_the_log_levels_up(monkeypatch):
+    import logging
+
+    from alignkit.progress import THIRD_PARTY, set_verbosity
+
+    for name in ("alignkit", *THIRD_PARTY):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)  # restored after the test
+    set_verbosity(1)
+    assert logging.getLogger("alignkit").getEffectiveLevel() == logging.INFO
+    assert logging.getLogger("transformers").getEffectiveLevel() == logging.INFO
+    set_verbosity(2)
+    assert logging.getLogger("alignkit").getEffectiveLevel() == logging.DEBUG
