@@ -165,7 +165,7 @@ class AlignConfig:
     def with_overrides(self, overrides: dict[str, Any]) -> "AlignConfig":
         """A copy with dotted keys replaced (``{"image_head.kind": "linear", "lr": 3e-4}``); None values are ignored."""
         data = self.to_dict()
-        for key, value in overrides.items():
+        for key, value in _flatten_sections(overrides).items():
             if value is None:
                 continue
             node = data

@@ -73,6 +73,8 @@ def test_sections_are_accepted_and_mean_the_same_recipe_as_flat_keys(tmp_path: P
                  "memory": {"memory_k": 8}, "data": {"data": "builtin:emoji"}, "runtime": {"device": "cpu"}}
     assert AlignConfig.from_dict(sectioned) == AlignConfig.from_dict(flat)
     assert AlignConfig().with_overrides({"optimisation.lr": 0.5}).lr == 0.5
+    assert AlignConfig().with_overrides({"memory": {"memory_k": 3}, "memory.memory_temperature": 0.5}).memory_k == 3
+    assert AlignConfig().with_overrides({"memory": 0.0}).memory == 0.0  # a number under "memory" is the key
     with pytest.raises(ConfigError, match="optimisation.memory_k is no key of section 'optimisation'"):
         AlignConfig.from_dict({"optimisation": {"memory_k": 8}})
 
