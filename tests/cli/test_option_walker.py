@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 from pathlib import Path
 
 import click
@@ -145,3 +146,15 @@ def test_the_one_line_error_names_the_command_help(capsys):
 
 def test_cli_group_lists_every_command():
     assert set(cli.list_commands(click.Context(cli))) == set(COMMANDS)
+
+
+def test_quiet_reaches_the_process_verbosity(tmp_path, capsys, monkeypatch):
+    """-q on a command runs set_verbosity(-1): alignkit's bars off, the hub's bars off for workers too."""
+    from alignkit import progress
+
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")  # restored after the test
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "warning")
+    (tmp_path / "t.txt").write_text("a cat\na dog\n")
+    assert run(["embed", "--encoder", "hashed-ngrams", "--texts", str(tmp_path / "t.txt"), "--out", str(tmp_path / "s"), "-q"]) == 0
+    assert progress._STATE["quiet"] and progress.progress_bar(3, "x", True).__class__.__name__ == "_NoBar"
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
