@@ -28,7 +28,7 @@ from alignkit.errors import InputError
 
 SECTIONS = ("heads", "loss", "optimisation", "memory", "data", "runtime")
 # every recipe dataclass: unknown keys refused, assignments checked too
-CHECKED = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, arbitrary_types_allowed=True)
+CHECKED = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 FLAG_WORDS = "true or false (unquoted: true/false, yes/no, on/off)"
 
 
