@@ -5,7 +5,12 @@ class AlignkitError(Exception):
     """A problem the user can fix: the message says what was wrong and what to do."""
 
 
-class UnknownEncoderError(AlignkitError, KeyError):
+class InputError(AlignkitError):
+    """A value the user typed cannot be taken (an option, a recipe key, a spec's ``?key=value``):
+    a usage error, so the command exits 2 before any work, like click's own usage errors."""
+
+
+class UnknownEncoderError(InputError, KeyError):
     """An encoder spec names no registered backend or short name."""
 
     def __str__(self) -> str:  # KeyError would repr() the message

@@ -39,7 +39,10 @@ def main() -> None:
     alignkit = str(Path(sys.executable).with_name("alignkit"))
     facts = provenance()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "ALIGNKIT_CACHE": str(Path(tmp) / "cache"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        from alignkit.paths import data_root
+
+        # an empty derived-files cache; the data sets stay where they were fetched
+        env = {**os.environ, "ALIGNKIT_CACHE": str(Path(tmp) / "cache"), "ALIGNKIT_DATA": str(data_root()), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         cmd = [alignkit, "rank-encoders", "--vision-zoo", VISION, "--text-zoo", TEXT,
                "--probe", f"builtin:emoji?split=probe&n={args.n}", "--n", str(args.n), "--out", str(Path(tmp) / "report")]
         first, table = run(cmd, env)

@@ -9,9 +9,16 @@ than a few seconds, subprocesses; ``scripts/test.sh --fast`` leaves them out. ``
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
+
+from alignkit.paths import data_root
+
+# tests isolate the derived-files cache ($ALIGNKIT_CACHE -> a tmp folder), not the fetched data
+# sets: pin $ALIGNKIT_DATA to where they are before any test moves the cache
+os.environ.setdefault("ALIGNKIT_DATA", str(data_root()))
 
 
 @pytest.fixture()
@@ -36,3 +43,19 @@ def hub_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     return cache
+
+
+@pytest.fixture(autouse=True)
+def _loud_again():
+    """Each test starts at the default verbosity: a command run with --quiet earlier in the
+    process must not silence the bars of the next test."""
+    from alignkit import progress
+
+    yield
+    progress._STATE["quiet"] = False
+
+
+@pytest.fixture()
+def terminal(monkeypatch):
+    """stderr counts as a terminal, so progress bars are drawn (into the test's capture)."""
+    monkeypatch.setattr("alignkit.progress.on_terminal", lambda: True)

@@ -14,16 +14,15 @@ default (a residual image head started at the Procrustes map into an identity te
 plain heads (``image_head.kind: mlp``, ``text_head.kind: mlp``) remain a few keys away.
 """
 
-from __future__ import annotations
-
 import json
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic.dataclasses import dataclass
+
+from alignkit.align.recipe_schema import CHECKED, SECTIONS, ConfigError, Key, checked, choice, flag, integer, key_of, number, string, typed
 from alignkit.engines import ENGINES
-from alignkit.errors import AlignkitError
 from alignkit.options import ENCODE_BATCH_SIZE
 
 HEAD_KINDS = ("linear", "mlp", "token", "identity", "residual")
@@ -32,136 +31,102 @@ LOSSES = ("infonce", "siglip")
 CAPTION_MODES = ("sample", "all")
 FEATURES_IN = ("auto", "ram", "mmap", "device")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+H, L, O, M, D, R = SECTIONS  # heads, loss, optimisation, memory, data, runtime
+
+__all__ = ["AlignConfig", "HeadConfig", "ConfigError", "recipe_keys", "parse_sets", "recipe_overrides"]
 
 
-class ConfigError(AlignkitError):
-    """A recipe value is unknown or out of range."""
-
-
-@dataclass
+@checked
+@dataclass(config=CHECKED)
 class HeadConfig:
     """One side's projector. ``hidden`` defaults to twice the output width (MLP branches)."""
 
-    kind: str = "mlp"
-    hidden: int | None = None
-    dropout: float = 0.1
-    standardize: bool = False  # subtract the training mean / divide by std of pooled inputs
-    center: bool = False  # subtract the training mean only (keeps the encoder's cosine geometry)
+    kind: choice(H, "Projector kind.", HEAD_KINDS) = "mlp"
+    hidden: integer(H, "Hidden width of MLP branches (null: twice the output width).", optional=True) = None
+    dropout: number(H, "Dropout in the head.", 0.0, 0.95) = 0.1
+    standardize: flag(H, "Subtract the training mean and divide by the std of pooled inputs.") = False
+    center: flag(H, "Subtract the training mean only (keeps the encoder's cosine geometry).") = False
 
 
-@dataclass
+def _head(help: str) -> Any:
+    return typed(HeadConfig, Key(H, help, "head"))
+
+
+@checked
+@dataclass(config=CHECKED)
 class AlignConfig:
-    """The full recipe: encoders, data, heads, loss, optimisation, validation."""
+    """The full recipe, by section: heads, loss, optimisation, memory, data, runtime. Every key's
+    type, range and help are declared here (alignkit.align.recipe_schema checks them)."""
 
-    vision: str = ""
-    text: str = ""
-    data: str = ""
-    # the selected recipe (see the module's docstring): benchmarks/recipes/selected.yaml
-    image_head: HeadConfig = field(default_factory=lambda: HeadConfig(kind="identity", center=True))
-    text_head: HeadConfig = field(default_factory=lambda: HeadConfig(kind="mlp"))
-    embed_dim: int = 512
-    # independently initialised head pairs trained side by side, each with its own loss on the
-    # same batches; the model scores with their mean cosine (a cheap ensemble; 1 = one pair)
-    ensemble: int = 1
-    # "procrustes": start a residual image head at the closed-form rotation into the (centred) text
-    # space of an identity text head, so training begins where the Procrustes baseline ends;
-    # "auto": that whenever the heads are residual (image) and identity (text), else "none"
-    init: str = "auto"
-    loss: str = "infonce"
-    init_temperature: float = 0.07
-    learn_temperature: bool = False
-    max_logit_scale: float = 100.0
-    siglip_bias_init: float = -10.0
-    epochs: int = 40
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup_fraction: float = 0.05
-    grad_clip: float = 1.0
-    captions: str = "sample"  # one random caption per image per epoch, or every caption
-    # image-feature augmentation: add u * (x_a - x_b), u ~ U(0, style_shift), where a and b are two
-    # training images of one group (one concept in two renderings); 0 turns it off
-    style_shift: float = 1.0
-    # caption memory (alignkit.align.model.caption_memory): the weight of the k nearest training images' caption
-    # embeddings in an image's final embedding; 0 = heads alone
-    memory: float = 0.3
-    memory_k: int = 16
-    memory_temperature: float = 0.05
-    memory_size: int = 100_000  # at most this many training images (a seeded sample) are kept
-    # STRUCTURE regulariser (alignkit.align.training.losses.structure_divergence): its weight beside the
-    # contrastive loss (0 = off), ramped up with the learning-rate warmup; walks of 1..levels steps
-    structure: float = 0.0
-    structure_levels: int = 1
-    structure_temperature: float = 0.1
-    val_fraction: float = 0.0  # a held-out split watched every epoch; recipes are chosen with `align --select` instead
-    patience: int = 0  # epochs without a better validation R@1 before stopping; 0 = never stop early
-    # after a validation run, train again on every pair (validation rows included) for the
-    # latest epoch count whose validation R@1 is within refit_tolerance of the best (held-out
-    # concepts do not get worse there, and the training concepts are fitted better); the
-    # validation run is kept in <out>/selection
-    refit: bool = False
-    refit_tolerance: float = 0.01
-    seed: int = 0
-    device: str = "auto"
-    engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
-    online: bool = False
-    encode_batch_size: int = ENCODE_BATCH_SIZE
-    # where cached features live while training: auto | ram | mmap | device (see alignkit/features/placement.py)
-    features_in: str = "auto"
-    precision: str = "auto"  # auto | bf16 | fp16 | fp32 (auto: bf16 on GPUs that have it, else fp32)
-    log_every: int = 50  # steps between reads of the running loss (each read waits for the GPU)
-
-    def __post_init__(self) -> None:
-        for side in ("image_head", "text_head"):
-            value = getattr(self, side)
-            if isinstance(value, dict):
-                setattr(self, side, _build(HeadConfig, value, side))
+    # -- heads: the selected recipe (see the module's docstring): benchmarks/recipes/selected.yaml
+    image_head: _head("The image projector (kind, hidden, dropout, standardize, center).") = field(
+        default_factory=lambda: HeadConfig(kind="identity", center=True))
+    text_head: _head("The text projector (kind, hidden, dropout, standardize, center).") = field(
+        default_factory=lambda: HeadConfig(kind="mlp"))
+    embed_dim: integer(H, "Width of the shared space (an identity head sets it to its features' width).") = 512
+    ensemble: integer(H, "Independently initialised head pairs trained side by side on the same batches; "
+                         "the model scores with their mean cosine (1: one pair).") = 1
+    init: choice(H, "procrustes: start a residual image head at the closed-form rotation into the centred text space "
+                    "of an identity text head; auto: that whenever the heads are residual and identity, else none.", INITS) = "auto"
+    # -- loss
+    loss: choice(L, "Contrastive loss.", LOSSES) = "infonce"
+    init_temperature: number(L, "Initial temperature.", 1e-4, 10.0) = 0.07
+    learn_temperature: flag(L, "Learn the temperature (else it stays fixed).") = False
+    max_logit_scale: number(L, "Upper bound of the learned logit scale (1 / temperature).", 1.0, 1e4) = 100.0
+    siglip_bias_init: number(L, "Initial bias of the SigLIP loss.") = -10.0
+    structure: number(L, "Weight of the STRUCTURE regulariser beside the contrastive loss (0: off), "
+                         "ramped up with the learning-rate warmup.", 0.0, 1000.0) = 0.0
+    structure_levels: integer(L, "STRUCTURE: walks of 1..levels steps.") = 1
+    structure_temperature: number(L, "STRUCTURE: temperature of its similarity walks.", 1e-3, 10.0) = 0.1
+    # -- optimisation
+    epochs: integer(O, "Training epochs.") = 40
+    batch_size: integer(O, "Global batch size (split over ranks under torchrun).") = 256
+    lr: number(O, "Peak learning rate.", 0.0, None, lo_open=True) = 1e-3
+    weight_decay: number(O, "AdamW weight decay.", 0.0, 10.0) = 0.1
+    warmup_fraction: number(O, "Share of the steps spent warming the learning rate up.", 0.0, 1.0) = 0.05
+    grad_clip: number(O, "Gradient-norm clip (0: off).", 0.0) = 1.0
+    val_fraction: number(O, "Share of pairs held out and watched every epoch (recipes are chosen with "
+                            "`align --select` instead).", 0.0, 0.9) = 0.0
+    patience: integer(O, "Epochs without a better validation R@1 before stopping (0: never stop early).", 0) = 0
+    refit: flag(O, "After a validation run, train again on every pair for the latest epoch count within "
+                   "refit_tolerance of the best validation R@1 (the validation run is kept in <out>/selection).") = False
+    refit_tolerance: number(O, "How far below the best validation R@1 a refit's epoch count may be.", 0.0, 1.0) = 0.01
+    seed: integer(O, "Seed of initialisation, sampling and splits.", 0) = 0
+    # -- memory: alignkit.align.model.caption_memory
+    memory: number(M, "Weight of the k nearest training images' caption embeddings in an image's final "
+                      "embedding (0: heads alone).", 0.0, 1.0) = 0.3
+    memory_k: integer(M, "Nearest training images the caption memory reads.") = 16
+    memory_temperature: number(M, "Softmax temperature over the memory's neighbours.", 1e-3, 10.0) = 0.05
+    memory_size: integer(M, "At most this many training images (a seeded sample) are kept.") = 100_000
+    # -- data
+    vision: string(D, "Image encoder spec (see `alignkit zoo`).") = ""
+    text: string(D, "Text encoder spec.") = ""
+    data: string(D, "Training pairs (a --data spec, see `alignkit data --help`).") = ""
+    captions: choice(D, "One random caption per image per epoch (sample), or every caption (all).", CAPTION_MODES) = "sample"
+    style_shift: number(D, "Image-feature augmentation: add u * (x_a - x_b), u ~ U(0, style_shift), a and b two "
+                           "training images of one concept in two renderings (0: off).", 0.0, 10.0) = 1.0
+    online: flag(D, "Run the frozen encoders inside the loop instead of caching features.") = False
+    encode_batch_size: integer(D, "Items per encoder forward pass.") = ENCODE_BATCH_SIZE
+    # -- runtime
+    device: string(R, "Device: auto, cpu, cuda, cuda:1, mps.") = "auto"
+    engine: choice(R, "What runs the frozen encoders (alignkit.engines).", ENGINES) = "auto"
+    features_in: choice(R, "Where cached features live while training (alignkit/features/placement.py).", FEATURES_IN) = "auto"
+    precision: choice(R, "Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32).", PRECISIONS) = "auto"
+    log_every: integer(R, "Steps between reads of the running loss (each read waits for the GPU).") = 50
 
     def validate(self) -> "AlignConfig":
-        """Raise ``ConfigError`` naming the first bad value; return self when all are fine."""
-        for side in ("image_head", "text_head"):
-            head = getattr(self, side)
-            _choice(f"{side}.kind", head.kind, HEAD_KINDS)
-            _range(f"{side}.dropout", head.dropout, 0.0, 0.95)
-            if head.hidden is not None and head.hidden < 1:
-                raise ConfigError(f"{side}.hidden must be a positive width, got {head.hidden}")
+        """Raise ``ConfigError`` for a combination of keys that cannot train (each key's own type and
+        range are checked on construction); return self when all is fine."""
         if self.image_head.kind == "identity" and self.text_head.kind == "identity":
             raise ConfigError("both heads are 'identity': nothing would be trained; give one side a linear, mlp or token head")
-        _choice("loss", self.loss, LOSSES)
-        _choice("init", self.init, INITS)
         if self.init == "procrustes" and (self.image_head.kind != "residual" or self.text_head.kind != "identity"):
             raise ConfigError("init 'procrustes' needs image_head.kind 'residual' and text_head.kind 'identity' "
                               f"(got {self.image_head.kind!r} and {self.text_head.kind!r})")
-        _choice("captions", self.captions, CAPTION_MODES)
-        _choice("features_in", self.features_in, FEATURES_IN)
-        _choice("precision", self.precision, PRECISIONS)
-        _choice("engine", self.engine, ENGINES)
-        _range("init_temperature", self.init_temperature, 1e-4, 10.0)
-        _range("max_logit_scale", self.max_logit_scale, 1.0, 1e4)
         if 1.0 / self.init_temperature > self.max_logit_scale:
             raise ConfigError(
                 f"init_temperature {self.init_temperature} gives logit scale {1 / self.init_temperature:.1f}, "
                 f"above max_logit_scale {self.max_logit_scale}; raise max_logit_scale or the temperature"
             )
-        _range("val_fraction", self.val_fraction, 0.0, 0.9)
-        _range("warmup_fraction", self.warmup_fraction, 0.0, 1.0)
-        _range("weight_decay", self.weight_decay, 0.0, 10.0)
-        _range("style_shift", self.style_shift, 0.0, 10.0)
-        _range("refit_tolerance", self.refit_tolerance, 0.0, 1.0)
-        _range("memory", self.memory, 0.0, 1.0)
-        _range("memory_temperature", self.memory_temperature, 1e-3, 10.0)
-        _range("structure", self.structure, 0.0, 1000.0)
-        _range("structure_temperature", self.structure_temperature, 1e-3, 10.0)
-        if self.memory_k < 1 or self.memory_size < 1:
-            raise ConfigError(f"memory_k and memory_size must be at least 1, got {self.memory_k} and {self.memory_size}")
-        for name in ("embed_dim", "ensemble", "epochs", "batch_size", "encode_batch_size", "log_every", "structure_levels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be an integer of at least 1, got {value!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive finite number, got {self.lr!r}")
-        if not math.isfinite(self.grad_clip) or self.grad_clip < 0 or self.patience < 0:
-            raise ConfigError("grad_clip and patience must be >= 0 (0 turns them off)")
         return self
 
     def closed_form_init(self) -> bool:
@@ -177,7 +142,9 @@ class AlignConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AlignConfig":
-        return _build(cls, data, "config")
+        """A recipe from a mapping: flat (``lr: 1e-3``, as every saved config.json and recipe file
+        is) or by section (``optimisation: {lr: 1e-3}``), or a mix."""
+        return cls(**_flatten_sections(data))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "AlignConfig":
@@ -198,11 +165,11 @@ class AlignConfig:
     def with_overrides(self, overrides: dict[str, Any]) -> "AlignConfig":
         """A copy with dotted keys replaced (``{"image_head.kind": "linear", "lr": 3e-4}``); None values are ignored."""
         data = self.to_dict()
-        for key, value in overrides.items():
+        for key, value in _flatten_sections(overrides).items():
             if value is None:
                 continue
             node = data
-            *parents, leaf = key.split(".")
+            *parents, leaf = _without_section(key).split(".")
             for p in parents:
                 if not isinstance(node.get(p), dict):
                     raise ConfigError(f"unknown config key {key!r}")
@@ -217,7 +184,8 @@ class AlignConfig:
 
 
 def parse_sets(items: Any) -> dict[str, Any]:
-    """``--set KEY=VALUE`` items as recipe overrides (each value read as YAML: 3, 0.1, true, mlp)."""
+    """``--set KEY=VALUE`` items as recipe overrides (each value read as YAML: 3, 0.1, true, mlp;
+    ``1e-3``, a string to YAML 1.1, is taken as a number by the schema)."""
     import yaml
 
     out: dict[str, Any] = {}
@@ -225,7 +193,12 @@ def parse_sets(items: Any) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        if not value.strip():
+            raise ConfigError(f"--set {key.strip()}= gives no value; see `alignkit align --list-keys` for what it takes")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item}: the value is not valid YAML; quote it") from None
     return out
 
 
@@ -251,21 +224,48 @@ def _dotted(data: dict[str, Any], default: dict[str, Any], prefix: str = "") -> 
     return out
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
-    return cls(**data)
+def recipe_keys() -> list[dict[str, Any]]:
+    """Every recipe key (heads' keys dotted) with its section, type, default, range and help:
+    what ``alignkit align --list-keys`` prints, generated from the schema so it cannot drift."""
+    rows = []
+    default = AlignConfig().to_dict()
+    for f in fields(AlignConfig):
+        key = key_of(AlignConfig, f.name)
+        if key.kind == "head":
+            rows += [_row(f"{f.name}.{h.name}", key_of(HeadConfig, h.name), default[f.name][h.name]) for h in fields(HeadConfig)]
+        else:
+            rows.append(_row(f.name, key, default[f.name]))
+    return sorted(rows, key=lambda r: SECTIONS.index(r["section"]))
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+def _row(name: str, key: Key, default: Any) -> dict[str, Any]:
+    return {"key": name, "section": key.section, "type": key.kind, "default": default, "accepts": key.describe(), "help": key.help}
 
 
-def _range(name: str, value: float, lo: float, hi: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise ConfigError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
-    if not (lo <= value <= hi):  # also refuses NaN
-        raise ConfigError(f"{name} must be in [{lo}, {hi}], got {value}")
+def _section_of(name: str) -> str | None:
+    key = key_of(AlignConfig, name)
+    return key.section if key else None
+
+
+def _flatten_sections(data: dict[str, Any]) -> dict[str, Any]:
+    """Section mappings (``memory: {memory_k: 8}``) merged into the flat recipe; a mapping under a
+    section name is that section even where a key shares the name (``loss``, ``data``, ``memory``)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a recipe is a mapping of keys, not {type(data).__name__}")
+    flat: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in SECTIONS and isinstance(value, dict):
+            for inner, v in value.items():
+                if _section_of(inner) != name:
+                    raise ConfigError(f"{name}.{inner} is no key of section {name!r}; its keys: "
+                                      + ", ".join(f.name for f in fields(AlignConfig) if _section_of(f.name) == name))
+                flat[inner] = v
+        else:
+            flat[name] = value
+    return flat
+
+
+def _without_section(key: str) -> str:
+    """``optimisation.lr`` -> ``lr`` (a dotted override may name the section); other keys unchanged."""
+    first, sep, rest = key.partition(".")
+    return rest if sep and first in SECTIONS and _section_of(rest.split(".")[0]) == first else key

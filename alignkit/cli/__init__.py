@@ -7,13 +7,12 @@ Each sub-command lives in its own module here and is imported only when it runs,
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 import click
 
 from alignkit.version import __version__
-from alignkit.errors import AlignkitError
+from alignkit.errors import AlignkitError, InputError
 
 # command name -> "module:function" (a click.Command)
 COMMANDS: dict[str, str] = {
@@ -47,6 +46,8 @@ def _one_line_warnings() -> None:
     from alignkit.errors import DegenerateResultWarning
 
     shown = warnings.showwarning
+    if getattr(shown, "alignkit_one_line", False):  # already installed (run() called again in one process)
+        return
 
     def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
         if issubclass(category, DegenerateResultWarning):
@@ -54,6 +55,7 @@ def _one_line_warnings() -> None:
         else:
             shown(message, category, filename, lineno, file, line)
 
+    show.alignkit_one_line = True  # type: ignore[attr-defined]
     warnings.showwarning = show
 
 
@@ -68,21 +70,43 @@ def cli() -> None:
     """Align two frozen encoders (image, text) into a CLIP-like model."""
 
 
-def main() -> None:
-    """Console entry point: user errors print one clear line, not a traceback (and a degenerate
-    result's warning one line too)."""
+def main(args: list[str] | None = None) -> None:
+    """Console entry point: every error is one line, never a traceback; the exit code says which
+    kind it was (alignkit.cli.common.EXIT_CODES: 1 failed work, 2 usage error)."""
+    sys.exit(run(args))
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run the command line ``args`` (default: ``sys.argv[1:]``); return the exit code. A degenerate
+    result's warning is one line too."""
     _one_line_warnings()
     try:
-        cli(standalone_mode=False)
+        code = cli.main(args, prog_name="alignkit", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        return 130
+    except click.UsageError as e:
+        where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        click.echo(f"Error: {_one_line(e.format_message())}{where}", err=True)
+        return 2
     except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+        click.echo(f"Error: {_one_line(e.format_message())}", err=True)
+        return e.exit_code
+    except InputError as e:
+        click.echo(f"Error: {_one_line(str(e))}", err=True)
+        return 2
     except AlignkitError as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(2)
+        click.echo(f"Error: {_one_line(str(e))}", err=True)
+        return 1
+    except OSError as e:  # a disk or permission problem the work ran into: one line, never a traceback
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"Error: {e.strerror or e}{where}", err=True)
+        return 1
     except KeyboardInterrupt:
         click.echo("Interrupted; finished shards and checkpoints are kept, rerun to resume.", err=True)
-        sys.exit(130)
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())

@@ -4,57 +4,95 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import click
 
-from alignkit.align.recipe import CAPTION_MODES, FEATURES_IN, HEAD_KINDS, LOSSES, PRECISIONS, AlignConfig
+from alignkit.align.recipe import AlignConfig, HeadConfig
+from alignkit.align.recipe_schema import key_of
+from alignkit.cli.common import verbosity_options
 from alignkit.devices import DEVICE_HELP
-from alignkit.engines import ENGINE_HELP, ENGINES
+from alignkit.engines import ENGINE_HELP
+from alignkit.options import KEY_VALUE, NON_EMPTY, OUT_FOLDER
 
-# choices and defaults come from the recipe itself (alignkit.align.recipe), never from here
+# types, ranges, help and defaults come from the recipe's schema (alignkit.align.recipe), never from here
 DEFAULT = AlignConfig()
-HEADS = click.Choice(HEAD_KINDS)
 
 
 def _default(value) -> str:
     return f" [default: {value}]"
 
 
+def recipe_option(flag: str, key: str, dest: str | None = None, help: str | None = None) -> Callable:
+    """A command-line option for recipe key ``key`` (dotted for a head's key): its click type, range,
+    help and shown default from the schema; left out, the recipe (file or default) decides."""
+    owner, name = (HeadConfig, key.split(".")[1]) if "." in key else (AlignConfig, key)
+    spec = key_of(owner, name)
+    default = DEFAULT.to_dict()
+    for part in key.split("."):
+        default = default[part]
+    shown = "" if default is None else _default(default)  # a null default is explained by the help
+    return click.option(flag, dest or name, type=spec.click_type(), default=None, help=(help or spec.help) + shown)
+
+
+def _list_keys(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from alignkit.align.recipe import recipe_keys
+
+    click.echo(format_keys(recipe_keys()))
+    ctx.exit(0)
+
+
+def format_keys(rows: list[dict]) -> str:
+    """The recipe keys as a table by section: key, type, default, accepted values, help."""
+    lines = []
+    width = max(len(r["key"]) for r in rows)
+    for section in dict.fromkeys(r["section"] for r in rows):
+        lines.append(f"{section}:")
+        for r in (r for r in rows if r["section"] == section):
+            default = "null" if r["default"] is None else json.dumps(r["default"])
+            lines.append(f"  {r['key']:<{width}}  {r['type']:<7}  default {default:<10}  {r['accepts']}. {r['help']}")
+    return "\n".join(lines)
+
+
 @click.command()
-@click.option("--vision", help="Image encoder spec, e.g. efficientnet-lite0 (see `alignkit zoo`).")
-@click.option("--text", help="Text encoder spec, e.g. minilm-l6.")
-@click.option("--data", "data_spec", help="Training pairs, e.g. builtin:emoji?split=train (see `alignkit data --help`).")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder: the model, recipe, metrics log, checkpoints.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="A YAML/JSON recipe; command-line options override it.")
+@click.option("--vision", type=NON_EMPTY, help="Image encoder spec, e.g. efficientnet-lite0 (see `alignkit zoo`)." + _default("the recipe's"))
+@click.option("--text", type=NON_EMPTY, help="Text encoder spec, e.g. minilm-l6." + _default("the recipe's"))
+@click.option("--data", "data_spec", type=NON_EMPTY, help="Training pairs, e.g. builtin:emoji?split=train (see `alignkit data --help`)." + _default("the recipe's"))
+@click.option("--out", required=True, type=OUT_FOLDER, help="Run folder: the model, recipe, metrics log, checkpoints.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="A YAML/JSON recipe; command-line options override it." + _default("the default recipe"))
+@click.option("--list-keys", is_flag=True, is_eager=True, expose_value=False, callback=_list_keys,
+              help="List every recipe key (for --config files and --set) with its type, default and range, then exit.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--online", is_flag=True, default=None, help="Run the frozen encoders inside the loop instead of caching features.")
-@click.option("--image-head", type=HEADS, help="Image projector." + _default(DEFAULT.image_head.kind))
-@click.option("--text-head", type=HEADS, help="Text projector." + _default(DEFAULT.text_head.kind))
-@click.option("--hidden", type=int, help="Hidden width of MLP branches (both heads).")
-@click.option("--dropout", type=float, help="Dropout in both heads.")
-@click.option("--standardize/--no-standardize", default=None, help="Centre and scale pooled inputs by training statistics.")
-@click.option("--embed-dim", type=int, help="Width of the shared space (an identity head sets it to its features' width)." + _default(DEFAULT.embed_dim))
-@click.option("--loss", type=click.Choice(LOSSES), help="Contrastive loss." + _default(DEFAULT.loss))
-@click.option("--temperature", "init_temperature", type=float, help="Initial temperature." + _default(DEFAULT.init_temperature))
-@click.option("--epochs", type=int, help="Training epochs." + _default(DEFAULT.epochs))
-@click.option("--batch-size", type=int, help="Global batch size (split over ranks under torchrun)." + _default(DEFAULT.batch_size))
-@click.option("--lr", type=float, help="Peak learning rate." + _default(DEFAULT.lr))
-@click.option("--weight-decay", type=float, help="AdamW weight decay." + _default(DEFAULT.weight_decay))
-@click.option("--captions", type=click.Choice(CAPTION_MODES), help="One random caption per image per epoch, or all." + _default(DEFAULT.captions))
-@click.option("--val-fraction", type=float, help="Share of pairs held out for validation R@1.")
-@click.option("--patience", type=int, help="Stop after this many epochs without a better validation R@1 (0: never).")
-@click.option("--refit/--no-refit", default=None, help="After the validation run, retrain on every pair for the latest epoch count within refit_tolerance of the best.")
-@click.option("--style-shift", type=float, help="Style-shift augmentation strength (0: off; see docs/alignment.md)." + _default(DEFAULT.style_shift))
-@click.option("--seed", type=int)
-@click.option("--device", help=DEVICE_HELP + " (default: the recipe's, auto)")
-@click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: the recipe's, auto)")
-@click.option("--precision", type=click.Choice(PRECISIONS), help="Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32); the loss is always float32." + _default(DEFAULT.precision))
-@click.option("--features-in", type=click.Choice(FEATURES_IN), help="Where cached features live while training (auto: device if they fit, else RAM, else memory-mapped shards)." + _default(DEFAULT.features_in))
-@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1 or --set memory=0 (see alignkit/align/recipe.py).")
-@click.option("--cache", type=click.Path(path_type=Path), help="Features cache root (default $ALIGNKIT_CACHE or ~/.cache/alignkit).")
+@click.option("--online", is_flag=True, default=None, help="Run the frozen encoders inside the loop instead of caching features." + _default(DEFAULT.online))
+@recipe_option("--image-head", "image_head.kind", "image_head", help="Image projector.")
+@recipe_option("--text-head", "text_head.kind", "text_head", help="Text projector.")
+@recipe_option("--hidden", "image_head.hidden", "hidden", help="Hidden width of MLP branches, both heads (default: twice the output width).")
+@recipe_option("--dropout", "image_head.dropout", "dropout", help="Dropout in both heads.")
+@click.option("--standardize/--no-standardize", default=None, help="Centre and scale pooled inputs by training statistics." + _default(DEFAULT.image_head.standardize))
+@recipe_option("--embed-dim", "embed_dim")
+@recipe_option("--loss", "loss")
+@recipe_option("--temperature", "init_temperature")
+@recipe_option("--epochs", "epochs")
+@recipe_option("--batch-size", "batch_size")
+@recipe_option("--lr", "lr")
+@recipe_option("--weight-decay", "weight_decay")
+@recipe_option("--captions", "captions")
+@recipe_option("--val-fraction", "val_fraction")
+@recipe_option("--patience", "patience")
+@click.option("--refit/--no-refit", default=None, help="After the validation run, retrain on every pair for the latest epoch count within refit_tolerance of the best." + _default(DEFAULT.refit))
+@recipe_option("--style-shift", "style_shift")
+@recipe_option("--seed", "seed")
+@click.option("--device", type=NON_EMPTY, help=DEVICE_HELP + _default(DEFAULT.device))
+@recipe_option("--engine", "engine", help=ENGINE_HELP + ".")
+@recipe_option("--precision", "precision", help="Autocast precision of the heads (auto: bf16 on GPUs that have it, else fp32); the loss is always float32.")
+@recipe_option("--features-in", "features_in", help="Where cached features live while training (auto: device if they fit, else RAM, else memory-mapped shards).")
+@click.option("--set", "extra", type=KEY_VALUE, multiple=True, metavar="KEY=VALUE", help="Any other recipe key, e.g. --set warmup_fraction=0.1 or --set memory=0 (see --list-keys).")
+@click.option("--cache", type=OUT_FOLDER, help="Features cache root." + _default("$ALIGNKIT_CACHE, else ~/.cache/alignkit"))
 @click.option("--select", "select_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML of candidate recipes (name: {key: value}); choose one on folds of the training data, then train it.")
-@click.option("--quiet", is_flag=True, help="No progress bars (model loading included) or per-epoch lines.")
+@verbosity_options
 def align(vision, text, data_spec, out, config_file, resume, online, image_head, text_head, hidden, dropout, standardize,
           embed_dim, loss, init_temperature, epochs, batch_size, lr, weight_decay, captions, val_fraction, patience, refit,
           style_shift, seed, device, engine, precision, features_in, extra, cache, select_file, quiet):
@@ -62,11 +100,6 @@ def align(vision, text, data_spec, out, config_file, resume, online, image_head,
     from alignkit.align.recipe import parse_sets
     from alignkit.align.workflow.from_specs import train_from_specs as run_align
     from alignkit.align.training.run_folder import saved_recipe
-    from alignkit.progress import silence_progress_bars
-
-    if quiet:
-        silence_progress_bars()
-
     saved = saved_recipe(out) if resume and config_file is None else None  # a refit run's own recipe, not its refit's
     if saved is not None:
         config = saved

@@ -11,30 +11,32 @@ from typing import Any, Callable
 
 import click
 
+from alignkit.cli.common import DEGENERATE_PERMUTATIONS, verbosity_options
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
+from alignkit.options import KEY_VALUE, NON_EMPTY, OUT_FOLDER
 
 
 def pipeline_options(fn: Callable) -> Callable:
     """Options shared by bench and demo; unset ones keep the command's defaults."""
     options = [
-        click.option("--probe", help="Probe image-caption pairs for the ranking (a --data spec)."),
+        click.option("--probe", type=NON_EMPTY, help="Probe image-caption pairs for the ranking (a --data spec)."),
         click.option("--n", "n_probe", type=click.IntRange(20), help="Probe pairs to use (at most)."),
-        click.option("--train", "train_spec", help="Training pairs for every alignment (a --data spec)."),
-        click.option("--task", "tasks", multiple=True, help="Evaluation task spec, repeatable (default: the built-in tasks)."),
+        click.option("--train", "train_spec", type=NON_EMPTY, help="Training pairs for every alignment (a --data spec)."),
+        click.option("--task", "tasks", type=NON_EMPTY, multiple=True, help="Evaluation task spec, repeatable (default: the built-in tasks)."),
         click.option("--epochs", type=click.IntRange(1), help="Epochs for every alignment run (default: the recipe's)."),
-        click.option("--seed", type=int, help="Seed for ranking statistics, training and subsets."),
+        click.option("--seed", type=click.IntRange(0), help="Seed for ranking statistics, training and subsets (default: 0)."),
         click.option("--seeds", type=click.IntRange(1), help="Training seeds of the chosen pair (seed, seed+1, ...); verdicts cover them all."),
         click.option("--bootstrap", type=click.IntRange(0), help="Bootstrap resamples for the ranking intervals."),
         click.option("--permutations", type=click.IntRange(0), help="Shuffled pairings for the ranking null."),
-        click.option("--fractions", help="Comma-separated training fractions in (0, 1) for the data-efficiency curve."),
+        click.option("--fractions", type=NON_EMPTY, help="Comma-separated training fractions in (0, 1) for the data-efficiency curve."),
         click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="A YAML/JSON alignment recipe for every run, as for `alignkit align --config` (default: the default recipe)."),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A recipe key for every run, as for `alignkit align --set`."),
-        click.option("--device", help=DEVICE_HELP + " (default: auto)"),
+        click.option("--set", "sets", type=KEY_VALUE, multiple=True, metavar="KEY=VALUE", help="A recipe key for every run, as for `alignkit align --set`."),
+        click.option("--device", type=NON_EMPTY, help=DEVICE_HELP + " (default: auto)"),
         click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: auto)"),
-        click.option("--quiet", is_flag=True, help="No progress bars (model loading included) or per-epoch lines."),
     ]
+    fn = verbosity_options(fn)
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -54,12 +56,25 @@ def apply_options(config: Any, **given: Any) -> Any:
         config = replace(config, recipe={**config.recipe, **recipe})
     fractions = given.pop("fractions")
     if fractions:
-        given["data_fractions"] = tuple(float(f) for f in fractions.split(",") if f.strip())
+        given["data_fractions"] = _fractions(fractions)
+    if given.get("permutations") == 0:
+        click.echo(DEGENERATE_PERMUTATIONS, err=True)
     given["tasks"] = tuple(given.pop("tasks")) or None
     given["train"] = given.pop("train_spec")
     ranking = {k: given.pop(k) for k in RANK_OPTIONS if k in given}
     config = config.with_rank(**{k: v for k, v in ranking.items() if v is not None})
     return replace(config, **{k: v for k, v in given.items() if v is not None}).validate()
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    """``--fractions 0.1,0.5`` as floats in (0, 1); anything else is a usage error naming the option."""
+    try:
+        values = tuple(float(f) for f in text.split(",") if f.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(0 < v < 1 for v in values):
+        raise click.BadParameter(f"expected comma-separated fractions in (0, 1), got {text!r}", param_hint="--fractions")
+    return values
 
 
 def plan_line(config: Any, out: Path, title: str, expect: str = "") -> str:
@@ -95,11 +110,8 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
     report is and the one-line answer."""
     from alignkit.bench import run_bench, write_bench_outputs
     from alignkit.locks import folder_lock
-    from alignkit.progress import silence_progress_bars
 
     click.echo(plan_line(config, out, title, expect), err=True)  # even with --quiet: it says what the wait is for
-    if quiet:
-        silence_progress_bars()
     say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     t0 = time.perf_counter()
     command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -118,18 +130,18 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
 
 
 @click.command("bench")
-@click.option("--vision-zoo", default="offline", show_default=True, help="Image encoder specs and/or presets (see `alignkit zoo`).")
-@click.option("--text-zoo", default="offline", show_default=True, help="Text encoder specs and/or presets.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/bench"), show_default=True,
+@click.option("--vision-zoo", type=NON_EMPTY, default="offline", show_default=True, help="Image encoder specs and/or presets (see `alignkit zoo`).")
+@click.option("--text-zoo", type=NON_EMPTY, default="offline", show_default=True, help="Text encoder specs and/or presets.")
+@click.option("--out", type=OUT_FOLDER, default=Path("reports/bench"), show_default=True,
               help="Report folder; its runs/ keeps the training runs, reused on a rerun.")
-@click.option("--metrics", help="Comma-separated similarity metrics to rank by (default: all).")
-@click.option("--primary", help="Metric the ranking sorts by (calibrated).")
-@click.option("--heads", help="Comma-separated head kinds to compare on the chosen pair (linear, mlp).")
+@click.option("--metrics", type=NON_EMPTY, help="Comma-separated similarity metrics to rank by (default: all).")
+@click.option("--primary", type=NON_EMPTY, help="Metric the ranking sorts by, calibrated (default: linear_cka).")
+@click.option("--heads", type=NON_EMPTY, help="Comma-separated head kinds to compare on the chosen pair (linear, mlp).")
 @click.option("--study", is_flag=True,
               help="The selection study: layers as candidates (EfficientNet-Lite0/1/2, MiniLM and mpnet at final and middle "
                    "layers, the pixel floor), every pair aligned with the demo's recipe and 2 seeds, ranked at 200, "
                    "500 and 1,000 probe pairs; --vision-zoo/--text-zoo given explicitly replace its zoos.")
-@click.option("--probe-sizes", help="Comma-separated probe sizes to rank again at and correlate with accuracy.")
+@click.option("--probe-sizes", type=NON_EMPTY, help="Comma-separated probe sizes to rank again at and correlate with accuracy.")
 @click.option("--pair-bootstrap", type=click.IntRange(0), help="Resamples of the aligned pairs for intervals on each metric's correlation with accuracy (default: 1000 with --study, else 0).")
 @click.option("--all-seeds/--chosen-seeds", "seeds_all", default=None,
               help="Train every aligned pair with --seeds seeds (default for --study), or only the chosen pair.")

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from alignkit.cli.common import format_option, verbosity_options
 from alignkit.errors import AlignkitError
 
 SPEC_HELP = """\b
@@ -20,6 +21,12 @@ Data specs (--data everywhere):
   builtin:clipart?split=train                    (without drawings naming a held-out emoji concept)
 \b
 Task specs: builtin:fashion-mnist?n=1000, folder-task:DIR, task:FILE.json, retrieval:SOURCE
+\b
+What ?n= counts (one meaning per spec):
+  builtin:emoji, emoji-unseen-*, emoji-category-*   concepts (one drawing per style each)
+  builtin:emoji-animals-*   not accepted (every animal concept)
+  every other source (builtin:clipart, cb:, ...)   pairs
+  every other task (builtin:fashion-mnist, ...)   items (images to classify)
 """
 
 
@@ -33,13 +40,13 @@ def _mb(n: int) -> str:
 
 
 @data.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON lines.")
-def list_cmd(as_json: bool) -> None:
+@format_option(("table", "json"), "json: one JSON line per set.", json_alias=True)
+def list_cmd(fmt: str) -> None:
     """Show each built-in set: kind, size, source package, licence, and whether it is here."""
     from alignkit.data.builtin import data_home, list_sets
 
     rows = list_sets()
-    if as_json:
+    if fmt == "json":
         for r in rows:
             click.echo(json.dumps(r))
         return
@@ -71,12 +78,12 @@ def _size_line(spec: str | None = None) -> str:
 
 @data.command("size")
 @click.argument("spec", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the counts (and images per part) as JSON.")
-def size_cmd(spec: str | None, as_json: bool) -> None:
+@format_option(("text", "json"), "json: the counts (and images per part) as JSON.", json_alias=True)
+def size_cmd(spec: str | None, fmt: str) -> None:
     """Count a training source's images and distinct concepts (default: the demo's training set)."""
     from alignkit.data.builtin import TRAIN_SPEC, training_summary
 
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps(training_summary(spec or TRAIN_SPEC)))
         return
     click.echo(_size_line(spec))
@@ -85,8 +92,9 @@ def size_cmd(spec: str | None, as_json: bool) -> None:
 @data.command("fetch")
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Fetch every set that can be fetched here; report the rest.")
-@click.option("--limit", type=int, default=None, help="Only the first N items (clipart renders resume later).")
-def fetch_cmd(names: tuple[str, ...], all_: bool, limit: int | None) -> None:
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N items (clipart renders resume later; default: all).")
+@verbosity_options
+def fetch_cmd(names: tuple[str, ...], all_: bool, limit: int | None, quiet: bool) -> None:
     """Download or prepare built-in sets into the cache (emoji via npm, clipart rendering)."""
     from alignkit.data.builtin import SETS, fetch_set
 
@@ -114,7 +122,7 @@ def fetch_cmd(names: tuple[str, ...], all_: bool, limit: int | None) -> None:
 
 @data.command("show")
 @click.argument("spec")
-@click.option("-n", "--head", default=5, show_default=True, help="How many items to print.")
+@click.option("-n", "--head", default=5, show_default=True, type=click.IntRange(0), help="How many items to print.")
 @click.option("--task", "is_task", is_flag=True, help="Read SPEC as a task spec (builtin:fashion-mnist, folder-task:DIR, ...).")
 def show_cmd(spec: str, head: int, is_task: bool) -> None:
     """Read a --data source (or a task) to the end: counts, skips by reason, the first items."""

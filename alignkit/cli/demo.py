@@ -8,16 +8,17 @@ from pathlib import Path
 import click
 
 from alignkit.cli.bench import apply_options, pipeline_options, run_and_report
+from alignkit.options import NON_EMPTY, OUT_FOLDER
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/demo"), show_default=True,
+@click.option("--out", type=OUT_FOLDER, default=Path("reports/demo"), show_default=True,
               help="Report folder; a rerun reuses its finished runs and the cached features.")
 @click.option("--quick", is_flag=True, help="About 3 minutes on 2 cores: a smaller probe, training set and tasks, 5 epochs.")
 @click.option("--crossover", is_flag=True,
               help="Also train the chosen pair at four smaller training sizes and draw the crossover against the baselines.")
-@click.option("--vision-zoo", help="Image encoders to rank (default: the installed offline ones and the pixels control).")
-@click.option("--text-zoo", help="Text encoders to rank (default: the installed offline ones and the n-gram control).")
+@click.option("--vision-zoo", type=NON_EMPTY, help="Image encoders to rank (default: the installed offline ones and the pixels control).")
+@click.option("--text-zoo", type=NON_EMPTY, help="Text encoders to rank (default: the installed offline ones and the n-gram control).")
 @pipeline_options
 def demo(out, quick, crossover, quiet, **options):
     """The embedded default end to end: rank, align the best non-control pair, evaluate, report."""

@@ -11,34 +11,35 @@ import click
 
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
-from alignkit.errors import AlignkitError
-from alignkit.options import ENCODE_BATCH_SIZE
+from alignkit.cli.common import verbosity_options
+from alignkit.options import DTYPES, ENCODE_BATCH_SIZE, NON_EMPTY, OUT_FOLDER, finite_float
 
 
 @click.command()
-@click.option("--encoder", "spec", required=True, help="Encoder spec (see `alignkit zoo`), e.g. efficientnet-lite0.")
+@click.option("--encoder", "spec", type=NON_EMPTY, required=True, help="Encoder spec (see `alignkit zoo`), e.g. efficientnet-lite0.")
 @click.option("--images", type=click.Path(path_type=Path), help="A folder of images (searched recursively).")
 @click.option("--texts", type=click.Path(path_type=Path), help="A text file with one caption per line.")
-@click.option("--data", "data_spec", help="A pair source (see `alignkit data --help`); the encoder's modality picks the side.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Feature store folder (resumed if it exists).")
-@click.option("--batch-size", default=ENCODE_BATCH_SIZE, show_default=True)
-@click.option("--shard-size", default=2048, show_default=True, help="Rows per shard (the unit of resume).")
-@click.option("--workers", type=int, default=None, help="Decode workers (default: cores-1 for images, 0 for text).")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-@click.option("--dtype", default=None, help="float32 | float16 | bfloat16 (default: the spec's, else float32).")
+@click.option("--data", "data_spec", type=NON_EMPTY, help="A pair source (see `alignkit data --help`); the encoder's modality picks the side.")
+@click.option("--out", required=True, type=OUT_FOLDER, help="Feature store folder (resumed if it exists).")
+@click.option("--batch-size", type=click.IntRange(1), default=ENCODE_BATCH_SIZE, show_default=True, help="Items per encoder forward pass.")
+@click.option("--shard-size", type=click.IntRange(1), default=2048, show_default=True, help="Rows per shard (the unit of resume).")
+@click.option("--workers", type=click.IntRange(0), default=None, help="Decode workers (default: cores-1 for images, 0 for text).")
+@click.option("--device", type=NON_EMPTY, default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--dtype", type=click.Choice(DTYPES), default=None, help="Feature dtype (default: the spec's, else float32).")
 @click.option("--tokens", is_flag=True, help="Also store token features and their mask.")
-@click.option("--limit", type=int, default=None, help="Embed only the first N items.")
-@click.option("--overwrite", is_flag=True, help="Replace a store made by another encoder or settings.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Embed only the first N items (default: all).")
+@click.option("--overwrite", is_flag=True, help="Replace a store in --out made by another encoder or settings (its shards are deleted first).")
 @click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
               help=ENGINE_HELP + ". Token features (--tokens) run on torch.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process (decode workers + one model); ray: Ray Data (decode tasks + an actor pool of models).")
-@click.option("--address", default=None, help="With --executor ray: a Ray cluster address (default: start a local cluster).")
+@click.option("--address", type=NON_EMPTY, default=None, help="With --executor ray: a Ray cluster address (default: start a local cluster).")
 @click.option("--ray-workers", type=click.IntRange(1), default=2, show_default=True, help="With --executor ray: model actors.")
-@click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--gpus-per-worker", type=finite_float(0), default=0.0, show_default=True,
               help="With --executor ray: GPUs per model actor (e.g. 1 on a GPU cluster).")
+@verbosity_options
 def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, device, dtype, tokens, limit, overwrite,
-          engine, executor, address, ray_workers, gpus_per_worker):
+          engine, executor, address, ray_workers, gpus_per_worker, quiet):
     """Embed images or captions into a resumable on-disk feature store."""
     from alignkit.encoders import create_encoder
     from alignkit.features import embed_items
@@ -69,7 +70,7 @@ def embed(spec, images, texts, data_spec, out, batch_size, shard_size, workers, 
     store = embed_items(
         encoder, items, out, shard_size=shard_size, batch_size=batch_size, num_workers=workers,
         tokens=tokens, overwrite=overwrite, source=source, source_skips=source_skips, total=limit,
-        chunk_runner=runner,
+        chunk_runner=runner, progress=not quiet,
     )
     secs = time.perf_counter() - t0
     computed = store.manifest["last_run"]["items_computed"]
@@ -88,14 +89,14 @@ def _items_for(modality, images, texts, data_spec):
     """(items, source description, a callable giving the source's own skips after iteration)."""
     if images:
         if modality != "image":
-            raise AlignkitError("--images needs an image encoder; this one encodes text")
+            raise click.UsageError("--images needs an image encoder; this one encodes text")
         from alignkit.data.plain import image_folder_items
 
         skips: list = []
         return image_folder_items(images, skips), {"images": str(images)}, lambda: [vars(s) for s in skips]
     if texts:
         if modality != "text":
-            raise AlignkitError("--texts needs a text encoder; this one encodes images")
+            raise click.UsageError("--texts needs a text encoder; this one encodes images")
         from alignkit.data.plain import text_file_items
 
         return text_file_items(texts), {"texts": str(texts)}, list

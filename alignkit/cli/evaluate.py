@@ -12,31 +12,31 @@ import click
 
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
-from alignkit.options import ENCODE_BATCH_SIZE
+from alignkit.cli.common import format_option, verbosity_options
+from alignkit.options import ENCODE_BATCH_SIZE, NON_EMPTY, OUT_FOLDER
 
 
 @click.command("eval")
 @click.argument("models", nargs=-1)
-@click.option("--task", "tasks", multiple=True, required=True,
+@click.option("--task", "tasks", type=NON_EMPTY, multiple=True, required=True,
               help="Task spec, repeatable: builtin:NAME, folder-task:DIR, task:FILE.json, retrieval:SOURCE, "
                    "cb:NAME?root=DIR (a CLIP_benchmark data set on disk).")
 @click.option("--baseline", "baselines", default="",
-              help="Training-free baselines fitted on --train, comma-separated: asif,procrustes,ridge,cca.")
-@click.option("--train", default=None, help="Image-caption pairs the baselines are fitted on (a --data spec).")
-@click.option("--vision", default=None, help="Image encoder of the baselines (default: the first model's).")
-@click.option("--text", default=None, help="Text encoder of the baselines (default: the first model's).")
-@click.option("--revision", default=None, help="Branch, tag or commit of the hub model(s) given by id.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "clip-benchmark"]), default="table", show_default=True,
-              help="table: models side by side; json: one tidy row per task, metric and model; "
-                   "clip-benchmark: one CLIP_benchmark-shaped record per task and model.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for results.{parquet,csv,jsonl}, clip_benchmark/*.json, confusion plots and index.html.")
-@click.option("--name", "names", multiple=True,
+              help="Training-free baselines fitted on --train, comma-separated: asif,procrustes,ridge,cca (default: none).")
+@click.option("--train", type=NON_EMPTY, default=None, help="Image-caption pairs the baselines are fitted on (a --data spec).")
+@click.option("--vision", type=NON_EMPTY, default=None, help="Image encoder of the baselines (default: the first model's).")
+@click.option("--text", type=NON_EMPTY, default=None, help="Text encoder of the baselines (default: the first model's).")
+@click.option("--revision", type=NON_EMPTY, default=None, help="Branch, tag or commit of the hub model(s) given by id (default: main).")
+@format_option(("table", "json", "clip-benchmark"), "table: models side by side; json: one tidy row per task, metric and model; "
+               "clip-benchmark: one CLIP_benchmark-shaped record per task and model.")
+@click.option("--out", type=OUT_FOLDER, default=None,
+              help="Folder for results.{parquet,csv,jsonl}, clip_benchmark/*.json, confusion plots and index.html (default: none written).")
+@click.option("--name", "names", type=NON_EMPTY, multiple=True,
               help="Name of each MODEL in the results, in order (default: the folder name or hub id).")
-@click.option("--batch-size", default=ENCODE_BATCH_SIZE, show_default=True, type=click.IntRange(1))
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--batch-size", default=ENCODE_BATCH_SIZE, show_default=True, type=click.IntRange(1), help="Items per encoder forward pass.")
+@click.option("--device", type=NON_EMPTY, default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help=ENGINE_HELP)
-@click.option("--quiet", is_flag=True, help="No progress bars (model loading included) and no notes.")
+@verbosity_options
 def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, train: str | None, vision: str | None,
              text: str | None, revision: str | None, fmt: str, out: str | None, names: tuple[str, ...], batch_size: int,
              device: str, engine: str, quiet: bool) -> None:
@@ -47,10 +47,6 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
     from alignkit.evaluate import clip_benchmark_records
     from alignkit.evaluate.page import write_eval_outputs
     from alignkit.evaluate.compare import evaluate_models
-    from alignkit.progress import silence_progress_bars
-
-    if quiet:
-        silence_progress_bars()
     if names and len(names) != len(models):
         raise click.UsageError(f"--name given {len(names)} time(s) for {len(models)} model(s); name every model or none")
     labels = list(names) or [_default_name(m) for m in models]

@@ -10,58 +10,62 @@ from pathlib import Path
 
 import click
 
+from alignkit.cli.common import DEGENERATE_PERMUTATIONS, format_option, verbosity_options
 from alignkit.devices import DEVICE_HELP
 from alignkit.engines import ENGINE_HELP, ENGINES
+from alignkit.options import NON_EMPTY, OUT_FOLDER, finite_float
 
 DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
 
 
 @click.command("rank-encoders")
-@click.option("--vision-zoo", default="offline", show_default=True,
+@click.option("--vision-zoo", type=NON_EMPTY, default="offline", show_default=True,
               help="Comma-separated image encoder specs and/or presets: offline, offline+controls, paper.")
-@click.option("--text-zoo", default="offline", show_default=True, help="Comma-separated text encoder specs and/or presets.")
-@click.option("--probe", "probe_spec", default=DEFAULT_PROBE, show_default=True, help="Probe image-caption pairs (a --data spec).")
+@click.option("--text-zoo", type=NON_EMPTY, default="offline", show_default=True, help="Comma-separated text encoder specs and/or presets.")
+@click.option("--probe", "probe_spec", type=NON_EMPTY, default=DEFAULT_PROBE, show_default=True, help="Probe image-caption pairs (a --data spec).")
 @click.option("--n", "n_probe", type=click.IntRange(20), default=1000, show_default=True, help="Probe pairs to use (at most).")
-@click.option("--metrics", default="linear_cka,unbiased_cka,mutual_knn,cknna,svcca,alignment_probe", show_default=True,
+@click.option("--metrics", type=NON_EMPTY, default="linear_cka,unbiased_cka,mutual_knn,cknna,svcca,alignment_probe", show_default=True,
               help="Comma-separated metrics (see alignkit.similarity.METRICS).")
-@click.option("--primary", default="linear_cka", show_default=True, help="Metric the ranking sorts by (calibrated).")
+@click.option("--primary", type=NON_EMPTY, default="linear_cka", show_default=True, help="Metric the ranking sorts by (calibrated).")
 @click.option("--k", default=10, show_default=True, type=click.IntRange(1), help="Neighbours for the k-NN metrics.")
-@click.option("--svcca-share", default=0.95, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+@click.option("--svcca-share", default=0.95, show_default=True, type=finite_float(0, 1, min_open=True),
               help="Share of variance SVCCA keeps per side (0.99 needs more probe pairs than kept components).")
 @click.option("--bootstrap", default=50, show_default=True, type=click.IntRange(0), help="Resamples for the intervals.")
-@click.option("--permutations", default=50, show_default=True, type=click.IntRange(0), help="Shuffled pairings for the null.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--permutations", default=50, show_default=True, type=click.IntRange(0),
+              help="Shuffled pairings for the null (0: no calibration; the ranking then sorts by the raw metric, with a warning).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Seed of the probe sample, resamples and shuffles.")
+@click.option("--device", type=NON_EMPTY, default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True, help=ENGINE_HELP)
 @click.option("--layerwise", is_flag=True, help="Also score every intermediate layer and report each encoder's best.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="json: one object per pair with every metric, raw and calibrated, with its interval.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@format_option(("table", "json"), "json: one object per pair with every metric, raw and calibrated, with its interval.")
+@click.option("--out", type=OUT_FOLDER, default=None,
               help="Report folder (default: reports/rank-<time>).")
+@verbosity_options
 def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k, svcca_share, bootstrap, permutations, seed,
-                  device, engine, layerwise, fmt, out):
+                  device, engine, layerwise, fmt, out, quiet):
     """Rank every vision x text encoder pair by CKA, mutual k-NN and more, raw and calibrated."""
     from alignkit.data import open_source
-    from alignkit.errors import AlignkitError
     from alignkit.rank.scoring import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
     from alignkit.rank.table import best_layers, pair_json, ranking
     from alignkit.rank.page import write_rank_report
 
     metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if primary not in metric_list:
-        raise AlignkitError(f"--primary {primary} is not among --metrics {','.join(metric_list)}")
+        raise click.BadParameter(f"{primary} is not among --metrics {','.join(metric_list)}", param_hint="--primary")
     config = RankConfig(metrics=metric_list, n_probe=n_probe, k=k, svcca_share=svcca_share, bootstrap=bootstrap, permutations=permutations,
                         seed=seed, device=device, engine=engine, primary=primary, layerwise=layerwise)
-    say = (lambda s: click.echo(s, err=True))
+    say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+    if permutations == 0:
+        click.echo(DEGENERATE_PERMUTATIONS, err=True)
     out = out or Path("reports") / time.strftime("rank-%Y%m%d-%H%M%S")
-    say(f"alignkit rank-encoders will: embed up to {n_probe} probe pairs of {probe_spec} with every encoder of "
+    click.echo(f"alignkit rank-encoders will: embed up to {n_probe} probe pairs of {probe_spec} with every encoder of "
         f"{vision_zoo} and of {text_zoo} (once each), score every image x text pair by {', '.join(metric_list)} "
-        f"({bootstrap} bootstrap resamples, {permutations} shuffled pairings; cached), and write {out / 'index.html'}.")
+        f"({bootstrap} bootstrap resamples, {permutations} shuffled pairings; cached), and write {out / 'index.html'}.", err=True)
     t0 = time.perf_counter()
     vision = embed_probe(resolve_zoo(vision_zoo, "image"), "image", probe_spec, config, open_source, say)
     text = embed_probe(resolve_zoo(text_zoo, "text"), "text", probe_spec, config, open_source, say)
     keys = align_rows(vision, text, n_probe)
-    rows = score_all(vision, text, keys, config, say, bars=True)
+    rows = score_all(vision, text, keys, config, say, bars=not quiet)
     ranked = ranking(rows, primary)
     layers = best_layers(rows, primary) if layerwise else []
     if fmt == "json":
@@ -76,8 +80,8 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     page = write_rank_report(out, rows, ranked, layers, metric_list, primary, probe_spec, len(keys), command,
                              _examples(open_source(probe_spec), set(keys[:12])))
     say(f"{len(ranked)} pairs on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s")
-    say(f"report: {page}")
-    say(best_pair_line(ranked, primary))
+    click.echo(f"report: {page}", err=True)  # the answer, even with --quiet
+    click.echo(best_pair_line(ranked, primary), err=True)
 
 
 def best_pair_line(ranked: list[dict], primary: str) -> str:

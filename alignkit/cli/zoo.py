@@ -6,11 +6,13 @@ import json
 
 import click
 
+from alignkit.cli.common import format_option
+
 
 @click.command("zoo")
-@click.option("--modality", type=click.Choice(["image", "text"]), default=None, help="Only this modality.")
-@click.option("--kind", type=click.Choice(["offline", "control", "hub"]), default=None, help="Only this kind.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--modality", type=click.Choice(["image", "text"]), default=None, help="Only this modality (default: both).")
+@click.option("--kind", type=click.Choice(["offline", "control", "hub"]), default=None, help="Only this kind (default: all).")
+@format_option(("table", "json"), "table: one line per encoder; json: every field, for scripts.")
 def zoo(modality: str | None, kind: str | None, fmt: str) -> None:
     """List short encoder names (offline models and controls). Any hub model also works as
     hf:ID, timm:NAME or st:ID."""

@@ -76,8 +76,11 @@ class PairChecker:
         if isinstance(image, (str, Path)) and not Path(image).is_file():
             self.skipped.append(Skip(key, f"missing file: {image}"))
             return None
-        captions = clean_captions(key, raw_captions, self.skipped)
-        if not captions:
-            self.skipped.append(Skip(key, "no usable caption"))
+        dropped: list[Skip] = []
+        captions = clean_captions(key, raw_captions, dropped)
+        if not captions:  # one skip for the pair, not one per caption as well: one bad row counts once
+            why = f": {dropped[0].reason}" if dropped else ""
+            self.skipped.append(Skip(key, f"no usable caption{why}"))
             return None
+        self.skipped.extend(dropped)  # a kept pair's dropped captions, each recorded
         return Pair(key, image, captions, meta or {})

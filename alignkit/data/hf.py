@@ -34,7 +34,7 @@ class HFDatasetSource(PairSource):
         except ImportError:
             raise NotInstalledError("Hugging Face sources need the datasets package: pip install 'alignkit[hub]'") from None
         if Path(self.name_or_path).exists():
-            ds = datasets.load_from_disk(self.name_or_path)
+            ds = _load_saved(datasets, Path(self.name_or_path))
         else:
             try:
                 ds = datasets.load_dataset(self.name_or_path, split=self.split)
@@ -74,3 +74,19 @@ def _image_ref(cell: Any) -> ImageRef | None:
     if isinstance(cell, dict):
         return cell.get("bytes") or cell.get("path") or None
     return cell
+
+
+SAVED_MARKERS = ("dataset_dict.json", "state.json")  # what Dataset(Dict).save_to_disk writes
+
+
+def _load_saved(datasets: Any, path: Path) -> Any:
+    """A dataset saved with ``save_to_disk``; a plain folder or file is one clear error saying what to use instead."""
+    if not path.is_dir() or not any((path / m).is_file() for m in SAVED_MARKERS):
+        raise AlignkitError(
+            f"hf:{path} is not a dataset saved with Dataset.save_to_disk (no {' or '.join(SAVED_MARKERS)} in it); "
+            "for a folder of images with a captions file use folder:DIR, for a table csv:/parquet:FILE"
+        )
+    try:
+        return datasets.load_from_disk(str(path))
+    except (OSError, ValueError) as e:
+        raise AlignkitError(f"hf:{path} cannot be read as a saved dataset ({type(e).__name__}: {e})") from None

@@ -24,9 +24,7 @@ class SubsetSource(PairSource):
             path = path / "subset.json"
         if not path.is_file():
             raise AlignkitError(f"subset manifest not found: {path} (write one with `alignkit curate`)")
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        if meta.get("format") != SUBSET_FORMAT:
-            raise AlignkitError(f"{path} is not an alignkit subset manifest (format {meta.get('format')!r})")
+        meta = _read_manifest(path)
         self.path = path
         self.pool_spec: str = meta["source"]
         self.keys: list[str] = list(meta["keys"])
@@ -55,3 +53,21 @@ class SubsetSource(PairSource):
         if not hasattr(self, "_pool"):
             self._pool = open_source(self.pool_spec)
         return self._pool.concept_of(key)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest, its shape checked: a truncated file, a missing field or ``"keys": "k8"`` (a
+    string, which would be read character by character) is an error naming the file, never a guess."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AlignkitError(f"{path} is not valid JSON ({e}); it may be truncated: rerun `alignkit curate` to write it again") from None
+    if not isinstance(meta, dict) or meta.get("format") != SUBSET_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise AlignkitError(f"{path} is not an alignkit subset manifest (format {found!r})")
+    if not isinstance(meta.get("source"), str) or not meta["source"].strip():
+        raise AlignkitError(f"{path}: 'source' must be the pool's --data spec (a string), got {meta.get('source')!r}")
+    keys = meta.get("keys")
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise AlignkitError(f"{path}: 'keys' must be a list of key strings, got {keys!r}"[:300])
+    return meta

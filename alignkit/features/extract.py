@@ -78,6 +78,8 @@ def embed_layers(
     loop, reuse and writes stay here."""
     if changed_keys not in ("refuse", "recompute"):
         raise ValueError(f"changed_keys must be 'refuse' or 'recompute', not {changed_keys!r}")
+    if overwrite:  # what the refusal suggests: --overwrite replaces every shard the source no longer matches
+        changed_keys = "recompute"
     if not encoders or len(encoders) != len(outs):
         raise ValueError(f"embed_layers needs one output folder per encoder ({len(encoders)} encoders, {len(outs)} folders)")
     if len(encoders) > 1:

@@ -77,7 +77,7 @@ def _why_not_reusable(out: Path, entry: dict[str, Any], keys: str, content: str,
         if changed_keys == "refuse":
             raise StoreMismatchError(
                 f"{out}: the source changed since shard {entry['index']} was written (its keys differ). "
-                "Use a new --out folder, or --overwrite to start again."
+                "Use a new --out folder, or --overwrite to replace the features it holds."
             )
         return "the source's keys changed"
     if entry.get("content_digest") != content:

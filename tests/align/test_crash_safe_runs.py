@@ -120,6 +120,8 @@ def test_cli_lr_nan_is_a_clear_error(tmp_path: Path) -> None:
     from alignkit.cli import cli
 
     r = CliRunner().invoke(cli, ["align", "--vision", "pixels", "--text", "hashed-ngrams", "--data", "x", "--out", str(tmp_path), "--lr", "nan"])
+    assert r.exit_code == 2 and "'--lr': 'nan' is not a finite number" in r.output  # refused at parse time
+    r = CliRunner().invoke(cli, ["align", "--data", "x", "--out", str(tmp_path), "--set", "lr=nan"])
     assert isinstance(r.exception, ConfigError) and "lr must be a positive finite number" in str(r.exception)
 
 

@@ -133,7 +133,7 @@ def test_hub_id_evaluates_like_its_folder(model_dir, color_folder, hub_cache):
     assert {json.loads(line)["model"] for line in default_name.stdout.splitlines()} == {"org/colors"}
 
 
-def test_quiet_prints_no_bars_and_default_prints_bars_with_totals(model_dir, color_folder):
+def test_quiet_prints_no_bars_and_default_prints_bars_with_totals(model_dir, color_folder, terminal):
     args = ["eval", str(model_dir), "--task", f"folder-task:{color_folder}"]
     loud = CliRunner().invoke(cli, args)
     assert "embed pixels" in loud.stderr and "10/10" in loud.stderr  # 9 good images + 1 broken, a known total

@@ -434,3 +434,137 @@ def test_the_cli_prints_a_degenerate_result_warning_as_one_line(capsys) -> None:
         _one_line_warnings()
         warn_degenerate("ridge was fitted on 2 pairs")
     assert capsys.readouterr().err == "warning: ridge was fitted on 2 pairs\n"
+
+
+# ---- issue 29, the input side: one-line errors at the edges ----------------------------------
+
+
+def _cli(args: list[str], capsys) -> tuple[int, str]:
+    """The console entry point's exit code and its stderr (what a user sees)."""
+    from alignkit.cli import run
+
+    capsys.readouterr()
+    code = run(args)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option,value", [("--shard-size", "0"), ("--shard-size", "-5"), ("--limit", "-1"),
+                                          ("--batch-size", "0"), ("--workers", "-3")])
+def test_embed_counts_out_of_range_are_usage_errors_before_any_work(tmp_path: Path, capsys, option: str, value: str) -> None:
+    (tmp_path / "t.txt").write_text("a cat\n")
+    code, err = _cli(["embed", "--encoder", "hashed-ngrams", "--texts", str(tmp_path / "t.txt"), "--out", str(tmp_path / "s"),
+                      option, value], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and option in err, err
+    assert not (tmp_path / "s").exists()  # refused at parse time: no empty "complete" store
+
+
+@pytest.mark.parametrize("args,option", [(["--min-score", "nan"], "--min-score"), (["--dedup", "-1"], "--dedup"),
+                                         (["--leak-threshold", "inf"], "--leak-threshold")])
+def test_curate_thresholds_out_of_range_name_the_option(tmp_path: Path, capsys, args: list[str], option: str) -> None:
+    code, err = _cli(["curate", "--pool", "builtin:clipart", "--concepts-task", "builtin:mnist", "--out", str(tmp_path / "c"), *args], capsys)
+    assert code == 2 and option in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_permutations_0_is_warned_as_degenerate(tmp_path: Path, capsys, monkeypatch) -> None:
+    import alignkit.rank.scoring as scoring
+
+    def stop(*a, **k):
+        raise AlignkitError("stopped after the plan")
+
+    monkeypatch.setattr(scoring, "embed_probe", stop)
+    code, err = _cli(["rank-encoders", "--permutations", "0", "--out", str(tmp_path / "r")], capsys)
+    assert code == 1 and "stopped after the plan" in err
+    assert "--permutations 0" in err and "NaN" in err and "raw metric" in err
+
+
+def test_an_out_folder_or_cache_under_a_regular_file_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    from alignkit.errors import InputError
+    from alignkit.paths import cache_root
+
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "t.txt").write_text("a cat\n")
+    code, err = _cli(["embed", "--encoder", "hashed-ngrams", "--texts", str(tmp_path / "t.txt"), "--out", str(tmp_path / "file" / "s")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "is a file, not a folder" in err, err
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "file" / "cache"))
+    with pytest.raises(InputError, match=r"\$ALIGNKIT_CACHE .*is a file, not a folder"):
+        cache_root()
+
+
+def test_data_lives_under_the_cache_unless_alignkit_data_says_otherwise(tmp_path: Path, monkeypatch) -> None:
+    from alignkit.data.builtin import data_home
+
+    monkeypatch.delenv("ALIGNKIT_DATA", raising=False)
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    assert data_home() == tmp_path / "cache" / "data"
+    monkeypatch.setenv("ALIGNKIT_DATA", str(tmp_path / "elsewhere"))
+    assert data_home() == tmp_path / "elsewhere"
+
+
+def _subset(tmp_path: Path, text: str) -> str:
+    (tmp_path / "subset.json").write_text(text)
+    return f"subset:{tmp_path / 'subset.json'}"
+
+
+def test_a_truncated_or_misshapen_subset_manifest_is_one_clear_error(tmp_path: Path) -> None:
+    good = json.dumps({"format": "alignkit-subset/1", "source": "builtin:clipart", "keys": ["k1", "k8"]})
+    with pytest.raises(AlignkitError, match="not valid JSON.*truncated"):
+        open_source(_subset(tmp_path, good[: len(good) // 2]))
+    with pytest.raises(AlignkitError, match="'keys' must be a list of key strings, got 'k8'"):
+        open_source(_subset(tmp_path, json.dumps({"format": "alignkit-subset/1", "source": "builtin:clipart", "keys": "k8"})))
+    with pytest.raises(AlignkitError, match="'source' must be"):
+        open_source(_subset(tmp_path, json.dumps({"format": "alignkit-subset/1", "keys": ["k8"]})))
+    assert open_source(_subset(tmp_path, good)).keys == ["k1", "k8"]
+
+
+def test_an_hf_spec_on_a_plain_folder_says_what_to_use(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    solid_png(tmp_path / "a.png", RED)
+    with pytest.raises(AlignkitError, match="not a dataset saved with Dataset.save_to_disk.*folder:DIR"):
+        list(open_source(f"hf:{tmp_path}"))
+
+
+def test_overwrite_does_what_the_refusal_says(tmp_path: Path, capsys) -> None:
+    """A store whose source's keys changed is refused with "--overwrite to replace the features it
+    holds"; with --overwrite the same command then succeeds and holds the new source's rows only."""
+    from alignkit.features import FeatureStore
+
+    out = tmp_path / "s"
+    base = ["embed", "--encoder", "hashed-ngrams", "--out", str(out), "--shard-size", "2"]
+    assert _cli(base + ["--data", f"csv:{_captions_csv(tmp_path, ['x', 'y'])}"], capsys)[0] == 0
+    changed = ["--data", f"csv:{_captions_csv(tmp_path, ['p', 'q'])}"]
+    code, err = _cli(base + changed, capsys)
+    assert code == 1 and "--overwrite" in err, err
+    code, err = _cli(base + changed + ["--overwrite"], capsys)
+    assert code == 0, err
+    assert FeatureStore(out).keys() == ["p.png#0", "q.png#0"]
+
+
+def _captions_csv(d: Path, names: list[str]) -> Path:
+    for n in names:
+        solid_png(d / f"{n}.png", RED)
+    path = d / "pairs.csv"
+    path.write_text("image,caption\n" + "".join(f"{n}.png,picture {n}\n" for n in names))
+    return path
+
+
+def test_one_bad_csv_row_is_one_skip(tmp_path: Path) -> None:
+    solid_png(tmp_path / "a.png", RED)
+    solid_png(tmp_path / "b.png", BLUE)
+    (tmp_path / "t.csv").write_text('image,caption\na.png,a red square\nb.png,"   "\n')
+    src = open_source(f"csv:{tmp_path}/t.csv")
+    assert [p.key for p in src] == ["a.png"]
+    [skip] = src.skipped
+    assert skip.key == "b.png" and skip.reason.startswith("no usable caption") and "whitespace" in skip.reason
+
+
+def test_data_help_names_what_n_counts_per_spec() -> None:
+    from click.testing import CliRunner as Runner
+
+    from alignkit.cli import cli
+
+    text = Runner().invoke(cli, ["data", "--help"]).output
+    assert "What ?n= counts" in text and "concepts" in text and "pairs" in text
+    with pytest.raises(AlignkitError, match=r"\?n= is not accepted"):
+        from alignkit.data.tasks import open_task
+
+        open_task("builtin:emoji-animals-unseen-style?n=5")

@@ -21,10 +21,14 @@ Progress = Callable[[Iterator[Any], int, str], Iterator[Any]]
 
 
 def tqdm_progress(items: Iterator[Any], total: int, desc: str) -> Iterator[Any]:
-    """The default progress display: a tqdm bar on stderr."""
-    from tqdm.auto import tqdm
+    """The default progress display: alignkit's bar (on a terminal only, off with --quiet)."""
+    from alignkit.progress import progress_bar
 
-    return tqdm(items, total=total, desc=desc, unit="file", dynamic_ncols=True, leave=False)
+    bar = progress_bar(total, desc, True, unit="file", leave=False)
+    for item in items:
+        yield item
+        bar.update()
+    bar.close()
 
 
 @dataclass

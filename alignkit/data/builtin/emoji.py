@@ -204,7 +204,9 @@ def open_task(name: str, params: dict[str, str]) -> ClassificationTask | Retriev
         raise AlignkitError(f"{name}: style {style!r} is a training style; choose one of {list(HELDOUT_STYLES)}")
     if style is None and split == "unseen-concepts" and name != "emoji-unseen-concepts":
         style = ",".join(CORE_STYLES)  # classification: every drawing (in the set's own four styles) of a concept never trained on
-    source = EmojiSource(split, style, int(n) if n and "animals" not in name else None)
+    if n and "animals" in name:  # never silently ignored: these tasks hold every animal concept of their split
+        raise AlignkitError(f"builtin:{name}: ?n= is not accepted (the task holds every animal concept of its split)")
+    source = EmojiSource(split, style, int(n) if n else None)
     meta = {"split": split, "styles": source.styles, "licence": LICENCE}
     if name in ("emoji-unseen-style", "emoji-unseen-concepts"):
         # another style is another task: its name says so, so results of two styles never merge

@@ -20,9 +20,10 @@ READY = "READY.json"
 
 
 def data_home() -> Path:
-    """The cache folder for built-in sets (``$ALIGNKIT_DATA`` overrides the default)."""
-    env = os.environ.get("ALIGNKIT_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "alignkit" / "data"
+    """The folder of the built-in sets: ``$ALIGNKIT_DATA``, else ``$ALIGNKIT_CACHE/data`` (alignkit.paths)."""
+    from alignkit.paths import data_root
+
+    return data_root()
 
 
 def set_dir(name: str) -> Path:
