@@ -94,6 +94,8 @@ def main() -> None:
                      "wall seconds": res["seconds"]})
         stages += [{"case": case, **s} for s in res["stages"]]
         print(rows[-1], flush=True)
+        for st in res["stages"]:
+            print(f"    {st['peak_rss_mb']:8.1f}  {st['stage']}", flush=True)
     if cases != list(CASES):
         print("partial run: results files not written")
         return

@@ -80,9 +80,11 @@ class OnnxEncoder(Encoder):
 
     def __init__(self, inner: Encoder, rebuild: Callable[[], Encoder] | None = None):
         self.inner, self.spec, self.modality, self.options = inner, inner.spec, inner.modality, inner.options
-        self._graphs: dict[tuple, _Graph | None] = {(inner.options.layer,): _graph_for(inner, (inner.options.layer,))}
-        self._rebuild, self._weights_dropped = rebuild, False
-        if rebuild is not None:
+        self._rebuild, self._weights_dropped, key = rebuild, False, (inner.options.layer,)
+        if rebuild is not None and _intact_meta(cache_root() / "onnx" / export_key(inner, key)):
+            self._drop_torch_weights()  # before the session loads: never both copies at once
+        self._graphs: dict[tuple, _Graph | None] = {key: _graph_for(inner, key)}
+        if rebuild is not None and not self._weights_dropped:
             self._drop_torch_weights()
 
     def _drop_torch_weights(self) -> None:
@@ -169,6 +171,7 @@ class _Graph:
         opts.log_severity_level = 3
         opts.enable_cpu_mem_arena = False  # an arena keeps a batch's activations (1.4 GB: Lite2, 64 images)
         self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        release_memory()  # the parsed model's buffers (about half the weights again) go back to the OS
         wanted = {i.name for i in self.session.get_inputs()}  # the exporter drops inputs a model ignores
         self.inputs = [n for n in inputs if n in wanted]
 

@@ -36,10 +36,13 @@ class Baseline(ABC):
 
     name: str = "baseline"
     fits_a_map = True  # a linear map fitted on the pairs (underdetermined with fewer pairs than dimensions)
+    # the fits solve eigen- and least-squares problems in float64; ASIF only compares cosines and keeps
+    # every training pair as an anchor, so it works in the stores' float32 (half the memory)
+    precision: type = np.float64
 
     def fit(self, image_features: Any, text_features: Any) -> "Baseline":
-        x = as_finite_array(image_features, "image features").astype(np.float64)
-        y = as_finite_array(text_features, "text features").astype(np.float64)
+        x = as_finite_array(image_features, "image features").astype(self.precision, copy=False)
+        y = as_finite_array(text_features, "text features").astype(self.precision, copy=False)
         if len(x) != len(y):
             raise AlignkitError(f"{len(x)} image rows but {len(y)} text rows: baselines need one row per pair")
         if len(x) < 2:
@@ -68,7 +71,7 @@ class Baseline(ABC):
     def _input(self, features: Any, side: str) -> np.ndarray:
         if not hasattr(self, "image_dim"):
             raise AlignkitError(f"{self.name} is not fitted; call fit(image_features, text_features) first")
-        x = as_finite_array(features, f"{side} features").astype(np.float64)
+        x = as_finite_array(features, f"{side} features").astype(self.precision, copy=False)
         want = self.image_dim if side == "image" else self.text_dim
         if x.shape[1] != want:
             raise AlignkitError(f"{self.name} was fitted on {want}-d {side} features, got {x.shape[1]}-d")
@@ -105,19 +108,25 @@ class ASIF(Baseline):
             raise ValueError("ASIF needs k >= 1 and power > 0")
         self.k, self.power, self.center = k, power, center
 
+    precision = np.float32
+
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
-        self._mx = x.mean(0) if self.center else np.zeros(x.shape[1])
-        self._my = y.mean(0) if self.center else np.zeros(y.shape[1])
+        self._mx = x.mean(0) if self.center else np.zeros(x.shape[1], x.dtype)
+        self._my = y.mean(0) if self.center else np.zeros(y.shape[1], y.dtype)
         self._ax = l2_normalize(x - self._mx)
         self._ay = l2_normalize(y - self._my)
 
-    def _relative(self, q: np.ndarray, anchors: np.ndarray, mean: np.ndarray) -> np.ndarray:
-        sims = l2_normalize(q - mean) @ anchors.T
-        k = min(self.k, sims.shape[1])
-        if k < sims.shape[1]:
-            cut = np.partition(sims, -k, axis=1)[:, -k][:, None]
-            sims = np.where(sims >= cut, sims, 0.0)
-        return np.clip(sims, 0.0, None) ** self.power
+    def _relative(self, q: np.ndarray, anchors: np.ndarray, mean: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        """Queries in chunks: a (queries, anchors) similarity block is the largest array here."""
+        out = np.empty((len(q), len(anchors)), dtype=np.float32)
+        k = min(self.k, len(anchors))
+        for s in range(0, len(q), chunk):
+            sims = l2_normalize(q[s : s + chunk] - mean) @ anchors.T
+            if k < sims.shape[1]:
+                cut = np.partition(sims, -k, axis=1)[:, -k][:, None]
+                sims = np.where(sims >= cut, sims, 0.0)
+            out[s : s + chunk] = np.clip(sims, 0.0, None) ** self.power
+        return out
 
     def _image(self, x: np.ndarray) -> np.ndarray:
         return self._relative(x, self._ax, self._mx)
