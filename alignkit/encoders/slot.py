@@ -27,6 +27,11 @@ class EncoderSlot:
         self._encoder: Encoder | None = None
         self.builds = 0  # how many encoders this slot has built (tests and compute tables read it)
 
+    @property
+    def held(self) -> str | None:
+        """The spec of the encoder held now (None when empty)."""
+        return self._spec
+
     def get(self, spec: str) -> Encoder:
         """The encoder for ``spec``; another one held is dropped first."""
         if spec != self._spec or self._encoder is None:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from alignkit.data.tasks import open_task
 from alignkit.errors import AlignkitError
 from alignkit.evaluate.baselines import BASELINES, Baseline, make_baseline
-from alignkit.evaluate.cached import TaskFeatures, score, task_features
+from alignkit.evaluate.cached import TaskFeatures, embed_task_side, features_from_stores, score
 from alignkit.evaluate.score_tasks import TaskResult, evaluate_task, paired_rows
 from alignkit.options import ENCODE_BATCH_SIZE
 
@@ -24,14 +24,16 @@ def fit_baselines(
     names: Sequence[str], vision: Any, text: Any, train: str, *, batch_size: int = ENCODE_BATCH_SIZE, progress: bool = True
 ) -> dict[str, Baseline]:
     """Each named baseline fitted in closed form on the frozen features of the ``train`` pairs
-    (embedded through the features cache, so a rerun costs no encoder work)."""
+    (embedded through the features cache, so a rerun costs no encoder work). ``vision`` and
+    ``text`` are encoders, or zero-argument callables returning one (so a caller can hold one at a time)."""
     from alignkit.features.pairs import CachedPairs
     from alignkit.data import open_source
     from alignkit.data.base import caption_items, image_items
     from alignkit.features.cache import cached_features
 
-    image_store = cached_features(vision, image_items(open_source(train)), train, batch_size=batch_size, progress=progress)
-    text_store = cached_features(text, caption_items(open_source(train)), train, batch_size=batch_size, progress=progress)
+    get = lambda e: e() if isinstance(e, Callable) and not hasattr(e, "encode") else e  # noqa: E731
+    image_store = cached_features(get(vision), image_items(open_source(train)), train, batch_size=batch_size, progress=progress)
+    text_store = cached_features(get(text), caption_items(open_source(train)), train, batch_size=batch_size, progress=progress)
     data = CachedPairs.from_stores(image_store, text_store)
     x, y = paired_rows(data.pooled_features("image"), data.pooled_features("text"), data.text_owner)
     return {name: make_baseline(name).fit(x, y) for name in names}
@@ -52,10 +54,11 @@ def evaluate_models(
     say: Say = lambda s: None,
 ) -> list[TaskResult]:
     """Results of every aligned model in ``models`` (name -> AlignedModel) and every baseline in
-    ``baselines`` on every task spec, task by task. Baselines use the ``vision``/``text``
-    encoders (default: the first model's) and are fitted on ``train``. Each encoder is built
-    once and each task embedded once per encoder, through the features cache."""
-    from alignkit.encoders import create_encoder
+    ``baselines`` on every task spec. Baselines use the ``vision``/``text`` encoders (default: the
+    first model's) and are fitted on ``train``. One frozen encoder is in memory at a time: every
+    task's images are embedded with one encoder, then every task's text with the other, each
+    once per encoder, through the features cache."""
+    from alignkit.encoders import EncoderSlot, create_encoder
 
     if not models and not baselines:
         raise AlignkitError("nothing to evaluate: give a model folder or hub id, or --baseline with --train")
@@ -65,21 +68,12 @@ def evaluate_models(
     clash = sorted(set(models) & set(baselines))
     if clash:
         raise AlignkitError(f"the model name(s) {clash} are also baseline names; rename them with --name")
-    encoders: dict[str, Any] = {}
-
-    def encoder(spec: str) -> Any:
-        if spec not in encoders:
-            encoders[spec] = create_encoder(spec, device=device, engine=engine)
-        return encoders[spec]
-
-    entries: list[tuple[str, Any, Any, Any]] = []  # (name, model, vision encoder, text encoder)
-    for name, model in models.items():
-        pair = []
-        for side, key in (("image", "vision"), ("text", "text")):
-            enc = encoder(model.info[key]["spec"])
-            model.attach_encoder(side, enc)  # refuses an encoder the heads were not trained on
-            pair.append(enc)
-        entries.append((name, model, *pair))
+    slot = EncoderSlot(device=device, engine=engine)
+    entries: list[tuple[str, Any, str, str]] = []  # (name, model, vision spec, text spec)
+    for side, key in (("image", "vision"), ("text", "text")):  # side by side: each encoder built once here
+        for model in sorted(models.values(), key=lambda m: m.info[key]["spec"]):
+            model.check_encoder(side, slot.get(model.info[key]["spec"]))  # refuses an encoder the heads were not trained on
+    entries += [(name, m, m.info["vision"]["spec"], m.info["text"]["spec"]) for name, m in models.items()]
     if baselines:
         if not train:
             raise AlignkitError(f"--baseline {','.join(baselines)} needs --train PAIRS: the pairs each baseline is fitted on")
@@ -88,27 +82,40 @@ def evaluate_models(
         t_spec = text or (first.info["text"]["spec"] if first else None)
         if not (v_spec and t_spec):
             raise AlignkitError("baselines without an aligned model need both --vision and --text encoder specs")
-        v, t = encoder(v_spec), encoder(t_spec)
-        if v.modality != "image" or t.modality != "text":
-            raise AlignkitError(f"--vision {v_spec!r} must encode images and --text {t_spec!r} text")
-        say(f"fitting {', '.join(baselines)} on {train} ({v.spec} + {t.spec})")
-        for name, fitted in fit_baselines(baselines, v, t, train, batch_size=batch_size, progress=progress).items():
-            entries.append((name, fitted, v, t))
+        def side(spec: str, modality: str, flag: str) -> Any:
+            enc = slot.get(spec)
+            if enc.modality != modality:
+                raise AlignkitError(f"{flag} {spec!r} must encode {'images' if modality == 'image' else 'text'}")
+            return enc
+
+        say(f"fitting {', '.join(baselines)} on {train} ({v_spec} + {t_spec})")
+        fitted = fit_baselines(baselines, lambda: side(v_spec, "image", "--vision"), lambda: side(t_spec, "text", "--text"),
+                               train, batch_size=batch_size, progress=progress)
+        entries += [(name, b, v_spec, t_spec) for name, b in fitted.items()]
 
     opened = {spec: open_task(spec) for spec in tasks}
     check_task_names(opened)
+    pooled = [e for e in entries if not _uses_tokens(e[1])]
+    stores: dict[tuple[str, str, str], Any] = {}
+    held_text = slot.held in {e[3] for e in pooled}  # start with the side whose encoder is loaded
+    for modality, at in (("text", 3), ("image", 2)) if held_text else (("image", 2), ("text", 3)):
+        for enc_spec in dict.fromkeys(e[at] for e in pooled):
+            for spec, task in opened.items():
+                stores[spec, modality, enc_spec] = embed_task_side(task, spec, modality, slot.get(enc_spec), progress, batch_size)
+    slot.clear()
     results: list[TaskResult] = []
     for spec, task in opened.items():
         features: dict[tuple[str, str], TaskFeatures] = {}
         for name, model, v, t in entries:
             if _uses_tokens(model):  # token heads need token features, which the cache does not keep
                 say(f"{spec}: {name} has token heads; encoding the task for it directly")
+                for side, s in (("image", v), ("text", t)):
+                    model.attach_encoder(side, create_encoder(s, device=device, engine=engine))
                 results.append(evaluate_task(model, task, name, batch_size=batch_size))
                 continue
-            key = (v.spec, t.spec)
-            if key not in features:
-                features[key] = task_features(task, spec, v, t, progress, batch_size=batch_size)
-            results.append(score(model, features[key], name))
+            if (v, t) not in features:
+                features[v, t] = features_from_stores(task, stores[spec, "image", v], stores[spec, "text", t])
+            results.append(score(model, features[v, t], name))
     return results
 
 

@@ -172,15 +172,21 @@ class AlignedModel(nn.Module):
 
     def attach_encoder(self, side: str, encoder: Any, strict: bool = True) -> None:
         """Use ``encoder`` for ``side``; refuse (unless not ``strict``) one whose fingerprint differs from training."""
+        if strict:
+            self.check_encoder(side, encoder)
+        self._encoders[side] = encoder
+
+    def check_encoder(self, side: str, encoder: Any) -> None:
+        """Refuse an encoder for ``side`` whose fingerprint differs from the one the heads were trained on
+        (without keeping it: scoring on cached features needs only the check)."""
         expected = self.info[SIDES[side]].get("fingerprint")
         got = encoder.encoder_fingerprint()  # any engine: heads depend on what the features mean
-        if strict and expected and got != expected:
+        if expected and got != expected:
             raise ModelLoadError(
                 f"the {side} encoder {encoder.spec!r} here has fingerprint {got[:12]}, but this model's heads were "
                 f"trained on features with fingerprint {expected[:12]} (other weights, preprocessing, layer or "
                 "pooling). Its outputs would be wrong; install the same encoder version, or retrain."
             )
-        self._encoders[side] = encoder
 
     # ---- persistence ----------------------------------------------------------------
     def save_pretrained(self, path: str | Path) -> Path:
