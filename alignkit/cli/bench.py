@@ -81,19 +81,21 @@ def plan_line(config: Any, out: Path, title: str, expect: str = "") -> str:
 
 def one_line_answer(outcome: Any) -> str:
     """The run's answer in one line: the chosen pair's wins, ties and losses against the baselines."""
+    from alignkit.evaluate.verdicts import tally
+
     pair = f"{outcome.chosen[0]} + {outcome.chosen[1]}"
     if not outcome.verdicts:
         return f"answer: {pair} was aligned; no task had a baseline to compare it with"
-    n = {k: sum(v["verdict"] == k for v in outcome.verdicts) for k in ("win", "tie", "loss")}
     return (f"answer: aligned {pair} against the best training-free baseline on {len(outcome.verdicts)} held-out tasks: "
-            f"{n['win']} win{'s' * (n['win'] != 1)}, {n['tie']} tie{'s' * (n['tie'] != 1)}, "
-            f"{n['loss']} loss{'es' * (n['loss'] != 1)} (paired 95% intervals)")
+            f"{tally(outcome.verdicts)} (paired 95% intervals)")
 
 
 def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: bool, expect: str = "") -> None:
     """Say what will run, run the pipeline, write the outputs, print the verdicts, then where the
     report is and the one-line answer."""
     from alignkit.bench import run_bench, write_bench_outputs
+    from alignkit.evaluate.verdicts import seeds_note, verdict_rows
+    from alignkit.report.text import text_table
     from alignkit.progress import silence_progress_bars
 
     click.echo(plan_line(config, out, title, expect), err=True)  # even with --quiet: it says what the wait is for
@@ -105,8 +107,9 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
     command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     page = write_bench_outputs(outcome, out, title, command, config.to_dict(), intro)
     click.echo(f"chosen pair: {outcome.chosen[0]} + {outcome.chosen[1]} ({outcome.chosen_note})")
-    for v in outcome.verdicts:
-        click.echo(v["text"])
+    if outcome.verdicts:
+        click.echo(f"verdicts ({seeds_note(outcome.verdicts)}):")
+        click.echo(text_table(verdict_rows(outcome.verdicts), signed=("difference", "95% low", "95% high")))
     corr = next((r for r in outcome.rows if r["section"] == "correlation" and r["variant"] == "calibrated"
                  and r["metric"] == config.rank.primary), None)
     if corr:

@@ -44,7 +44,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     from alignkit.data import open_source
     from alignkit.errors import AlignkitError
     from alignkit.rank.scoring import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
-    from alignkit.rank.table import best_layers, pair_json, ranking
+    from alignkit.rank.table import best_layers, floor_note, pair_json, ranking, ties
     from alignkit.rank.page import write_rank_report
 
     metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip())
@@ -77,17 +77,25 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
                              _examples(open_source(probe_spec), set(keys[:12])))
     say(f"{len(ranked)} pairs on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s")
     say(f"report: {page}")
-    say(best_pair_line(ranked, primary))
+    if floor := floor_note(ranked, metric_list, permutations):
+        say(floor)
+    say(best_pair_line(ranked, primary, ties(ranked, primary)))
 
 
-def best_pair_line(ranked: list[dict], primary: str) -> str:
-    """The one-line answer: the pair to align (the best-ranked pair that is not a control)."""
+def best_pair_line(ranked: list[dict], primary: str, tied: list[dict] = ()) -> str:
+    """The one-line answer: the pair to align (the best-ranked pair that is not a control), and
+    the pairs statistically tied with it (``alignkit.rank.table.ties``)."""
     real = [e for e in ranked if not e["control"]]
     if not real:
         return "answer: every ranked pair is a control; add real encoders to the zoos"
     e = real[0]
-    return (f"answer: align {e['vision']} + {e['text']} (rank {e['rank']} of {len(ranked)}; "
+    line = (f"answer: align {e['vision']} + {e['text']} (rank {e['rank']} of {len(ranked)}; "
             f"calibrated {primary} {_num(e.get(f'{primary}_cal'))})")
+    if tied:
+        names = "; ".join(f"{t['vision']} + {t['text']} (rank {t['rank']}, difference {t['difference']:+.3f} "
+                          f"[{t['low']:+.3f}, {t['high']:+.3f}])" for t in tied)
+        line += f", statistically tied with {names}: either will do, or rank on more probe pairs to separate them"
+    return line
 
 
 def format_ranking(ranked: list[dict], metrics: tuple[str, ...], primary: str, n_probe: int | None = None) -> str:

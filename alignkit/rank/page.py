@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from alignkit.report import Report, plots, write_table
-from alignkit.rank.table import agreement, label, metric_matrix, pair_notes
+from alignkit.rank.table import agreement, floor_note, label, metric_matrix, pair_notes, ties
 from alignkit.similarity.cca import DEGENERATE_RANK
 
 
@@ -50,6 +50,15 @@ def write_rank_report(
             "high); see each pair's notes. Do not rank by those columns; rerun with more probe pairs or a lower --svcca-share.",
             kind="warning",
         )
+    tied = ties(ranked, primary)
+    if tied:
+        rep.note(f"Statistically tied with the best non-control pair (the paired 95% interval of the difference in calibrated "
+                 f"{primary}, over the same bootstrap resamples, holds zero): "
+                 + "; ".join(f"rank {t['rank']} {t['vision']} + {t['text']}: {t['difference']:+.3f} [{t['low']:+.3f}, "
+                             f"{t['high']:+.3f}]" for t in tied) + ". Either will do, or rank on more probe pairs.")
+    permutations = next((r.get("permutations") for r in rows if r.get("permutations")), 0)
+    if floor := floor_note(ranked, metrics, permutations):
+        rep.note(floor, kind="warning")
     rep.heading("Ranking").table(table, caption=f"sorted by calibrated {primary}",
                                  highlight=lambda r: r["control"] == "yes",
                                  best={f"{primary} (cal.)": "max"})

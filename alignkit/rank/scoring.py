@@ -29,7 +29,7 @@ from alignkit.similarity.inputs import SimilarityInputError
 from alignkit.similarity.stats import DEFAULT_METRICS, score_pair
 
 KNN_METRICS = ("mutual_knn", "cycle_knn", "cknna")
-SCORES_VERSION = 2  # bump when a scored row changes meaning or fields (cached scores are keyed by it)
+SCORES_VERSION = 3  # bump when a scored row changes meaning or fields (cached scores are keyed by it)
 # What makes one metric unusable on one pair: bad input for that metric, or a numeric routine that
 # failed on every fallback. Such a metric is NaN with the reason in the pair's row; the ranking goes on.
 METRIC_FAILURES = (SimilarityInputError, NumericalError, np.linalg.LinAlgError, torch.linalg.LinAlgError)

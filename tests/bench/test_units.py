@@ -12,7 +12,7 @@ import pytest
 from alignkit.bench.correlation import rank_correlation
 from alignkit.bench.plan import pairs_to_align
 from alignkit.bench.train_runs import MARKER, reuse_or_train, subset
-from alignkit.bench.verdict import verdicts
+from alignkit.evaluate.verdicts import plural, tally, verdict_rows, verdicts
 from alignkit.errors import AlignkitError
 
 
@@ -39,10 +39,20 @@ def test_verdicts_without_item_scores_are_strict_and_name_the_losers():
             row("b", "aligned", 0.3), row("b", "asif", 0.3), row("b", "ridge", 0.45),
             row("c", "aligned", 0.05), row("c", "asif", 0.01)]
     v = {x["task"]: x for x in verdicts(rows, "aligned", ["asif", "ridge"])}
-    assert v["a"]["verdict"] == "win" and v["a"]["beats_chance"] and "asif 0.400 (win)" in v["a"]["text"]
+    assert v["a"]["verdict"] == "win" and v["a"]["beats_chance"]
     assert v["b"]["verdict"] == "loss" and v["b"]["calls"] == {"asif": "loss", "ridge": "loss"}  # equal is not a win
-    assert "strict comparison" in v["b"]["text"]
-    assert v["c"]["verdict"] == "loss" and not v["c"]["beats_chance"] and "does NOT beat chance" in v["c"]["text"]
+    assert v["c"]["verdict"] == "loss" and not v["c"]["beats_chance"]
+    table = verdict_rows(list(v.values()))
+    a = [r for r in table if r["task"] == "a"]
+    assert [r["baseline"] for r in a] == ["asif", "ridge"]  # best baseline first
+    assert a[0]["difference"] == pytest.approx(0.1) and a[0]["call"] == "win (no per-item scores)"
+    assert a[0]["95% low"] is None  # a strict comparison has no interval, and says so
+
+
+def test_tally_uses_correct_plurals():
+    assert plural(1, "loss") == "1 loss" and plural(0, "loss") == "0 losses" and plural(4, "tie") == "4 ties"
+    found = [{"verdict": v} for v in ("tie", "tie", "tie", "tie", "loss")]
+    assert tally(found) == "0 wins, 4 ties, 1 loss"
 
 
 def hits_with_rate(rate: float, n: int, seed: int) -> np.ndarray:
@@ -62,7 +72,10 @@ def test_verdicts_call_a_small_difference_a_tie_and_a_large_one_a_win():
     v = {x["task"]: x for x in verdicts(rows, "aligned", ["ridge"], hits=hits)}
     assert v["t"]["verdict"] == "tie" and v["t"]["aligned"] > v["t"]["best_baseline_value"]  # higher, yet a tie
     assert v["t"]["intervals"]["ridge"]["low"] < 0 < v["t"]["intervals"]["ridge"]["high"]
-    assert v["u"]["verdict"] == "win" and "TIE" in v["t"]["text"] and "WIN" in v["u"]["text"]
+    assert v["u"]["verdict"] == "win"
+    table = {r["task"]: r for r in verdict_rows(list(v.values()))}
+    assert table["t"]["verdict"] == "TIE" and table["t"]["95% low"] < 0 < table["t"]["95% high"]
+    assert table["u"]["verdict"] == "WIN" and table["u"]["call"] == "win"
     flipped = verdicts(rows, "ridge", ["aligned"], hits=hits)  # the same numbers seen from the other side
     assert {x["task"]: x["verdict"] for x in flipped} == {"t": "tie", "u": "loss"}
 

@@ -14,6 +14,7 @@ from alignkit.errors import AlignkitError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+PROVENANCE = "provenance.json"  # versions, commit, time and training-data digest of the save
 
 
 class ModelLoadError(AlignkitError):
@@ -37,7 +38,7 @@ def resolve_model_path(path_or_hub_id: str | Path, revision: str | None = None, 
     except ImportError:
         raise ModelLoadError(f"{repo_id} is not a folder, and loading hub ids needs huggingface_hub: pip install huggingface_hub") from None
     try:
-        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=[CONFIG, WEIGHTS]))
+        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=[CONFIG, WEIGHTS, PROVENANCE]))
     except HFValidationError:
         raise ModelLoadError(f"{repo_id} is not an aligned model folder (no such folder here) nor a hub id (org/name)") from None
     except RevisionNotFoundError:
