@@ -34,6 +34,8 @@ def pipeline_options(fn: Callable) -> Callable:
         click.option("--device", help=DEVICE_HELP + " (default: auto)"),
         click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: auto)"),
         click.option("--quiet", is_flag=True, help="No progress bars (model loading included) or per-epoch lines."),
+        click.option("--skip-missing", is_flag=True, default=None,
+                     help="Rank the encoders that can be loaded here and skip (and name) the rest, instead of stopping."),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -38,14 +38,17 @@ DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
               help="json: one object per pair with every metric, raw and calibrated, with its interval.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Report folder (default: reports/rank-<time>).")
+@click.option("--skip-missing", is_flag=True,
+              help="Rank the encoders that can be loaded here and skip (and name) the rest, instead of stopping.")
 def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k, svcca_share, bootstrap, permutations, seed,
-                  device, engine, layerwise, fmt, out):
+                  device, engine, layerwise, fmt, out, skip_missing):
     """Rank every vision x text encoder pair by CKA, mutual k-NN and more, raw and calibrated."""
     from alignkit.data import open_source
     from alignkit.errors import AlignkitError
-    from alignkit.rank.scoring import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
+    from alignkit.rank.scoring import RankConfig, align_rows, checked_zoos, embed_probe, score_all
     from alignkit.rank.table import best_layers, floor_note, pair_json, ranking, ties
     from alignkit.rank.page import write_rank_report
+    from alignkit.evaluate.verdicts import plural
 
     metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if primary not in metric_list:
@@ -58,8 +61,9 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
         f"{vision_zoo} and of {text_zoo} (once each), score every image x text pair by {', '.join(metric_list)} "
         f"({bootstrap} bootstrap resamples, {permutations} shuffled pairings; cached), and write {out / 'index.html'}.")
     t0 = time.perf_counter()
-    vision = embed_probe(resolve_zoo(vision_zoo, "image"), "image", probe_spec, config, open_source, say)
-    text = embed_probe(resolve_zoo(text_zoo, "text"), "text", probe_spec, config, open_source, say)
+    vision_specs, text_specs = checked_zoos(vision_zoo, text_zoo, skip_missing, say)  # before any work
+    vision = embed_probe(vision_specs, "image", probe_spec, config, open_source, say)
+    text = embed_probe(text_specs, "text", probe_spec, config, open_source, say)
     keys = align_rows(vision, text, n_probe)
     rows = score_all(vision, text, keys, config, say, bars=True)
     ranked = ranking(rows, primary)
@@ -75,7 +79,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     page = write_rank_report(out, rows, ranked, layers, metric_list, primary, probe_spec, len(keys), command,
                              _examples(open_source(probe_spec), set(keys[:12])))
-    say(f"{len(ranked)} pairs on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s")
+    say(f"{plural(len(ranked), 'pair')} on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s")
     say(f"report: {page}")
     if floor := floor_note(ranked, metric_list, permutations):
         say(floor)

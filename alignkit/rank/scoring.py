@@ -77,6 +77,23 @@ def resolve_zoo(zoo: str, modality: str) -> list[str]:
     return list(dict.fromkeys(specs))
 
 
+def checked_zoos(vision_zoo: str, text_zoo: str, skip_missing: bool = False,
+                 say: Callable[[str], None] = lambda s: None) -> tuple[list[str], list[str]]:
+    """Both zoos resolved and every encoder checked before anything is embedded: the missing ones
+    are one error naming all of them, or, with ``skip_missing``, skipped (and said) so the rest rank."""
+    from alignkit.encoders.availability import check_specs
+
+    vision, text = resolve_zoo(vision_zoo, "image"), resolve_zoo(text_zoo, "text")
+    usable, missing = check_specs(vision + text, skip_missing)
+    for line in missing:
+        say(f"skipping {line}")
+    vision, text = [s for s in vision if s in usable], [s for s in text if s in usable]
+    for side, left, zoo in (("image", vision, vision_zoo), ("text", text, text_zoo)):
+        if not left:
+            raise AlignkitError(f"no {side} encoder of {zoo!r} can be loaded here; nothing to rank")
+    return vision, text
+
+
 def is_control(spec: str) -> bool:
     prefix, name, _ = parse_spec(spec)
     if prefix is not None:
