@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -92,9 +92,10 @@ def one_line_answer(outcome: Any) -> str:
             f"{tally(outcome.verdicts)} (paired 95% intervals)")
 
 
-def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: bool, expect: str = "") -> None:
+def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: bool, expect: str = "",
+                   closing: Sequence[str] = ()) -> None:
     """Say what will run, run the pipeline, write the outputs, print the verdicts, then where the
-    report is and the one-line answer."""
+    report is, the ``closing`` notes and the one-line answer."""
     from alignkit.bench import run_bench, write_bench_outputs
     from alignkit.evaluate.verdicts import seeds_note, verdict_rows
     from alignkit.report.text import text_table
@@ -117,6 +118,8 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
     if corr:
         click.echo(f"calibrated {config.rank.primary} vs accuracy: Spearman {corr['spearman']:.2f}, Kendall {corr['kendall']:.2f} ({corr['note']})")
     click.echo(f"report: {page} (tables: {out / 'results'}.{{parquet,csv,jsonl}}); took {time.perf_counter() - t0:.0f}s")
+    for line in closing:
+        click.echo(f"note: {line}")
     click.echo(one_line_answer(outcome))
 
 

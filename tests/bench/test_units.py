@@ -182,3 +182,30 @@ def test_the_bench_holds_the_rankings_settings_and_shares_its_seed_device_engine
     changed = apply_options(config, n_probe=30, permutations=5, metrics=None, primary=None, bootstrap=None, tasks=(),
                             sets=(), **given)
     assert (changed.rank.n_probe, changed.rank.permutations, changed.rank.bootstrap) == (30, 5, 3)
+
+
+def test_the_quick_demo_says_it_is_too_small_and_quotes_the_recorded_run(tmp_path):
+    from alignkit.bench import demo_config
+    from alignkit.bench.demo import RECORDED, recorded_run_note
+
+    recorded = tmp_path / "demo.json"
+    recorded.write_text(json.dumps({"config": {"seeds": 3}, "provenance": {"date": "2026-01-01"}, "verdicts": [
+        {"task": "a", "verdict": "win"}, {"task": "b", "verdict": "tie"}, {"task": "c", "verdict": "tie"}]}))
+    note = recorded_run_note(demo_config(quick=True), recorded)
+    assert "100 items per task" in note and "too small to show a win" in note
+    assert "1 win, 2 ties, 0 losses (a WIN, b TIE, c TIE)" in note and "3 seeds" in note
+    absent = recorded_run_note(demo_config(quick=True), tmp_path / "absent.json")
+    assert "too small to show a win" in absent and f"would be in {RECORDED}" in absent
+    from alignkit.provenance import CHECKOUT
+
+    if (CHECKOUT / RECORDED).exists():  # in a checkout: the real recorded verdicts are quoted
+        found = json.loads((CHECKOUT / RECORDED).read_text())["verdicts"]
+        assert tally(found) in recorded_run_note(demo_config(quick=True))
+
+
+def test_a_batch_larger_than_the_data_is_a_warning(capsys):
+    from alignkit.align.training.console import fitted_batch
+
+    assert fitted_batch(256, 40) == 40
+    assert "warning: batch_size 256 is larger than the 40 training pairs" in capsys.readouterr().out
+    assert fitted_batch(32, 40) == 32 and capsys.readouterr().out == ""
