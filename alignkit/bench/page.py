@@ -256,20 +256,22 @@ def _data_efficiency(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str,
 def _compute(rep: Report, rows: list[dict[str, Any]]) -> None:
     compute = [_compute_row(r) for r in rows if r["section"] == "compute"]
     rep.heading("Compute")
-    rep.paragraph("Wall time per stage (reused = served from the features cache or a finished run); python_peak_mb is the "
+    rep.paragraph("Wall time per stage (reused = served from the features cache or a finished run); Python peak is the "
                   "peak of Python-tracked allocations (numpy included, torch's allocator not) during the stage; "
-                  "process_peak_rss_mb is the process's resident-set high-water mark so far (it never decreases).")
+                  "process peak RSS is the process's resident-set high-water mark so far (it never decreases).")
     rep.table(compute, caption="compute accounting", max_rows=None)
 
 
-MEASURES = ("seconds", "reused", "train_loop_seconds", "epochs_run", "python_peak_mb", "process_peak_rss_mb")
+# each measure of a compute row and its readable column header
+MEASURES = {"seconds": "seconds", "reused": "reused", "train_loop_seconds": "training loop (s)", "epochs_run": "epochs",
+            "python_peak_mb": "Python peak (MiB)", "process_peak_rss_mb": "process peak RSS (MiB)"}
 
 
 def _compute_row(r: dict[str, Any]) -> dict[str, Any]:
     """One stage as a compact row: what it worked on in one column (not one mostly empty column
     per label), then its measures."""
     labels = [f"{k} {v}" for k, v in r.items() if k not in (*MEASURES, "stage", "section") and v is not None]
-    return {"stage": r["stage"], "on": "; ".join(labels), **{k: r.get(k) for k in MEASURES}}
+    return {"stage": r["stage"], "on": "; ".join(labels), **{name: r.get(k) for k, name in MEASURES.items()}}
 
 
 def best_predictors(rows: list[dict[str, Any]], n_probe: int, pairs: str = "no controls",

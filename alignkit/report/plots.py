@@ -46,7 +46,7 @@ def heatmap(
     if m.ndim != 2 or m.shape != (len(row_labels), len(col_labels)):
         raise ValueError(f"heatmap: matrix shape {m.shape} does not match {len(row_labels)} x {len(col_labels)} labels")
     annotate = m.size <= 400 if annotate is None else annotate
-    fig = _fig(1.2 + 0.75 * m.shape[1], 1.0 + 0.45 * m.shape[0])
+    fig = _fig(max(4.5, 2.4 + 0.75 * m.shape[1]), max(3.0, 1.6 + 0.45 * m.shape[0]))
     ax = fig.add_subplot()
     finite = m[np.isfinite(m)]
     lo = vmin if vmin is not None else (float(finite.min()) if finite.size else 0.0)
@@ -66,7 +66,7 @@ def heatmap(
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=_ink(im, v))
     span = f"values {finite.min():.4g} to {finite.max():.4g}" if finite.size else "no finite values"
     fig.colorbar(im, ax=ax, label=plain(f"{colorbar_label}; {span}" if colorbar_label else span))
-    note = f"\n(colour scale widened to {min_span:g}: the values differ by {np.ptp(finite):.2g})" if widened and finite.size else ""
+    note = f"\n(values differ by only {np.ptp(finite):.2g}; colours span {min_span:g})" if widened and finite.size else ""
     ax.set_title(plain(title) + note)
     return fig
 
