@@ -143,7 +143,8 @@ def agreement(ranked: list[dict[str, Any]], metrics: Sequence[str]) -> np.ndarra
     for i in range(len(metrics)):
         for j in range(i + 1, len(metrics)):
             ok = np.isfinite(cols[i]) & np.isfinite(cols[j])
-            rho = spearmanr(cols[i][ok], cols[j][ok]).statistic if ok.sum() >= 3 else np.nan
+            varies = ok.sum() >= 3 and np.ptp(cols[i][ok]) > 0 and np.ptp(cols[j][ok]) > 0  # a constant has no order
+            rho = spearmanr(cols[i][ok], cols[j][ok]).statistic if varies else np.nan
             out[i, j] = out[j, i] = rho
     return out
 

@@ -46,3 +46,15 @@ def test_p_values_at_the_permutation_floor_are_flagged():
     assert "permutation floor 1/(9+1) = 0.100" in note and "--permutations" in note
     unrelated = ranking(scored_rows({"t": rng.normal(size=(100, 8))}, x, permutations=9), "linear_cka")
     assert floor_note(unrelated, ["linear_cka"], 9) == ""
+
+
+def test_metric_agreement_of_a_constant_metric_is_nan_without_a_warning():
+    import warnings
+
+    from alignkit.rank.table import agreement
+
+    ranked = [{"a_cal": float(i), "b_cal": 0.5, "c_cal": float(-i)} for i in range(4)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's ConstantInputWarning must not reach the terminal
+        m = agreement(ranked, ["a", "b", "c"])
+    assert np.isnan(m[0, 1]) and m[0, 2] == -1.0

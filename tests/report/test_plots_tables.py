@@ -117,3 +117,19 @@ def test_empty_columns_are_left_out_and_numbers_are_marked_unbreakable():
     assert "<th>empty</th>" not in html and "<th>blank</th>" not in html and "<th>a</th>" in html
     assert '<td class="num">[+0.01, +0.05]</td>' in html and "<td>x</td>" in html
     assert "td.num{" in html and "white-space:nowrap" in html
+
+
+def test_a_crowded_figure_renders_without_a_layout_warning_on_the_terminal():
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    from alignkit.report.html import png_bytes
+
+    fig = Figure(figsize=(1, 1), layout="constrained")  # too small for its decorations
+    ax = fig.add_subplot()
+    ax.set_yticks([0, 1], ["a very long label " * 3, "b"])
+    fig.colorbar(ax.imshow([[1, 2], [3, 4]]), ax=ax, label="x " * 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "constrained_layout not applied" would raise here
+        assert png_bytes(fig).startswith(b"\x89PNG")
