@@ -17,7 +17,7 @@ from alignkit.bench.crossover import crossover_figure
 from alignkit.evaluate.page import verdict_section
 from alignkit.provenance import run_provenance
 from alignkit.report import Report, plots, write_table
-from alignkit.rank.table import label, metric_matrix, pair_notes
+from alignkit.rank.table import floor_note, label, metric_matrix, pair_notes
 
 if TYPE_CHECKING:
     from alignkit.bench.runner import BenchOutcome
@@ -93,6 +93,8 @@ def _ranking(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None
     rep.table(
         table, caption=f"sorted by calibrated {primary} on {outcome.ranked[0]['n_probe']} probe pairs; controls highlighted",
         highlight=lambda r: r["control"] == "yes", best={f"{primary} (cal.)": "max"})
+    if floor := floor_note(outcome.ranked, metrics, config["rank"]["permutations"]):
+        rep.note(floor, kind="warning")
     rep.paragraph("Calibrated = (raw - null mean) / (1 - null mean), the null being the same pair with its image-caption "
                   "pairing shuffled: 0 is no better than unpaired data. Controls (pixels, n-grams, random weights) are floors.")
     for cal in (False, True):
