@@ -7,6 +7,7 @@ pages and their results files, and ``benchmarks/provenance.py`` for the recorded
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata as md
 import json
@@ -31,9 +32,11 @@ def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None
     return out
 
 
+@functools.lru_cache(maxsize=8)
 def git_commit(root: Path = CHECKOUT, short: int = 12) -> str | None:
     """The checkout's commit, with ``+dirty`` when tracked files differ from it; None outside a
-    checkout (an installed wheel) or without git."""
+    checkout (an installed wheel) or without git. Asked once per process: the code that runs was
+    read when it started (and a model saved every epoch asks no git each time)."""
     if not (root / ".git").exists():
         return None
     try:

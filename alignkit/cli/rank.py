@@ -46,7 +46,7 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     from alignkit.data import open_source
     from alignkit.errors import AlignkitError
     from alignkit.rank.scoring import RankConfig, align_rows, checked_zoos, embed_probe, score_all
-    from alignkit.rank.table import best_layers, floor_note, pair_json, ranking, ties
+    from alignkit.rank.table import best_layers, floor_note, pair_json, ranking
     from alignkit.rank.page import write_rank_report
     from alignkit.evaluate.verdicts import plural
 
@@ -83,12 +83,15 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     say(f"report: {page}")
     if floor := floor_note(ranked, metric_list, permutations):
         say(floor)
-    say(best_pair_line(ranked, primary, ties(ranked, primary)))
+    say(best_pair_line(ranked, primary))
 
 
-def best_pair_line(ranked: list[dict], primary: str, tied: list[dict] = ()) -> str:
+def best_pair_line(ranked: list[dict], primary: str) -> str:
     """The one-line answer: the pair to align (the best-ranked pair that is not a control), and
     the pairs statistically tied with it (``alignkit.rank.table.ties``)."""
+    from alignkit.rank.table import ties
+
+    tied = ties(ranked, primary)
     real = [e for e in ranked if not e["control"]]
     if not real:
         return "answer: every ranked pair is a control; add real encoders to the zoos"

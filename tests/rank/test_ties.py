@@ -31,10 +31,11 @@ def test_a_near_equal_pair_is_tied_and_named_a_distant_one_is_not():
     assert {ranked[0]["text"], tied[0]["text"]} == {"good", "twin"}
     t = tied[0]
     assert t["low"] <= 0 <= t["high"] and t["difference"] >= 0
-    line = best_pair_line(ranked, "linear_cka", tied)
+    line = best_pair_line(ranked, "linear_cka")
     assert line.startswith(f"answer: align v + {ranked[0]['text']} (rank 1 of 3")
     assert f"statistically tied with v + {t['text']} (rank 2" in line and "bad" not in line
-    assert "tied" not in best_pair_line(ranked, "linear_cka", [])
+    apart = ranking(scored_rows({k: texts[k] for k in ("good", "bad")}, x), "linear_cka")
+    assert ties(apart, "linear_cka") == [] and "tied" not in best_pair_line(apart, "linear_cka")
 
 
 def test_p_values_at_the_permutation_floor_are_flagged():
