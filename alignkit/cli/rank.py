@@ -101,7 +101,8 @@ def best_pair_line(ranked: list[dict], primary: str) -> str:
     if tied:
         names = "; ".join(f"{t['vision']} + {t['text']} (rank {t['rank']}, difference {t['difference']:+.3f} "
                           f"[{t['low']:+.3f}, {t['high']:+.3f}])" for t in tied)
-        line += f", statistically tied with {names}: either will do, or rank on more probe pairs to separate them"
+        line += (f", statistically tied with {names}: {'either' if len(tied) == 1 else 'any of them'} will do, or rank "
+                 "on more probe pairs to separate them")
     return line
 
 

@@ -43,6 +43,7 @@ table{border-collapse:collapse;font-size:.9rem}
 caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
 th,td{border:1px solid #d0d0d0;padding:.25rem .45rem;text-align:left;max-width:24rem;overflow-wrap:break-word}
 th{background:#f3f3f3;overflow-wrap:normal;word-break:normal;min-width:4.5rem}
+td.long{min-width:18rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;overflow-wrap:normal}
 tr.hl td{background:#fff5cc}td.best{font-weight:700}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto}
@@ -203,7 +204,7 @@ class Report:
             cells = []
             for c in columns:
                 v = row.get(c)
-                cls = ["num"] if marks.is_number(v) or marks.is_numeric_text(v) else []
+                cls = ["num"] if marks.is_number(v) or marks.is_numeric_text(v) else ["long"] if len(str(v)) > 60 else []
                 if (i, c) in best_cells:
                     cls.append("best")
                 attr = f' class="{" ".join(cls)}"' if cls else ""
