@@ -47,3 +47,13 @@ def test_rank_lists_every_missing_encoder_before_embedding_and_skip_missing_rank
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert f"skipping {MISSING_IMAGE}" in res.output and f"skipping {MISSING_TEXT}" in res.output
     assert "1 pair on 40 probe pairs" in res.output
+
+
+def test_align_names_both_missing_encoders_before_any_work(tmp_path: Path, monkeypatch):
+    from alignkit.cli import cli
+
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    res = CliRunner().invoke(cli, ["align", "--vision", MISSING_IMAGE, "--text", MISSING_TEXT, "--data", "builtin:emoji?n=20",
+                                   "--out", str(tmp_path / "run"), "--epochs", "1"])
+    assert res.exit_code != 0 and MISSING_IMAGE in str(res.exception) and MISSING_TEXT in str(res.exception)
+    assert not (tmp_path / "cache" / "features").exists()

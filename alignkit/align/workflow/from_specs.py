@@ -28,11 +28,13 @@ def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool =
     then trains the chosen candidate on every pair."""
     from alignkit.data import open_source
     from alignkit.encoders import create_encoder
+    from alignkit.encoders.availability import check_specs
 
     config.validate()
     missing = [name for name in ("vision", "text", "data") if not getattr(config, name)]
     if missing:
         raise ConfigError(f"the recipe needs {', '.join(missing)} (give --{' --'.join(missing)} or set them in --config)")
+    check_specs([config.vision, config.text])  # both named at once when neither can load here
     D.init_from_env()
     device = device_name(config.device)
     encoders = {side: create_encoder(spec, device=device, engine=config.engine)
