@@ -47,7 +47,7 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
     from alignkit.evaluate import clip_benchmark_records
     from alignkit.evaluate.page import write_eval_outputs
     from alignkit.evaluate.compare import evaluate_models
-    from alignkit.evaluate.verdicts import model_verdicts, seeds_note, tally, verdict_rows
+    from alignkit.evaluate.verdicts import model_verdicts, plural, seeds_note, tally, verdict_rows
     from alignkit.progress import silence_progress_bars
     from alignkit.provenance import run_provenance
     from alignkit.report.text import text_table
@@ -95,7 +95,7 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
                                   provenance=run_provenance(command))
         say(f"wrote {page}, {Path(out) / 'results'}.{{parquet,csv,jsonl}} and {Path(out) / 'clip_benchmark'}/")
     for label, verdicts in found.items():
-        click.echo(f"answer: {label} against {', '.join(baseline_names)} on {len(verdicts)} task(s): {tally(verdicts)}",
+        click.echo(f"answer: {label} against {', '.join(baseline_names)} on {plural(len(verdicts), 'task')}: {tally(verdicts)}",
                    err=fmt != "table")
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from alignkit.atomic import atomic_write_json
 from alignkit.data.base import summarize_skips
 from alignkit.evaluate.records import clip_benchmark_records, compare_models
-from alignkit.evaluate.verdicts import seeds_note, tally, verdict_rows
+from alignkit.evaluate.verdicts import plural, seeds_note, tally, verdict_rows
 from alignkit.report import Report, plots, write_table
 
 if TYPE_CHECKING:
@@ -96,4 +96,4 @@ def verdict_section(rep: Report, found: Sequence[dict[str, Any]], heading: str =
                        "is zero difference")
     rep.table(table, caption="Verdict per task and baseline (best baseline first): difference and its 95% interval",
               max_rows=None)
-    rep.paragraph(f"Of {len(found)} tasks: {tally(found)} against {against}; {seeds_note(found)}.")
+    rep.paragraph(f"Of {plural(len(found), 'task')}: {tally(found)} against {against}; {seeds_note(found)}.")

@@ -175,7 +175,7 @@ def test_eval_with_baselines_gives_paired_verdicts(model_dir, color_folder, pair
     assert "verdicts of colors (paired 95% intervals; one training seed" in res.stdout
     header = next(line for line in res.stdout.splitlines() if line.startswith("task ") and "verdict" in line)
     assert header.split()[:4] == ["task", "metric", "verdict", "aligned"] and "difference" in header
-    assert res.stdout.rstrip().splitlines()[-1].startswith("answer: colors against asif, procrustes on 1 task(s): ")
+    assert res.stdout.rstrip().splitlines()[-1].startswith("answer: colors against asif, procrustes on 1 task: ")
 
     v, t = create_encoder("pixels"), create_encoder("hashed-ngrams")
     fitted = fit_baselines(["asif", "procrustes"], v, t, f"folder:{pairs}", progress=False)
