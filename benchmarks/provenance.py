@@ -7,35 +7,27 @@ command (and commit) that regenerates it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from alignkit import provenance as alignkit_provenance
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def git_commit() -> str:
-    """The checkout's commit, with ``+dirty`` when tracked files differ from it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
+    """The checkout's commit, with ``+dirty`` when tracked files differ from it (``alignkit.provenance``)."""
+    return alignkit_provenance.git_commit(ROOT) or "unknown"
 
 
 def recipe_digest(recipe: dict[str, Any] | None) -> str | None:
     """A short digest of a recipe (an AlignConfig dict), the same for the same knobs in any key order."""
-    if recipe is None:
-        return None
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return None if recipe is None else alignkit_provenance.digest_of(recipe, 12)
 
 
 def machine() -> dict[str, Any]:
@@ -58,7 +50,8 @@ def provenance(recipe: dict[str, Any] | None = None, command: str | None = None)
     """The facts every results file records."""
     return {"command": command or current_command(), "commit": git_commit(), "recipe_digest": recipe_digest(recipe),
             "machine": machine(), "load_average_at_start": round(os.getloadavg()[0], 2),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "versions": alignkit_provenance.package_versions()}
 
 
 def current_command() -> str:

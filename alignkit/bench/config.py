@@ -46,6 +46,7 @@ class BenchConfig:
     baselines: tuple[str, ...] = tuple(BASELINES)
     device: str = "auto"
     engine: str = "auto"  # what runs the frozen encoders: auto | torch | onnx (alignkit.engines)
+    skip_missing: bool = False  # rank the encoders that can be loaded here, skipping (and naming) the rest
 
     def __post_init__(self) -> None:
         if isinstance(self.rank, dict):  # from to_dict() / JSON

@@ -21,7 +21,9 @@ seed and no crossover. benchmarks/results/demo_time.md records how long each tak
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 from alignkit.bench.config import BenchConfig
 from alignkit.rank.scoring import RankConfig
@@ -101,6 +103,32 @@ def budget_note(config: BenchConfig) -> str:
     return (f"Sizes for a 2-core machine: {config.rank.n_probe} probe pairs per encoder ({config.probe}), training pairs "
             f"from {config.train}, tasks {', '.join(config.tasks)}; epochs: {config.epochs or 'recipe default'}; "
             f"seed {config.seed}. Training the heads and embedding the training set take most of the time; a rerun reuses cached features and finished runs.")
+
+
+RECORDED = "benchmarks/results/demo.json"  # the recorded full run (python benchmarks/bench_demo.py), in a checkout
+
+
+def recorded_run_note(config: BenchConfig, results: Path | None = None) -> str:
+    """What the quick demo must say: its sizes are too small to show a win, and what the recorded
+    full run found (read from its results file; where that file would be when it is absent)."""
+    from alignkit.evaluate.verdicts import tally
+    from alignkit.provenance import CHECKOUT
+
+    path = results or CHECKOUT / RECORDED
+    items = min((int(t.rsplit("n=", 1)[1].split("&")[0]) for t in config.tasks if "n=" in t), default=None)
+    head = (f"These quick sizes ({items or 'few'} items per task, training pairs from {config.train}, "
+            f"{config.epochs or 'default'} epochs, {config.seeds} seed) are too small to show a win: the intervals are "
+            "wider than the differences, so a tie here says little about the model at full size.")
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        found = recorded["verdicts"]
+    except (OSError, ValueError, KeyError):
+        return (f"{head} The recorded full run's verdicts would be in {RECORDED} of an alignkit checkout "
+                "(`python benchmarks/bench_demo.py` writes it); it is not here.")
+    per_task = ", ".join(f"{v['task']} {v['verdict'].upper()}" for v in found)
+    seeds = recorded.get("config", {}).get("seeds", "?")
+    return (f"{head} The recorded full run ({RECORDED}, {seeds} seeds, {recorded.get('provenance', {}).get('date', '')}): "
+            f"{tally(found)} ({per_task}).")
 
 
 # The selection study (`alignkit bench --study`): layers as candidates, every pair aligned with the

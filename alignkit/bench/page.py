@@ -14,8 +14,11 @@ import numpy as np
 from alignkit.align.model.run_state import REFIT
 from alignkit.align.training.run_folder import SELECTION, read_metrics
 from alignkit.evaluate import compare_models
+from alignkit.bench.crossover import crossover_figure
+from alignkit.evaluate.page import verdict_section
+from alignkit.provenance import run_provenance
 from alignkit.report import Report, plots, write_table
-from alignkit.rank.table import label, metric_matrix, pair_notes
+from alignkit.rank.table import floor_note, label, metric_matrix, pair_notes
 from alignkit.locks import locks_folder
 
 if TYPE_CHECKING:
@@ -54,26 +57,26 @@ def write_bench_outputs(outcome: BenchOutcome, out: str | Path, title: str, comm
     _heads(rep, rows, chosen)
     _data_efficiency(rep, rows, chosen)
     _compute(rep, rows)
-    rep.heading("Setup").code(json.dumps({"config": config, "machine": machine_facts()}, indent=1, default=str))
+    trained_on = {name: _training_data(run) for name, run in outcome.runs.items()}
+    facts = {**run_provenance(command, data=trained_on), "time": rep.provenance["time"]}
+    rep.heading("Setup").code(json.dumps({"config": config, "machine": machine_facts(), "provenance": facts}, indent=1, default=str))
     return rep.write(out)
 
 
+def _training_data(run: Path) -> Any:
+    """The training-data digest a run's model folder recorded (None for a run without one)."""
+    path = run / "config.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("training_data") if path.exists() else None
+
+
 def _verdicts(rep: Report, outcome: BenchOutcome) -> None:
-    rep.heading("Verdict per task")
-    seeds = max((v.get("seeds", 1) for v in outcome.verdicts), default=1)
-    rep.paragraph("Headline number per task: top-1 accuracy (classification) or image-to-text R@1 (retrieval), "
-                  f"mean over {seeds} training seed(s). Against each training-free baseline (fitted on the same training "
-                  "pairs, scored by the same code) the per-item difference gets a paired 95% bootstrap interval over test "
-                  "items" + (" and seeds" if seeds > 1 else "") + ". WIN: every interval lies above zero (and the model beats "
-                  "chance); LOSS: some baseline is better beyond its interval; TIE: otherwise.")
-    kinds = {"win": "info", "tie": "info", "loss": "warning"}
-    for v in outcome.verdicts:
-        rep.note(v["text"], kind=kinds[v["verdict"]])
-    counts = {k: sum(v["verdict"] == k for v in outcome.verdicts) for k in ("win", "tie", "loss")}
-    rep.paragraph(f"Of {len(outcome.verdicts)} tasks: {counts['win']} wins, {counts['tie']} ties, {counts['loss']} losses "
-                  "against the best training-free baseline.")
+    verdict_section(rep, outcome.verdicts, against="the training-free baselines (fitted on the same training pairs)")
+    rep.paragraph("Headline number per task: top-1 accuracy (classification) or image-to-text R@1 (retrieval). WIN: every "
+                  "interval lies above zero (and the model beats chance); LOSS: some baseline is better beyond its "
+                  "interval; TIE: otherwise.")
     for note in outcome.notes:
         rep.note(note, kind="warning")
+    crossover_figure(rep, outcome)
 
 
 def _ranking(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
@@ -82,9 +85,19 @@ def _ranking(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None
               **{m: e.get(m) for m in metrics}, **{f"{m} (cal.)": e.get(f"{m}_cal") for m in metrics},
               "notes": pair_notes(e, metrics, e.get("n_probe"))}
              for e in outcome.ranked]
-    rep.heading("Encoder pair ranking").table(
+    rep.heading("Encoder pair ranking")
+    ci = [e.get(f"{primary}_cal_ci", (math.nan, math.nan)) for e in outcome.ranked]
+    rep.figure(plots.ranked_bars([label(e) for e in outcome.ranked], [e.get(f"{primary}_cal", math.nan) for e in outcome.ranked],
+                                 lower=[c[0] for c in ci], upper=[c[1] for c in ci], xlabel=f"{primary} (calibrated)",
+                                 title=f"ranking by calibrated {primary}, 95% intervals",
+                                 highlight=[label(e) for e in outcome.ranked if e["control"]], reference=0.0,
+                                 reference_label="shuffled-pairing level"),
+               caption=f"The ranking: calibrated {primary} of every pair with its 95% interval; controls (floors) in orange.")
+    rep.table(
         table, caption=f"sorted by calibrated {primary} on {outcome.ranked[0]['n_probe']} probe pairs; controls highlighted",
         highlight=lambda r: r["control"] == "yes", best={f"{primary} (cal.)": "max"})
+    if floor := floor_note(outcome.ranked, metrics, config["rank"]["permutations"]):
+        rep.note(floor, kind="warning")
     rep.paragraph("Calibrated = (raw - null mean) / (1 - null mean), the null being the same pair with its image-caption "
                   "pairing shuffled: 0 is no better than unpaired data. Controls (pixels, n-grams, random weights) are floors.")
     for cal in (False, True):
@@ -141,13 +154,12 @@ def _refit_epochs(run: Path) -> int | str:
 
 
 def _score_vs_accuracy(rep: Report, outcome: BenchOutcome, config: dict[str, Any]) -> None:
-    rep.heading("Does the similarity score predict accuracy?")
     corr = [r for r in outcome.rows if r["section"] == "correlation"]
     n = corr[0]["n"] if corr else 0
-    rep.note(corr[0]["note"] if corr else "no pair was aligned", kind="warning" if n < 8 else "info")
-    if n < 2:
-        rep.paragraph("Only one pair was aligned, so there is no score-vs-accuracy comparison; `alignkit bench` aligns every pair.")
+    if n < 2:  # one aligned pair: nothing to correlate (`alignkit bench` aligns every pair)
         return
+    rep.heading("Does the similarity score predict accuracy?")
+    rep.note(corr[0]["note"], kind="warning" if n < 8 else "info")
     acc: dict[tuple[str, str], list[float]] = {}
     for r in outcome.rows:
         if r["section"] == "zero-shot" and r["model"] == "aligned" and r["headline"]:
@@ -213,10 +225,9 @@ def _heads(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> 
     mine = [r for r in rows if r["section"] in ("zero-shot", "heads") and r["model"] == "aligned" and r["headline"]
             and (r["vision"], r["text"]) == chosen]
     heads = list(dict.fromkeys(r["head"] for r in mine))
-    rep.heading("Head types")
-    if len(heads) < 2:
-        rep.paragraph("Only one head type was trained.")
+    if len(heads) < 2:  # one head type: no comparison to show
         return
+    rep.heading("Head types")
     table = []
     for task in dict.fromkeys(r["task"] for r in mine):
         by = {r["head"]: r for r in mine if r["task"] == task}
@@ -229,11 +240,10 @@ def _heads(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> 
 def _data_efficiency(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str, str]) -> None:
     mine = [r for r in rows if r["section"] in ("zero-shot", "data-efficiency") and r["headline"]
             and (r["vision"], r["text"]) == chosen]
-    rep.heading("Data efficiency")
     sizes = sorted({r["train_images"] for r in mine})
-    if len(sizes) < 2:
-        rep.paragraph("No training subset was run.")
+    if len(sizes) < 2:  # no training subset was run
         return
+    rep.heading("Data efficiency")
     for task in dict.fromkeys(r["task"] for r in mine):
         series: dict[str, tuple[list[float], list[float]]] = {}
         for r in sorted((r for r in mine if r["task"] == task), key=lambda r: r["train_images"]):
@@ -249,12 +259,24 @@ def _data_efficiency(rep: Report, rows: list[dict[str, Any]], chosen: tuple[str,
 
 
 def _compute(rep: Report, rows: list[dict[str, Any]]) -> None:
-    compute = [{k: v for k, v in r.items() if k != "section"} for r in rows if r["section"] == "compute"]
+    compute = [_compute_row(r) for r in rows if r["section"] == "compute"]
     rep.heading("Compute")
-    rep.paragraph("Wall time per stage (reused = served from the features cache or a finished run); python_peak_mb is the "
+    rep.paragraph("Wall time per stage (reused = served from the features cache or a finished run); Python peak is the "
                   "peak of Python-tracked allocations (numpy included, torch's allocator not) during the stage; "
-                  "process_peak_rss_mb is the process's resident-set high-water mark so far (it never decreases).")
+                  "process peak RSS is the process's resident-set high-water mark so far (it never decreases).")
     rep.table(compute, caption="compute accounting", max_rows=None)
+
+
+# each measure of a compute row and its readable column header
+MEASURES = {"seconds": "seconds", "reused": "reused", "train_loop_seconds": "training loop (s)", "epochs_run": "epochs",
+            "python_peak_mb": "Python peak (MiB)", "process_peak_rss_mb": "process peak RSS (MiB)"}
+
+
+def _compute_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One stage as a compact row: what it worked on in one column (not one mostly empty column
+    per label), then its measures."""
+    labels = [f"{k} {v}" for k, v in r.items() if k not in (*MEASURES, "stage", "section") and v is not None]
+    return {"stage": r["stage"], "on": "; ".join(labels), **{name: r.get(k) for k, name in MEASURES.items()}}
 
 
 def best_predictors(rows: list[dict[str, Any]], n_probe: int, pairs: str = "no controls",

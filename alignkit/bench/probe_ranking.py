@@ -9,7 +9,7 @@ from typing import Any, Callable
 from alignkit.bench.meter import Meter
 from alignkit.bench.config import BenchConfig
 from alignkit.data import open_source
-from alignkit.rank.scoring import align_rows, embed_probe, resolve_zoo, score_all
+from alignkit.rank.scoring import align_rows, checked_zoos, embed_probe, score_all
 from alignkit.rank.table import ranking
 
 Say = Callable[[str], None]
@@ -18,10 +18,11 @@ Say = Callable[[str], None]
 def embed_probes(config: BenchConfig, meter: Meter, say: Say, progress: bool) -> tuple[list[Any], list[Any]]:
     """Every encoder over the probe (cached), at the largest probe size any ranking needs."""
     rc = config.ranking(max((config.rank.n_probe, *config.probe_sizes)))
+    vision_specs, text_specs = checked_zoos(config.vision_zoo, config.text_zoo, config.skip_missing, say)  # before any work
     with meter.stage("rank: embed probe", modality="image"):
-        vision = embed_probe(resolve_zoo(config.vision_zoo, "image"), "image", config.probe, rc, open_source, say, bars=progress)
+        vision = embed_probe(vision_specs, "image", config.probe, rc, open_source, say, bars=progress)
     with meter.stage("rank: embed probe", modality="text"):
-        text = embed_probe(resolve_zoo(config.text_zoo, "text"), "text", config.probe, rc, open_source, say, bars=progress)
+        text = embed_probe(text_specs, "text", config.probe, rc, open_source, say, bars=progress)
     return vision, text
 
 

@@ -33,20 +33,18 @@ from alignkit.bench.probe_ranking import embed_probes as _embed_probes, rank_pai
 from alignkit.bench.train_runs import reuse_or_train, subset
 from alignkit.bench.seeds import mean_over_seeds
 from alignkit.bench.study import study_rows
-from alignkit.bench.verdict import verdicts
 from alignkit.data import open_source
 from alignkit.data.base import caption_items, image_items
 from alignkit.data.tasks import open_task
 from alignkit.encoders import EncoderSlot
 from alignkit.evaluate import TaskResult, make_baseline, paired_rows
 from alignkit.evaluate.cached import TaskFeatures, embed_task_side, features_from_stores, is_cached, score, task_inputs
+from alignkit.evaluate.verdicts import HEADLINE, verdicts
 from alignkit.features.cache import cached_features, slug
 from alignkit.features.pairs import CachedPairs
 from alignkit.locks import locks_folder
 
 MIN_SUBSET_IMAGES = 20
-# the one number a verdict is about, per task kind (scoring itself is alignkit.evaluate.cached.score)
-HEADLINE = {"classification": "top1", "retrieval": "i2t_R@1"}
 Say = Callable[[str], None]
 
 

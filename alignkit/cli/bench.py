@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -35,6 +35,8 @@ def pipeline_options(fn: Callable) -> Callable:
         click.option("--set", "sets", type=KEY_VALUE, multiple=True, metavar="KEY=VALUE", help="A recipe key for every run, as for `alignkit align --set`."),
         click.option("--device", type=NON_EMPTY, help=DEVICE_HELP + " (default: auto)"),
         click.option("--engine", type=click.Choice(ENGINES), help=ENGINE_HELP + " (default: auto)"),
+        click.option("--skip-missing", is_flag=True, default=None,
+                     help="Rank the encoders that can be loaded here and skip (and name) the rest, instead of stopping."),
     ]
     fn = verbosity_options(fn)
     for option in reversed(options):
@@ -96,20 +98,23 @@ def plan_line(config: Any, out: Path, title: str, expect: str = "") -> str:
 
 def one_line_answer(outcome: Any) -> str:
     """The run's answer in one line: the chosen pair's wins, ties and losses against the baselines."""
+    from alignkit.evaluate.verdicts import tally
+
     pair = f"{outcome.chosen[0]} + {outcome.chosen[1]}"
     if not outcome.verdicts:
         return f"answer: {pair} was aligned; no task had a baseline to compare it with"
-    n = {k: sum(v["verdict"] == k for v in outcome.verdicts) for k in ("win", "tie", "loss")}
     return (f"answer: aligned {pair} against the best training-free baseline on {len(outcome.verdicts)} held-out tasks: "
-            f"{n['win']} win{'s' * (n['win'] != 1)}, {n['tie']} tie{'s' * (n['tie'] != 1)}, "
-            f"{n['loss']} loss{'es' * (n['loss'] != 1)} (paired 95% intervals)")
+            f"{tally(outcome.verdicts)} (paired 95% intervals)")
 
 
-def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: bool, expect: str = "") -> None:
+def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: bool, expect: str = "",
+                   closing: Sequence[str] = ()) -> None:
     """Say what will run, run the pipeline, write the outputs, print the verdicts, then where the
-    report is and the one-line answer."""
+    report is, the ``closing`` notes and the one-line answer."""
     from alignkit.bench import run_bench, write_bench_outputs
     from alignkit.locks import folder_lock
+    from alignkit.evaluate.verdicts import seeds_note, verdict_rows
+    from alignkit.report.text import text_table
 
     click.echo(plan_line(config, out, title, expect), err=True)  # even with --quiet: it says what the wait is for
     say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
@@ -119,13 +124,16 @@ def run_and_report(config: Any, out: Path, title: str, intro: list[str], quiet: 
         outcome = run_bench(config, out, say=say, progress=not quiet)
         page = write_bench_outputs(outcome, out, title, command, config.to_dict(), intro)
     click.echo(f"chosen pair: {outcome.chosen[0]} + {outcome.chosen[1]} ({outcome.chosen_note})")
-    for v in outcome.verdicts:
-        click.echo(v["text"])
+    if outcome.verdicts:
+        click.echo(f"verdicts ({seeds_note(outcome.verdicts)}):")
+        click.echo(text_table(verdict_rows(outcome.verdicts), signed=("difference", "95% low", "95% high")))
     corr = next((r for r in outcome.rows if r["section"] == "correlation" and r["variant"] == "calibrated"
                  and r["metric"] == config.rank.primary), None)
     if corr:
         click.echo(f"calibrated {config.rank.primary} vs accuracy: Spearman {corr['spearman']:.2f}, Kendall {corr['kendall']:.2f} ({corr['note']})")
     click.echo(f"report: {page} (tables: {out / 'results'}.{{parquet,csv,jsonl}}); took {time.perf_counter() - t0:.0f}s")
+    for line in closing:
+        click.echo(f"note: {line}")
     click.echo(one_line_answer(outcome))
 
 

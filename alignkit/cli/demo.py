@@ -23,8 +23,10 @@ from alignkit.options import NON_EMPTY, OUT_FOLDER
 def demo(out, quick, crossover, quiet, **options):
     """The embedded default end to end: rank, align the best non-control pair, evaluate, report."""
     from alignkit.bench import budget_note, demo_config
-    from alignkit.bench.demo import expected_time
+    from alignkit.bench.demo import expected_time, recorded_run_note
 
     config = apply_options(demo_config(quick, crossover), **options)
-    intro = [budget_note(config), "Reproducible on one machine: the same seeds give the same numbers there (timings excepted); another CPU or BLAS build may differ in the last digits."]
-    run_and_report(config, out, "alignkit demo" + (" --quick" if quick else ""), intro, quiet, expected_time(quick))
+    honest = [recorded_run_note(config)] if quick else []
+    intro = honest + [budget_note(config), "Reproducible on one machine: the same seeds give the same numbers there (timings excepted); another CPU or BLAS build may differ in the last digits."]
+    run_and_report(config, out, "alignkit demo" + (" --quick" if quick else ""), intro, quiet, expected_time(quick),
+                   closing=honest)

@@ -47,6 +47,9 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
     from alignkit.evaluate import clip_benchmark_records
     from alignkit.evaluate.page import write_eval_outputs
     from alignkit.evaluate.compare import evaluate_models
+    from alignkit.evaluate.verdicts import model_verdicts, plural, seeds_note, tally, verdict_rows
+    from alignkit.provenance import run_provenance
+    from alignkit.report.text import text_table
     if names and len(names) != len(models):
         raise click.UsageError(f"--name given {len(names)} time(s) for {len(models)} model(s); name every model or none")
     labels = list(names) or [_default_name(m) for m in models]
@@ -56,8 +59,9 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
                                                engine=engine)
               for label, m in zip(labels, models)}
     say = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+    baseline_names = [b.strip() for b in baselines.split(",") if b.strip()]
     results = evaluate_models(
-        loaded, tasks, baselines=[b.strip() for b in baselines.split(",") if b.strip()], train=train, vision=vision,
+        loaded, tasks, baselines=baseline_names, train=train, vision=vision,
         text=text, device=device, engine=engine, batch_size=batch_size, progress=not quiet, say=say,
     )
     for result in results:
@@ -75,11 +79,20 @@ def eval_cmd(models: tuple[str, ...], tasks: tuple[str, ...], baselines: str, tr
             click.echo(json.dumps(rec, ensure_ascii=False))
     else:
         click.echo(format_rows(rows))
+    found = model_verdicts(results, labels, baseline_names)
+    if fmt == "table":
+        for label, verdicts in found.items():
+            click.echo(f"\nverdicts of {label} (paired 95% intervals; {seeds_note(verdicts)}):")
+            click.echo(text_table(verdict_rows(verdicts), signed=("difference", "95% low", "95% high")))
     if out:
         command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         title = f"Evaluation of {', '.join(dict.fromkeys(r['model'] for r in rows))}"
-        page = write_eval_outputs(results, out, title, command, pretrained)
+        page = write_eval_outputs(results, out, title, command, pretrained, verdicts=found,
+                                  provenance=run_provenance(command))
         say(f"wrote {page}, {Path(out) / 'results'}.{{parquet,csv,jsonl}} and {Path(out) / 'clip_benchmark'}/")
+    for label, verdicts in found.items():
+        click.echo(f"answer: {label} against {', '.join(baseline_names)} on {plural(len(verdicts), 'task')}: {tally(verdicts)}",
+                   err=fmt != "table")
 
 
 def _default_name(model: str) -> str:

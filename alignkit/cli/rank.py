@@ -41,13 +41,17 @@ DEFAULT_PROBE = "builtin:emoji?split=probe&n=1000"
 @click.option("--out", type=OUT_FOLDER, default=None,
               help="Report folder (default: reports/rank-<time>).")
 @verbosity_options
+@click.option("--skip-missing", is_flag=True,
+              help="Rank the encoders that can be loaded here and skip (and name) the rest, instead of stopping.")
 def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k, svcca_share, bootstrap, permutations, seed,
-                  device, engine, layerwise, fmt, out, quiet):
+                  device, engine, layerwise, fmt, out, skip_missing, quiet):
     """Rank every vision x text encoder pair by CKA, mutual k-NN and more, raw and calibrated."""
     from alignkit.data import open_source
-    from alignkit.rank.scoring import RankConfig, align_rows, embed_probe, resolve_zoo, score_all
-    from alignkit.rank.table import best_layers, pair_json, ranking
+    from alignkit.errors import AlignkitError
+    from alignkit.rank.scoring import RankConfig, align_rows, checked_zoos, embed_probe, score_all
+    from alignkit.rank.table import best_layers, floor_note, pair_json, ranking
     from alignkit.rank.page import write_rank_report
+    from alignkit.evaluate.verdicts import plural
 
     metric_list = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if primary not in metric_list:
@@ -62,8 +66,9 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
         f"{vision_zoo} and of {text_zoo} (once each), score every image x text pair by {', '.join(metric_list)} "
         f"({bootstrap} bootstrap resamples, {permutations} shuffled pairings; cached), and write {out / 'index.html'}.", err=True)
     t0 = time.perf_counter()
-    vision = embed_probe(resolve_zoo(vision_zoo, "image"), "image", probe_spec, config, open_source, say)
-    text = embed_probe(resolve_zoo(text_zoo, "text"), "text", probe_spec, config, open_source, say)
+    vision_specs, text_specs = checked_zoos(vision_zoo, text_zoo, skip_missing, say)  # before any work
+    vision = embed_probe(vision_specs, "image", probe_spec, config, open_source, say)
+    text = embed_probe(text_specs, "text", probe_spec, config, open_source, say)
     keys = align_rows(vision, text, n_probe)
     rows = score_all(vision, text, keys, config, say, bars=not quiet)
     ranked = ranking(rows, primary)
@@ -79,19 +84,31 @@ def rank_encoders(vision_zoo, text_zoo, probe_spec, n_probe, metrics, primary, k
     command = "alignkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     page = write_rank_report(out, rows, ranked, layers, metric_list, primary, probe_spec, len(keys), command,
                              _examples(open_source(probe_spec), set(keys[:12])))
-    say(f"{len(ranked)} pairs on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s")
+    say(f"{plural(len(ranked), 'pair')} on {len(keys)} probe pairs in {time.perf_counter() - t0:.1f}s")
+    if floor := floor_note(ranked, metric_list, permutations):
+        click.echo(f"warning: {floor}", err=True)
     click.echo(f"report: {page}", err=True)  # the answer, even with --quiet
     click.echo(best_pair_line(ranked, primary), err=True)
 
 
 def best_pair_line(ranked: list[dict], primary: str) -> str:
-    """The one-line answer: the pair to align (the best-ranked pair that is not a control)."""
+    """The one-line answer: the pair to align (the best-ranked pair that is not a control), and
+    the pairs statistically tied with it (``alignkit.rank.table.ties``)."""
+    from alignkit.rank.table import ties
+
+    tied = ties(ranked, primary)
     real = [e for e in ranked if not e["control"]]
     if not real:
         return "answer: every ranked pair is a control; add real encoders to the zoos"
     e = real[0]
-    return (f"answer: align {e['vision']} + {e['text']} (rank {e['rank']} of {len(ranked)}; "
+    line = (f"answer: align {e['vision']} + {e['text']} (rank {e['rank']} of {len(ranked)}; "
             f"calibrated {primary} {_num(e.get(f'{primary}_cal'))})")
+    if tied:
+        names = "; ".join(f"{t['vision']} + {t['text']} (rank {t['rank']}, difference {t['difference']:+.3f} "
+                          f"[{t['low']:+.3f}, {t['high']:+.3f}])" for t in tied)
+        line += (f", statistically tied with {names}: {'either' if len(tied) == 1 else 'any of them'} will do, or rank "
+                 "on more probe pairs to separate them")
+    return line
 
 
 def format_ranking(ranked: list[dict], metrics: tuple[str, ...], primary: str, n_probe: int | None = None) -> str:

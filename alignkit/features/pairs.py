@@ -45,6 +45,16 @@ class PairedData(ABC):
     text_dim: int
     image_token_dim: int | None = None
     text_token_dim: int | None = None
+    store_digests: dict[str, str] | None = None  # content digest of the image and text feature stores, when read from stores
+
+    def data_digest(self) -> dict[str, Any]:
+        """What the pairs are, for provenance: row counts, a digest of the row keys and, where the
+        features came from stores, those stores' content digests."""
+        from alignkit.features.store import keys_digest
+
+        return {"images": len(self.image_keys), "captions": len(self.text_owner),
+                "keys_digest": keys_digest(list(self.image_keys) + list(getattr(self, "text_keys", []))),
+                "feature_stores": self.store_digests}
 
     @abstractmethod
     def image_batch(self, rows: np.ndarray) -> FeatureBatch:
@@ -125,13 +135,19 @@ class CachedPairs(PairedData):
         for store in stores:
             if not store.complete:
                 raise PairsError(f"feature store {store.path} is unfinished; rerun `alignkit embed` to complete it")
+        from alignkit.features.store import store_digest
+
+        digests = {side: store_digest(s.manifest) for side, s in zip(("image", "text"), stores)}
         if features_in != "ram":
-            return cls._mapped(stores, features_in, torch.device(device), image_tokens, text_tokens, concept_of)
-        (ik, iv), (tk, tv) = stores[0].load(), stores[1].load()
-        itok = _store_tokens(stores[0], ik, "image") if image_tokens else None
-        ttok = _store_tokens(stores[1], tk, "text") if text_tokens else None
-        concepts = [concept_of(k) for k in ik] if concept_of is not None else None
-        return cls(ik, iv, tk, tv, image_tokens=itok, text_tokens=ttok, concepts=concepts)
+            pairs = cls._mapped(stores, features_in, torch.device(device), image_tokens, text_tokens, concept_of)
+        else:
+            (ik, iv), (tk, tv) = stores[0].load(), stores[1].load()
+            itok = _store_tokens(stores[0], ik, "image") if image_tokens else None
+            ttok = _store_tokens(stores[1], tk, "text") if text_tokens else None
+            concepts = [concept_of(k) for k in ik] if concept_of is not None else None
+            pairs = cls(ik, iv, tk, tv, image_tokens=itok, text_tokens=ttok, concepts=concepts)
+        pairs.store_digests = digests
+        return pairs
 
     @classmethod
     def _mapped(cls, stores: list[Any], features_in: str, device: torch.device, image_tokens: bool, text_tokens: bool,
@@ -189,8 +205,10 @@ class CachedPairs(PairedData):
         text_rows = np.flatnonzero(keep[self.text_owner])
         image, text = self.pooled_features("image").numpy(), self.pooled_features("text").numpy()
         concepts = None if self.concepts is None else [self.concepts[i] for i in rows]
-        return CachedPairs([self.image_keys[i] for i in rows], image[rows], [self.text_keys[j] for j in text_rows], text[text_rows],
-                           concepts=concepts)
+        out = CachedPairs([self.image_keys[i] for i in rows], image[rows], [self.text_keys[j] for j in text_rows], text[text_rows],
+                          concepts=concepts)
+        out.store_digests = self.store_digests  # a subset of the same stores (its keys digest says which rows)
+        return out
 
 
 class OnlinePairs(PairedData):

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from PIL import Image
 
+from alignkit.provenance import package_versions
 from alignkit.atomic import atomic_save_npy, atomic_write_json, file_sha256
 from alignkit.errors import AlignkitError
 from alignkit.locks import folder_lock
@@ -97,15 +98,9 @@ def keys_digest(keys: list[str]) -> str:
 
 
 def software_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("alignkit", "torch", "transformers", "timm", "sentence-transformers", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    """What a manifest records: python and the installed versions of the packages features depend on."""
+    found = package_versions(("alignkit", "torch", "transformers", "timm", "sentence-transformers", "numpy"))
+    return {"python": platform.python_version(), **{k: v for k, v in found.items() if v}}
 
 
 class FeatureStore:

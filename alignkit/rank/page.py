@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from alignkit.report import Report, plots, write_table
-from alignkit.rank.table import agreement, label, metric_matrix, pair_notes
+from alignkit.rank.table import agreement, floor_note, label, metric_matrix, pair_notes, ties
 from alignkit.similarity.cca import DEGENERATE_RANK
 from alignkit.locks import locks_folder
 
@@ -52,15 +52,26 @@ def write_rank_report(
             "high); see each pair's notes. Do not rank by those columns; rerun with more probe pairs or a lower --svcca-share.",
             kind="warning",
         )
-    rep.heading("Ranking").table(table, caption=f"sorted by calibrated {primary}",
-                                 highlight=lambda r: r["control"] == "yes",
-                                 best={f"{primary} (cal.)": "max"})
-    ci = [e.get(f"{primary}_ci", (np.nan, np.nan)) for e in ranked]
-    rep.figure(plots.ranked_bars([label(e) for e in ranked], [e.get(primary, np.nan) for e in ranked],
-                                 lower=[c[0] for c in ci], upper=[c[1] for c in ci],
-                                 title=f"{primary} (raw) with {'bootstrap'} interval", xlabel=primary,
-                                 highlight=[label(e) for e in ranked if e["control"]]),
-               caption=f"{primary}, raw score and 95% interval; controls highlighted")
+    tied = ties(ranked, primary)
+    if tied:
+        rep.note(f"Statistically tied with the best non-control pair (the paired 95% interval of the difference in calibrated "
+                 f"{primary}, over the same bootstrap resamples, holds zero): "
+                 + "; ".join(f"rank {t['rank']} {t['vision']} + {t['text']}: {t['difference']:+.3f} [{t['low']:+.3f}, "
+                             f"{t['high']:+.3f}]" for t in tied) + f". {'Either' if len(tied) == 1 else 'Any of them'} will do, or rank on "
+                 "more probe pairs.")
+    permutations = next((r.get("permutations") for r in rows if r.get("permutations")), 0)
+    if floor := floor_note(ranked, metrics, permutations):
+        rep.note(floor, kind="warning")
+    ci = [e.get(f"{primary}_cal_ci", (np.nan, np.nan)) for e in ranked]
+    rep.heading("Ranking").figure(
+        plots.ranked_bars([label(e) for e in ranked], [e.get(f"{primary}_cal", np.nan) for e in ranked],
+                          lower=[c[0] for c in ci], upper=[c[1] for c in ci], title=f"calibrated {primary}, 95% intervals",
+                          xlabel=f"{primary} (calibrated)", highlight=[label(e) for e in ranked if e["control"]],
+                          reference=0.0, reference_label="shuffled-pairing level"),
+        caption=f"The ranking: calibrated {primary} of every pair with its 95% interval; controls (floors) in orange")
+    shown = [{**r, "notes": r["notes"] if len(r["notes"]) <= 90 else r["notes"][:88] + "… (see ranking.csv)"} for r in table]
+    rep.table(shown, caption=f"sorted by calibrated {primary}", highlight=lambda r: r["control"] == "yes",
+              best={f"{primary} (cal.)": "max"})
     rep.heading("Heatmaps")
     for m in metrics:
         for cal in (False, True):

@@ -30,7 +30,7 @@ from alignkit.similarity.inputs import SimilarityInputError
 from alignkit.similarity.stats import DEFAULT_METRICS, score_pair
 
 KNN_METRICS = ("mutual_knn", "cycle_knn", "cknna")
-SCORES_VERSION = 2  # bump when a scored row changes meaning or fields (cached scores are keyed by it)
+SCORES_VERSION = 3  # bump when a scored row changes meaning or fields (cached scores are keyed by it)
 # What makes one metric unusable on one pair: bad input for that metric, or a numeric routine that
 # failed on every fallback. Such a metric is NaN with the reason in the pair's row; the ranking goes on.
 METRIC_FAILURES = (SimilarityInputError, NumericalError, np.linalg.LinAlgError, torch.linalg.LinAlgError)
@@ -76,6 +76,23 @@ def resolve_zoo(zoo: str, modality: str) -> list[str]:
     if not specs:
         raise AlignkitError(f"the {modality} zoo {zoo!r} holds no encoder (is anything installed? see `alignkit zoo`)")
     return list(dict.fromkeys(specs))
+
+
+def checked_zoos(vision_zoo: str, text_zoo: str, skip_missing: bool = False,
+                 say: Callable[[str], None] = lambda s: None) -> tuple[list[str], list[str]]:
+    """Both zoos resolved and every encoder checked before anything is embedded: the missing ones
+    are one error naming all of them, or, with ``skip_missing``, skipped (and said) so the rest rank."""
+    from alignkit.encoders.availability import check_specs
+
+    vision, text = resolve_zoo(vision_zoo, "image"), resolve_zoo(text_zoo, "text")
+    usable, missing = check_specs(vision + text, skip_missing)
+    for line in missing:
+        say(f"skipping {line}")
+    vision, text = [s for s in vision if s in usable], [s for s in text if s in usable]
+    for side, left, zoo in (("image", vision, vision_zoo), ("text", text, text_zoo)):
+        if not left:
+            raise AlignkitError(f"no {side} encoder of {zoo!r} can be loaded here; nothing to rank")
+    return vision, text
 
 
 def is_control(spec: str) -> bool:

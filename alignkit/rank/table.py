@@ -12,6 +12,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from alignkit.errors import AlignkitError
+from alignkit.similarity.stats import calibrate, paired_gap
 
 
 def ranking(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
@@ -29,6 +30,8 @@ def ranking(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
         entry[f"{r['metric']}_degenerate"] = bool(r.get("degenerate"))
         entry[f"{r['metric']}_rank"] = r.get("retained_rank")
         entry[f"{r['metric']}_note"] = r.get("note") or ""
+        null = r.get("null_mean", float("nan"))
+        entry[f"{r['metric']}_cal_resampled"] = [calibrate(v, null) for v in r.get("resampled") or []]
     if not by_pair:
         raise AlignkitError("no pair was scored")
     def key(e: dict[str, Any]) -> tuple[float, float]:
@@ -38,6 +41,37 @@ def ranking(rows: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
     for i, e in enumerate(ranked, 1):
         e["rank"] = i
     return ranked
+
+
+def ties(ranked: list[dict[str, Any]], primary: str, confidence: float = 0.95) -> list[dict[str, Any]]:
+    """The pairs statistically tied with the best non-control pair: the paired interval of their
+    difference in calibrated ``primary`` (over the same bootstrap resamples) holds zero."""
+    real = [e for e in ranked if not e["control"]]
+    if len(real) < 2 or not real[0].get(f"{primary}_cal_resampled"):
+        return []
+    best, out = real[0], []
+    for e in real[1:]:
+        if len(e.get(f"{primary}_cal_resampled") or []) != len(best[f"{primary}_cal_resampled"]):
+            continue
+        diff, lo, hi = paired_gap(best[f"{primary}_cal"], best[f"{primary}_cal_resampled"], e[f"{primary}_cal"],
+                                  e[f"{primary}_cal_resampled"], confidence=confidence)
+        if np.isfinite(diff) and lo <= 0 <= hi:
+            out.append({"rank": e["rank"], "vision": e["vision"], "text": e["text"], "difference": diff, "low": lo, "high": hi})
+    return out
+
+
+def floor_note(ranked: list[dict[str, Any]], metrics: Sequence[str], permutations: int) -> str:
+    """A warning when some p-value sits at its permutation floor 1/(permutations+1): the null never
+    reached the score, and the real p-value may be far smaller than the one shown."""
+    if permutations < 1:
+        return ""
+    floor = 1.0 / (permutations + 1)
+    at = sorted({m for e in ranked for m in metrics if np.isclose(e.get(f"{m}_p", np.nan), floor)})
+    if not at:
+        return ""
+    return (f"warning: p-values of {', '.join(at)} on some pairs are at the permutation floor 1/({permutations}+1) = "
+            f"{floor:.3f}: no shuffled pairing scored as high, so the real p-value may be much smaller; raise "
+            "--permutations to resolve it")
 
 
 def pair_notes(entry: dict[str, Any], metrics: Sequence[str], n: int | None = None) -> str:
@@ -109,7 +143,8 @@ def agreement(ranked: list[dict[str, Any]], metrics: Sequence[str]) -> np.ndarra
     for i in range(len(metrics)):
         for j in range(i + 1, len(metrics)):
             ok = np.isfinite(cols[i]) & np.isfinite(cols[j])
-            rho = spearmanr(cols[i][ok], cols[j][ok]).statistic if ok.sum() >= 3 else np.nan
+            varies = ok.sum() >= 3 and np.ptp(cols[i][ok]) > 0 and np.ptp(cols[j][ok]) > 0  # a constant has no order
+            rho = spearmanr(cols[i][ok], cols[j][ok]).statistic if varies else np.nan
             out[i, j] = out[j, i] = rho
     return out
 

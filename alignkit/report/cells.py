@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 RowPredicate = Callable[[dict[str, Any]], bool]
@@ -22,6 +23,17 @@ def row_best_cells(rows: list[dict[str, Any]], columns: Sequence[str]) -> set[tu
 
 def is_number(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def is_numeric_text(v: Any) -> bool:
+    """A string holding only numbers (an interval, a ratio), which must not wrap mid-number."""
+    return isinstance(v, str) and bool(v.strip()) and bool(re.fullmatch(r"[-+\d.,\[\]()%/x:e\s]+", v.strip())) \
+        and any(ch.isdigit() for ch in v)
+
+
+def is_empty(v: Any) -> bool:
+    """A cell with nothing in it: missing, or blank text."""
+    return v is None or (isinstance(v, str) and not v.strip())
 
 
 def marked_rows(rows: list[dict[str, Any]], highlight: RowPredicate | Iterable[int] | None) -> set[int]:

@@ -15,7 +15,7 @@ import math
 import numbers
 import re
 import sys
-import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import polars as pl
 from PIL import Image
 
-from alignkit.version import __version__
+from alignkit.provenance import provenance_line, run_provenance
 from alignkit.atomic import atomic_write_bytes
 from alignkit.errors import AlignkitError
 from alignkit.report import cells as marks
@@ -41,8 +41,10 @@ h1{margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-b
 .tablewrap{max-width:100%;overflow-x:auto;margin:.6rem 0 1.2rem}
 table{border-collapse:collapse;font-size:.9rem}
 caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
-th,td{border:1px solid #d0d0d0;padding:.25rem .45rem;text-align:left;max-width:20rem;overflow-wrap:anywhere}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #d0d0d0;padding:.25rem .45rem;text-align:left;max-width:24rem;overflow-wrap:break-word}
+th{background:#f3f3f3;overflow-wrap:normal;word-break:normal;min-width:4.5rem}
+td.long{min-width:18rem}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;overflow-wrap:normal}
 tr.hl td{background:#fff5cc}td.best{font-weight:700}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto}
 figcaption{color:#444;font-size:.9rem}
@@ -96,7 +98,10 @@ def png_bytes(obj: Any, dpi: int = 110) -> bytes:
     savefig = getattr(obj, "savefig", None)
     if savefig is None:
         raise AlignkitError(f"cannot embed a {type(obj).__name__}; pass a matplotlib Figure, a PIL image or PNG bytes")
-    savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    with warnings.catch_warnings():  # a crowded figure is still drawn; the terminal is no place for layout notes
+        warnings.filterwarnings("ignore", message=".*constrained_layout not applied.*")
+        warnings.filterwarnings("ignore", message=".*[Cc]onstrained ?[Ll]ayout.*")
+        savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     _close_figure(obj)
     return buf.getvalue()
 
@@ -138,6 +143,7 @@ class Report:
     def __init__(self, title: str, subtitle: str | None = None):
         self.title = title
         self.subtitle = subtitle
+        self.provenance = run_provenance()  # versions, commit and time, stamped under the title
         self._blocks: list[_Block] = []
 
     # ---- text ----------------------------------------------------------------------
@@ -180,9 +186,11 @@ class Report:
         ``highlight`` marks rows (a predicate on the row dict, or row indices); ``best`` bolds the
         best cell per column (``{"top1": "max", "loss": "min"}``); ``row_best`` bolds the
         largest of these columns in each row (models side by side); long tables are cut at
-        ``max_rows`` with a note saying how many rows were left out.
+        ``max_rows`` with a note saying how many rows were left out. Columns with no value in any
+        row are left out (a column of dashes says nothing); numbers never break across lines.
         """
         columns, rows = table_rows(data)
+        columns = [c for c in columns if any(not marks.is_empty(r.get(c)) for r in rows)] if rows else columns
         if not columns:
             raise AlignkitError(f"table {caption or ''!r} has no columns; nothing to show")
         marked = marks.marked_rows(rows, highlight)
@@ -196,7 +204,7 @@ class Report:
             cells = []
             for c in columns:
                 v = row.get(c)
-                cls = ["num"] if marks.is_number(v) else []
+                cls = ["num"] if marks.is_number(v) or marks.is_numeric_text(v) else ["long"] if len(str(v)) > 60 else []
                 if (i, c) in best_cells:
                     cls.append("best")
                 attr = f' class="{" ".join(cls)}"' if cls else ""
@@ -240,7 +248,7 @@ class Report:
         if len(toc) > 1:
             nav = "<nav><ul>" + "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in toc) + "</ul></nav>"
         sub = f"<p>{esc(self.subtitle)}</p>" if self.subtitle else ""
-        stamp = f"alignkit {__version__}, {time.strftime('%Y-%m-%d %H:%M %Z')}"
+        stamp = provenance_line(self.provenance)
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'

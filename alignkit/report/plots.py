@@ -35,17 +35,26 @@ def heatmap(
     vmax: float | None = None,
     annotate: bool | None = None,
     colorbar_label: str = "",
+    min_span: float = 0.05,
 ) -> Figure:
-    """A labelled matrix (e.g. CKA of every vision x text encoder pair), values printed when small."""
+    """A labelled matrix (e.g. CKA of every vision x text encoder pair), values printed when small.
+
+    The colour bar says the values' range. Without ``vmin``/``vmax`` the colour scale spans at
+    least ``min_span``, so values that differ by 0.007 are not stretched to full colour (the
+    title says when the scale was widened)."""
     m = np.asarray(matrix, dtype=float)
     if m.ndim != 2 or m.shape != (len(row_labels), len(col_labels)):
         raise ValueError(f"heatmap: matrix shape {m.shape} does not match {len(row_labels)} x {len(col_labels)} labels")
     annotate = m.size <= 400 if annotate is None else annotate
-    fig = _fig(1.2 + 0.75 * m.shape[1], 1.0 + 0.45 * m.shape[0])
+    fig = _fig(max(4.5, 2.4 + 0.75 * m.shape[1]), max(3.0, 1.6 + 0.45 * m.shape[0]))
     ax = fig.add_subplot()
     finite = m[np.isfinite(m)]
     lo = vmin if vmin is not None else (float(finite.min()) if finite.size else 0.0)
     hi = vmax if vmax is not None else (float(finite.max()) if finite.size else 1.0)
+    widened = vmin is None and vmax is None and hi - lo < min_span
+    if widened:
+        mid = (lo + hi) / 2
+        lo, hi = mid - min_span / 2, mid + min_span / 2
     im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
     ax.set_xticks(range(m.shape[1]), [plain(c) for c in col_labels], rotation=40, ha="right")
     ax.set_yticks(range(m.shape[0]), [plain(r) for r in row_labels])
@@ -55,8 +64,10 @@ def heatmap(
                 v = m[i, j]
                 text = format(v, fmt) if np.isfinite(v) else "n/a"
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=_ink(im, v))
-    fig.colorbar(im, ax=ax, label=plain(colorbar_label))
-    ax.set_title(plain(title))
+    span = f"values {finite.min():.4g} to {finite.max():.4g}" if finite.size else "no finite values"
+    fig.colorbar(im, ax=ax, label=plain(f"{colorbar_label}; {span}" if colorbar_label else span))
+    note = f"\n(values differ by only {np.ptp(finite):.2g}; colours span {min_span:g})" if widened and finite.size else ""
+    ax.set_title(plain(title) + note)
     return fig
 
 
@@ -199,4 +210,39 @@ def confusion_matrix(
     ax = fig.axes[0]
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    return fig
+
+
+def forest(
+    labels: Sequence[str],
+    diffs: Sequence[float],
+    lower: Sequence[float],
+    upper: Sequence[float],
+    title: str = "",
+    xlabel: str = "aligned minus baseline",
+    calls: Sequence[str] | None = None,
+) -> Figure:
+    """A forest plot: one row per comparison (task: baseline), the difference as a dot with its
+    interval as a line, and zero (no difference, the chance of a tie) marked; rows coloured by
+    their call (win green, loss red, tie grey)."""
+    d = np.asarray(diffs, dtype=float)
+    if not (len(labels) == len(d) == len(lower) == len(upper)):
+        raise ValueError("forest: labels, diffs, lower and upper must have one entry per row")
+    colour = {"win": "#2a8a3e", "loss": "#c0392b", "tie": "#777777"}
+    fig = _fig(7.0, 1.0 + 0.3 * len(d))
+    ax = fig.add_subplot()
+    y = np.arange(len(d))
+    lo, hi = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    for i in range(len(d)):
+        c = colour.get((calls or [""] * len(d))[i].split(" ")[0], "#4a7bd0")
+        if np.isfinite(lo[i]) and np.isfinite(hi[i]):
+            ax.plot([lo[i], hi[i]], [i, i], color=c, linewidth=2)
+        ax.plot(d[i], i, "o", color=c, markersize=5)
+    ax.axvline(0.0, color="#333", linestyle="--", linewidth=1, label="no difference")
+    ax.set_yticks(y, [plain(s) for s in labels])
+    ax.invert_yaxis()
+    ax.set_xlabel(plain(xlabel))
+    ax.set_title(plain(title))
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
     return fig

@@ -46,8 +46,10 @@ def write_table(
         buf = io.BytesIO()
         if fmt == "parquet":
             df.write_parquet(buf)
-        elif fmt == "csv":
-            df.write_csv(buf)
+        elif fmt == "csv":  # CSV holds no lists: a list cell becomes its values joined by spaces
+            nested = [c for c, t in df.schema.items() if isinstance(t, pl.List)]
+            flat = df.with_columns(pl.col(c).cast(pl.List(pl.Utf8)).list.join(" ") for c in nested) if nested else df
+            flat.write_csv(buf)
         else:
             df.write_ndjson(buf)
         path = stem.with_name(f"{stem.name}.{fmt}")

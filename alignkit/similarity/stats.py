@@ -97,6 +97,18 @@ def bootstrap_interval(raw: float, scores: np.ndarray, *, confidence: float) -> 
     return float(raw + lo), float(raw + hi)
 
 
+def paired_gap(raw_a: float, resampled_a: Any, raw_b: float, resampled_b: Any, *,
+               confidence: float = 0.95) -> tuple[float, float, float]:
+    """The difference ``a - b`` of two pairs' scores with a paired interval: both were scored on
+    the same resamples (same seed, same probe rows), so the per-resample differences carry the
+    pairing, and their spread is what the difference itself could do (re-centred as above)."""
+    a, b = np.asarray(resampled_a, dtype=float), np.asarray(resampled_b, dtype=float)
+    if a.shape != b.shape or a.size == 0:
+        raise SimilarityInputError(f"paired_gap needs scores on the same resamples, got {a.size} and {b.size}")
+    lo, hi = bootstrap_interval(raw_a - raw_b, a - b, confidence=confidence)
+    return raw_a - raw_b, lo, hi
+
+
 def _resampled_scores(
     metric: Metric, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor, options: Mapping[str, Any]
 ) -> np.ndarray:
@@ -139,8 +151,9 @@ def score_pair(
     calibrated_ci_low, calibrated_ci_high (the interval through the same calibration),
     ci_method, p_value, null_mean, null_std, n, bootstrap, permutations, retained_rank (the
     most directions a rank-cutting metric kept on one side, else None), degenerate (True when
-    retained_rank >= DEGENERATE_RANK x n: the score then mostly measures rank / n) and note
-    (numeric fallbacks taken, '' when none). ``metric_options``
+    retained_rank >= DEGENERATE_RANK x n: the score then mostly measures rank / n), note
+    (numeric fallbacks taken, '' when none) and resampled (the raw score on each resample, for
+    paired comparisons of two pairs, see ``paired_gap``). ``metric_options``
     maps a metric name to its keyword options, e.g. ``{"mutual_knn": {"k": 20}}``.
     With bootstrap=0 or permutations=0 the matching fields are NaN.
     """
@@ -191,6 +204,9 @@ def score_pair(
                 "retained_rank": rank,
                 "degenerate": rank is not None and rank >= DEGENERATE_RANK * n,
                 "note": rec.note_text(),
+                # the score on each resample: every pair scored with the same seed and probe rows sees
+                # the same resamples, so two pairs' scores can be compared resample by resample
+                "resampled": [float(v) for v in boot],
             }
         )
     return rows

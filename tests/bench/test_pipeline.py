@@ -79,6 +79,13 @@ def test_bench_table_report_reuse_and_seed(setup: dict, tmp_path: Path):
         assert heading in page
     assert "too few aligned pairs" in page and page.count("data:image/png;base64") >= 5
     assert "<script>alert" not in page
+    # figures first: the verdict section opens with the forest plot, then the crossover curve (log x,
+    # every baseline, intervals) and the ranking chart with intervals and controls marked
+    verdicts = page.index('alt="Verdicts: aligned model minus')
+    assert verdicts < page.index("Verdict per task and baseline") < page.index("The crossover: mean headline metric")
+    assert "The ranking: calibrated linear_cka of every pair with its 95% interval; controls" in page
+    assert "<th>difference</th>" in page and "<th>95% low</th>" in page  # the verdicts as a table
+    assert "&quot;provenance&quot;" in page and "&quot;feature_stores&quot;" in page  # the Setup block records both
     assert "chosen pair" in res.output
     assert not list((out / "runs").rglob("refit.json"))  # the default recipe trains once, on every pair
 

@@ -12,7 +12,7 @@ import pytest
 from alignkit.bench.correlation import rank_correlation
 from alignkit.bench.plan import pairs_to_align
 from alignkit.bench.train_runs import MARKER, reuse_or_train, subset
-from alignkit.bench.verdict import verdicts
+from alignkit.evaluate.verdicts import plural, tally, verdict_rows, verdicts
 from alignkit.errors import AlignkitError
 
 
@@ -39,10 +39,20 @@ def test_verdicts_without_item_scores_are_strict_and_name_the_losers():
             row("b", "aligned", 0.3), row("b", "asif", 0.3), row("b", "ridge", 0.45),
             row("c", "aligned", 0.05), row("c", "asif", 0.01)]
     v = {x["task"]: x for x in verdicts(rows, "aligned", ["asif", "ridge"])}
-    assert v["a"]["verdict"] == "win" and v["a"]["beats_chance"] and "asif 0.400 (win)" in v["a"]["text"]
+    assert v["a"]["verdict"] == "win" and v["a"]["beats_chance"]
     assert v["b"]["verdict"] == "loss" and v["b"]["calls"] == {"asif": "loss", "ridge": "loss"}  # equal is not a win
-    assert "strict comparison" in v["b"]["text"]
-    assert v["c"]["verdict"] == "loss" and not v["c"]["beats_chance"] and "does NOT beat chance" in v["c"]["text"]
+    assert v["c"]["verdict"] == "loss" and not v["c"]["beats_chance"]
+    table = verdict_rows(list(v.values()))
+    a = [r for r in table if r["task"] == "a"]
+    assert [r["baseline"] for r in a] == ["asif", "ridge"]  # best baseline first
+    assert a[0]["difference"] == pytest.approx(0.1) and a[0]["call"] == "win (no per-item scores)"
+    assert a[0]["95% low"] is None  # a strict comparison has no interval, and says so
+
+
+def test_tally_uses_correct_plurals():
+    assert plural(1, "loss") == "1 loss" and plural(0, "loss") == "0 losses" and plural(4, "tie") == "4 ties"
+    found = [{"verdict": v} for v in ("tie", "tie", "tie", "tie", "loss")]
+    assert tally(found) == "0 wins, 4 ties, 1 loss"
 
 
 def hits_with_rate(rate: float, n: int, seed: int) -> np.ndarray:
@@ -62,7 +72,10 @@ def test_verdicts_call_a_small_difference_a_tie_and_a_large_one_a_win():
     v = {x["task"]: x for x in verdicts(rows, "aligned", ["ridge"], hits=hits)}
     assert v["t"]["verdict"] == "tie" and v["t"]["aligned"] > v["t"]["best_baseline_value"]  # higher, yet a tie
     assert v["t"]["intervals"]["ridge"]["low"] < 0 < v["t"]["intervals"]["ridge"]["high"]
-    assert v["u"]["verdict"] == "win" and "TIE" in v["t"]["text"] and "WIN" in v["u"]["text"]
+    assert v["u"]["verdict"] == "win"
+    table = {r["task"]: r for r in verdict_rows(list(v.values()))}
+    assert table["t"]["verdict"] == "TIE" and table["t"]["95% low"] < 0 < table["t"]["95% high"]
+    assert table["u"]["verdict"] == "WIN" and table["u"]["call"] == "win"
     flipped = verdicts(rows, "ridge", ["aligned"], hits=hits)  # the same numbers seen from the other side
     assert {x["task"]: x["verdict"] for x in flipped} == {"t": "tie", "u": "loss"}
 
@@ -169,3 +182,30 @@ def test_the_bench_holds_the_rankings_settings_and_shares_its_seed_device_engine
     changed = apply_options(config, n_probe=30, permutations=5, metrics=None, primary=None, bootstrap=None, tasks=(),
                             sets=(), **given)
     assert (changed.rank.n_probe, changed.rank.permutations, changed.rank.bootstrap) == (30, 5, 3)
+
+
+def test_the_quick_demo_says_it_is_too_small_and_quotes_the_recorded_run(tmp_path):
+    from alignkit.bench import demo_config
+    from alignkit.bench.demo import RECORDED, recorded_run_note
+
+    recorded = tmp_path / "demo.json"
+    recorded.write_text(json.dumps({"config": {"seeds": 3}, "provenance": {"date": "2026-01-01"}, "verdicts": [
+        {"task": "a", "verdict": "win"}, {"task": "b", "verdict": "tie"}, {"task": "c", "verdict": "tie"}]}))
+    note = recorded_run_note(demo_config(quick=True), recorded)
+    assert "100 items per task" in note and "too small to show a win" in note
+    assert "1 win, 2 ties, 0 losses (a WIN, b TIE, c TIE)" in note and "3 seeds" in note
+    absent = recorded_run_note(demo_config(quick=True), tmp_path / "absent.json")
+    assert "too small to show a win" in absent and f"would be in {RECORDED}" in absent
+    from alignkit.provenance import CHECKOUT
+
+    if (CHECKOUT / RECORDED).exists():  # in a checkout: the real recorded verdicts are quoted
+        found = json.loads((CHECKOUT / RECORDED).read_text())["verdicts"]
+        assert tally(found) in recorded_run_note(demo_config(quick=True))
+
+
+def test_a_batch_larger_than_the_data_is_a_warning(capsys):
+    from alignkit.align.training.console import fitted_batch
+
+    assert fitted_batch(256, 40) == 40
+    assert "warning: batch_size 256 is larger than the 40 training pairs" in capsys.readouterr().out
+    assert fitted_batch(32, 40) == 32 and capsys.readouterr().out == ""

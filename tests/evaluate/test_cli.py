@@ -159,3 +159,40 @@ def test_eval_errors_are_one_clear_line(model_dir, color_folder, pairs, tmp_path
     assert "nothing to evaluate" in str(res.exception)
     res = runner.invoke(cli, ["eval", str(model_dir), "--task", task, "--name", "a", "--name", "b"])
     assert res.exit_code == 2 and "name every model or none" in res.output
+
+
+def test_eval_with_baselines_gives_paired_verdicts(model_dir, color_folder, pairs, tmp_path):
+    """`alignkit eval --baseline` prints a verdict table (WIN/TIE/LOSS per task and baseline, with
+    the paired 95% interval), says that one seed covers test items only, writes the verdicts to its
+    results and opens the page with the verdict figure; the numbers are `paired_difference`'s."""
+    from alignkit.evaluate.paired import paired_difference
+
+    spec = f"folder-task:{color_folder}"
+    out = tmp_path / "out"
+    args = ["eval", str(model_dir), "--task", spec, "--baseline", "asif,procrustes", "--train", f"folder:{pairs}"]
+    res = CliRunner().invoke(cli, args + ["--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "verdicts of colors (paired 95% intervals; one training seed" in res.stdout
+    header = next(line for line in res.stdout.splitlines() if line.startswith("task ") and "verdict" in line)
+    assert header.split()[:4] == ["task", "metric", "verdict", "aligned"] and "difference" in header
+    assert res.stdout.rstrip().splitlines()[-1].startswith("answer: colors against asif, procrustes on 1 task: ")
+
+    v, t = create_encoder("pixels"), create_encoder("hashed-ngrams")
+    fitted = fit_baselines(["asif", "procrustes"], v, t, f"folder:{pairs}", progress=False)
+    mine = evaluate_task(AlignedModel.from_pretrained(model_dir), open_task(spec), "colors").hits
+    table = pl.read_csv(out / "verdicts.csv").to_dicts()
+    assert {r["baseline"] for r in table} == {"asif", "procrustes"} and {r["model"] for r in table} == {"colors"}
+    for r in table:
+        theirs = evaluate_task(BaselineModel(fitted[r["baseline"]], v, t), open_task(spec), r["baseline"]).hits
+        c = paired_difference(mine, theirs)
+        assert (r["difference"], r["95% low"], r["95% high"]) == pytest.approx((c["diff"], c["low"], c["high"]), abs=1e-9)
+        expected = "win" if c["low"] > 0 else "loss" if c["high"] < 0 else "tie"
+        assert r["call"] == expected and r["verdict"] in ("WIN", "TIE", "LOSS")
+    saved = json.loads((out / "verdicts.json").read_text())
+    assert saved["verdicts"]["colors"][0]["seeds"] == 1 and saved["provenance"]["versions"]["torch"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert page.index('alt="Verdicts: ') < page.index("Side by side</h2>")  # the verdict figure comes first
+    assert "one training seed" in page
+
+    quiet = CliRunner().invoke(cli, ["eval", str(model_dir), "--task", spec])  # no baselines: no verdicts
+    assert "verdict" not in quiet.stdout

@@ -30,6 +30,26 @@ PROBE = """JSON.stringify({
 })"""
 
 
+# Every table cell as a reader sees it: text wider than its cell (overflow), and any number
+# (digits with their sign, point and exponent, standing alone, not inside a path or name) whose
+# characters sit on more than one line.
+CELLS = r"""JSON.stringify(Array.from(document.querySelectorAll('th, td')).flatMap(cell => {
+  const out = [];
+  if (cell.scrollWidth > cell.clientWidth + 1) out.push({cell: cell.innerText, problem: 'overflows its cell'});
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const m of node.data.matchAll(/(?<![\w\/.:-])[-+]?\d[\d.,]*(e[-+]?\d+)?%?/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const tops = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (tops.size > 1) out.push({cell: cell.innerText, problem: 'breaks the number ' + m[0]});
+    }
+  }
+  return out;
+}))"""
+
+
 def _high_fd(fd: int) -> int:
     moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(fd)
@@ -129,9 +149,10 @@ def errors_of(events: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def render(page: Path, profile: Path, width: int = 1280) -> tuple[dict[str, Any], list[str]]:
+def render(page: Path, profile: Path, width: int = 1280, probe: str = PROBE) -> tuple[Any, list[str]]:
     """Load ``page`` in a fresh headless Chromium with a ``width``-px viewport; return the probe
-    result (plus ``contentWidth``, the full-page screenshot's width in CSS px) and the errors."""
+    result (plus ``contentWidth``, the full-page screenshot's width in CSS px, when it is a dict)
+    and the errors. ``probe`` is the JavaScript expression to evaluate (``PROBE``, ``CELLS``)."""
     dt = DevTools(profile)
     try:
         target = dt.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -143,12 +164,13 @@ def render(page: Path, profile: Path, width: int = 1280) -> tuple[dict[str, Any]
         dt.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
         dt.wait_event("Page.loadEventFired")
         time.sleep(0.3)  # let late log entries (CSP reports) arrive
-        res = dt.send("Runtime.evaluate", {"expression": PROBE, "returnByValue": True}, session=session)
+        res = dt.send("Runtime.evaluate", {"expression": probe, "returnByValue": True}, session=session)
         metrics = dt.send("Page.getLayoutMetrics", session=session)
         events = [e for e in dt.events if e.get("sessionId") == session]
-        probe = json.loads(res["result"]["value"])
-        probe["contentWidth"] = metrics["cssContentSize"]["width"]
-        return probe, errors_of(events)
+        found = json.loads(res["result"]["value"])
+        if isinstance(found, dict):
+            found["contentWidth"] = metrics["cssContentSize"]["width"]
+        return found, errors_of(events)
     finally:
         dt.close()
 

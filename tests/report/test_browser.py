@@ -131,3 +131,57 @@ def test_the_docs_screenshots_are_there_at_the_scripts_sizes():
     for name, height in (("demo-report.png", 2000), ("rank-report.png", 1500)):
         with Image.open(root / "docs" / name) as img:
             assert img.size == (1280, height), f"docs/{name}: rerun scripts/screenshots.py"
+
+
+def _demo_page(tmp_path: Path, monkeypatch) -> Path:
+    """A real bench page: the quick demo on tiny settings (control encoders, data the test writes)."""
+    from click.testing import CliRunner
+
+    from alignkit.cli import cli
+    from tests.helpers.bench_data import tiny_setup
+
+    monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
+    setup = tiny_setup(tmp_path / "data")
+    out = tmp_path / "demo"
+    args = ["demo", "--quick", "--out", str(out), "--vision-zoo", "pixels?size=4,pixels?size=6", "--text-zoo",
+            "hashed-ngrams?dim=64", "--probe", setup["probe"], "--n", "40", "--train", setup["train"], "--epochs", "2",
+            "--quiet"] + [a for t in setup["tasks"] for a in ("--task", t)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return out / "index.html"
+
+
+@pytest.mark.slow
+def test_no_cell_overflows_or_breaks_a_number_at_1400_and_900_px(tmp_path, monkeypatch):
+    """The pages that give verdicts and rankings, read at a desktop and a narrow width: every
+    cell's text fits its cell and no number is split across lines (wide tables scroll instead)."""
+    from alignkit.rank.page import write_rank_report
+    from tests.helpers.chromium import CELLS
+
+    ranked, metrics = _ranking_entries()
+    rows = [{"vision": e["vision"], "text": e["text"], "metric": m, "value": e[m]} for e in ranked for m in metrics]
+    pages = [_demo_page(tmp_path, monkeypatch),
+             write_rank_report(tmp_path / "rank", rows, ranked, [], metrics, metrics[0], "builtin:emoji?split=probe", 500,
+                               "alignkit rank-encoders")]
+    for page in pages:
+        assert 'class="num"' in page.read_text(encoding="utf-8")
+        for width in (1400, 900):
+            problems, errors = render(page, tmp_path / f"profile-{width}", width=width, probe=CELLS)
+            assert errors == [] and problems == [], (page, width, problems[:5])
+
+
+def test_control_a_broken_number_and_an_overflowing_cell_are_caught(tmp_path):
+    from tests.helpers.chromium import CELLS
+
+    html = Report("narrow").table([{"interval": "+0.0213 [-0.0104, +0.0561]", "value": 1234567.891}]).to_html()
+    squeezed = html.replace("</style>", "td{max-width:2.5rem!important;min-width:0;white-space:normal!important;"
+                                         "overflow-wrap:anywhere!important}</style>")
+    page = tmp_path / "squeezed.html"
+    page.write_text(squeezed, encoding="utf-8")
+    problems, _ = render(page, tmp_path / "profile", width=900, probe=CELLS)
+    assert any(p["problem"].startswith("breaks the number") for p in problems), problems
+    clipped = html.replace("</style>", "td{max-width:2.5rem!important;width:2.5rem;overflow:hidden}table{table-layout:fixed;"
+                                       "width:5rem}</style>")
+    page.write_text(clipped, encoding="utf-8")
+    problems, _ = render(page, tmp_path / "profile2", width=900, probe=CELLS)
+    assert any(p["problem"] == "overflows its cell" for p in problems), problems

@@ -82,3 +82,54 @@ def test_write_table_errors(tmp_path):
         write_table(pl.DataFrame({"a": [1]}), tmp_path / "x", formats=["xlsx"])
     with pytest.raises(AlignkitError, match="does not exist"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_a_heatmap_says_its_range_and_does_not_stretch_a_tiny_one():
+    """0.700 to 0.7075 is not drawn as the full colour range without saying so: the colour scale
+    spans at least min_span, the title says the scale was widened, the colour bar names the range."""
+    m = np.array([[0.700, 0.7025], [0.705, 0.7075]])
+    fig = plots.heatmap(m, ["a", "b"], ["x", "y"], title="cka")
+    ax, bar = fig.axes
+    lo, hi = ax.images[0].get_clim()
+    assert hi - lo == pytest.approx(0.05) and lo < 0.700 and hi > 0.7075
+    assert "values 0.7 to 0.7075" in bar.get_ylabel() and "differ by only 0.0075" in ax.get_title()
+    wide = plots.heatmap(np.array([[0.1, 0.9]]), ["a"], ["x", "y"], colorbar_label="score")
+    assert wide.axes[0].images[0].get_clim() == (0.1, 0.9) and wide.axes[1].get_ylabel() == "score; values 0.1 to 0.9"
+    assert "widened" not in wide.axes[0].get_title() and "differ" not in wide.axes[0].get_title()
+
+
+def test_the_forest_plot_marks_zero_and_draws_each_interval():
+    fig = plots.forest(["t: asif", "t: ridge", "u: asif"], [0.05, -0.02, 0.0], [0.01, -0.05, float("nan")],
+                       [0.09, 0.01, float("nan")], calls=["win", "tie", "tie (no per-item scores)"])
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["t: asif", "t: ridge", "u: asif"]
+    zero = [line for line in ax.get_lines() if list(line.get_xdata()) == [0.0, 0.0]]
+    assert zero and zero[0].get_linestyle() == "--"  # no difference, marked
+    segments = [line for line in ax.get_lines() if len(line.get_xdata()) == 2 and line not in zero]
+    assert sorted(tuple(s.get_xdata()) for s in segments) == [(-0.05, 0.01), (0.01, 0.09)]  # the NaN interval is not drawn
+
+
+def test_empty_columns_are_left_out_and_numbers_are_marked_unbreakable():
+    from alignkit.report import Report
+
+    html = Report("t").table([{"a": 1.5, "empty": None, "blank": "", "ci": "[+0.01, +0.05]", "name": "x"},
+                              {"a": 2.5, "empty": None, "blank": " ", "ci": "[-0.02, +0.03]", "name": "y"}]).to_html()
+    assert "<th>empty</th>" not in html and "<th>blank</th>" not in html and "<th>a</th>" in html
+    assert '<td class="num">[+0.01, +0.05]</td>' in html and "<td>x</td>" in html
+    assert "td.num{" in html and "white-space:nowrap" in html
+
+
+def test_a_crowded_figure_renders_without_a_layout_warning_on_the_terminal():
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    from alignkit.report.html import png_bytes
+
+    fig = Figure(figsize=(1, 1), layout="constrained")  # too small for its decorations
+    ax = fig.add_subplot()
+    ax.set_yticks([0, 1], ["a very long label " * 3, "b"])
+    fig.colorbar(ax.imshow([[1, 2], [3, 4]]), ax=ax, label="x " * 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "constrained_layout not applied" would raise here
+        assert png_bytes(fig).startswith(b"\x89PNG")

@@ -20,7 +20,7 @@ from alignkit.similarity.stats import bootstrap_interval, draw_resamples
 
 FIELDS = {
     "metric", "raw", "calibrated", "ci_low", "ci_high", "calibrated_ci_low", "calibrated_ci_high", "ci_method",
-    "p_value", "null_mean", "null_std", "n", "bootstrap", "permutations", "retained_rank", "degenerate", "note",
+    "p_value", "null_mean", "null_std", "n", "bootstrap", "permutations", "retained_rank", "degenerate", "note", "resampled",
 }
 FAST = ["linear_cka", "unbiased_cka", "mutual_knn", "svcca"]
 
@@ -145,3 +145,23 @@ def test_metric_options_reach_the_metric():
     rows = score_pair(x, y, ["mutual_knn"], bootstrap=0, permutations=0, metric_options={"mutual_knn": {"k": 3}})
     assert rows[0]["raw"] == pytest.approx(measure("mutual_knn", x, y, k=3))
     assert rows[0]["raw"] != pytest.approx(measure("mutual_knn", x, y))
+
+
+def test_paired_gap_of_two_pairs_is_narrower_than_their_separate_intervals():
+    """Two pairs scored on the same resamples: their difference's interval uses the pairing, so a
+    gap far smaller than either interval's width can still be resolved (or called a tie)."""
+    from alignkit.similarity.stats import paired_gap
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16))
+    y = x @ rng.normal(size=(16, 12)) + 0.8 * rng.normal(size=(300, 12))
+    noisier = y + 0.3 * rng.normal(size=y.shape)
+    a, = score_pair(x, y, ["linear_cka"], bootstrap=60, permutations=5, seed=3)
+    b, = score_pair(x, noisier, ["linear_cka"], bootstrap=60, permutations=5, seed=3)
+    diff, lo, hi = paired_gap(a["raw"], a["resampled"], b["raw"], b["resampled"])
+    assert diff == pytest.approx(a["raw"] - b["raw"]) and lo <= diff <= hi
+    assert hi - lo < (a["ci_high"] - a["ci_low"]) + (b["ci_high"] - b["ci_low"])
+    same = paired_gap(a["raw"], a["resampled"], a["raw"], a["resampled"])
+    assert same == (0.0, 0.0, 0.0)  # a pair against itself: no difference on any resample
+    with pytest.raises(SimilarityInputError):
+        paired_gap(a["raw"], a["resampled"], b["raw"], b["resampled"][:10])

@@ -2,7 +2,10 @@
 
     model.safetensors   head weights (and input standardisation buffers)
     config.json         both encoder specs, fingerprints and widths, the heads, the
-                        temperature, and the training recipe that produced them
+                        temperature, the training recipe that produced them and
+                        ``training_data`` (row counts, keys digest, the feature stores' digests)
+    provenance.json     alignkit, torch, transformers, sentence-transformers and onnxruntime
+                        versions, the git commit (+dirty) alignkit ran from, the time
 
 The encoders themselves are not saved: they are rebuilt from their specs when images or
 texts are encoded, and their fingerprints are compared with the ones the heads were
@@ -23,12 +26,13 @@ from torch import nn
 
 from alignkit.align.recipe import HeadConfig
 from alignkit.align.model.heads import Head, build_head
-from alignkit.align.model.hub import CONFIG, WEIGHTS, ModelLoadError, resolve_model_path, upload_model
+from alignkit.align.model.hub import CONFIG, PROVENANCE, WEIGHTS, ModelLoadError, resolve_model_path, upload_model
 from alignkit.align.model.caption_memory import CaptionMemory
 from alignkit.align.model.run_state import require_finished
 from alignkit.engines import engine_option
 from alignkit.errors import AlignkitError
 from alignkit.options import ENCODE_BATCH_SIZE
+from alignkit.provenance import run_provenance
 
 FORMAT = "alignkit-aligned/1"
 SIDES = {"image": "vision", "text": "text"}
@@ -200,6 +204,7 @@ class AlignedModel(nn.Module):
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         atomic_write_bytes(path / WEIGHTS, save(tensors))
         atomic_write_json(path / CONFIG, self.info)
+        atomic_write_json(path / PROVENANCE, run_provenance(data=self.info.get("training_data")))
         return path
 
     @classmethod

@@ -16,6 +16,7 @@ from alignkit.errors import AlignkitError
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 RUN = "run.json"  # whether the training run that wrote the folder finished (model/run_state.py)
+PROVENANCE = "provenance.json"  # versions, commit, time and training-data digest of the save
 
 
 class ModelLoadError(AlignkitError):
@@ -39,7 +40,7 @@ def resolve_model_path(path_or_hub_id: str | Path, revision: str | None = None, 
     except ImportError:
         raise ModelLoadError(f"{repo_id} is not a folder, and loading hub ids needs huggingface_hub: pip install huggingface_hub") from None
     try:
-        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=[CONFIG, WEIGHTS, RUN]))
+        return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=[CONFIG, WEIGHTS, RUN, PROVENANCE]))
     except HFValidationError:
         raise ModelLoadError(f"{repo_id} is not an aligned model folder (no such folder here) nor a hub id (org/name)") from None
     except RevisionNotFoundError:

@@ -12,6 +12,15 @@ def note(message: str) -> None:
     tqdm.write(message)
 
 
+def fitted_batch(batch_size: int, n_pairs: int, say: bool = True) -> int:
+    """The batch a run can use: at most the training pairs; a larger ``batch_size`` is a warning,
+    since every epoch is then one step over all the pairs (and the recipe is not what it says)."""
+    if batch_size > n_pairs and say:
+        note(f"warning: batch_size {batch_size} is larger than the {n_pairs} training pairs; each epoch is one step "
+             f"of all {n_pairs} pairs (lower batch_size or give more pairs)")
+    return min(batch_size, n_pairs)
+
+
 def print_epoch(record: dict[str, Any]) -> None:
     from tqdm.auto import tqdm
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from alignkit.align.training import distributed as D
 from alignkit.align.training.style_shift import shift_pairs, style_shifts
-from alignkit.align.training.console import note, print_epoch
+from alignkit.align.training.console import fitted_batch, note, print_epoch
 from alignkit.align.training.memory_fill import build_memory
 from alignkit.align.training.start_model import build_model, fit_standardizers, procrustes_init
 from alignkit.align.training.checkpoint import save_checkpoint
@@ -161,7 +161,7 @@ def _train_pairs(config: AlignConfig, data: PairedData, out_dir: str | Path, *, 
             f"{config.val_fraction}); a contrastive loss needs at least 2. Give more pairs or lower val_fraction"
         )
     degenerate = [w for w in [contrast_warning(train_rows, groups)] if w and rank == 0]  # recorded in run.json
-    local = min(config.batch_size, n_pairs) // world
+    local = fitted_batch(config.batch_size, n_pairs, rank == 0) // world
     if local < 1:
         raise PairsError(f"{n_pairs} training pairs cannot fill one sample per rank on {world} ranks")
     global_batch = local * world

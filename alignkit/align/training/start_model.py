@@ -28,8 +28,10 @@ def build_model(config: AlignConfig, data: PairedData, encoders: dict[str, dict[
             "token_dim": int(token_dim) if config.uses_tokens(side) else None,
         }
     width = shared_width(config.image_head, config.text_head, data.image_dim, data.text_dim, config.embed_dim)
-    return AlignedModel.create(sides["image"], sides["text"], config.image_head, config.text_head, width,
-                               training=config.to_dict(), members=config.ensemble)
+    model = AlignedModel.create(sides["image"], sides["text"], config.image_head, config.text_head, width,
+                                training=config.to_dict(), members=config.ensemble)
+    model.info["training_data"] = data.data_digest()  # provenance: what the heads were trained on
+    return model
 
 
 def fit_standardizers(model: AlignedModel, data: PairedData, train_rows: np.ndarray, captions_of: list[np.ndarray]) -> None:

@@ -28,10 +28,13 @@ def train_from_specs(config: AlignConfig, out_dir: str | Path, *, resume: bool =
     ``candidates`` (name -> recipe overrides) first runs the selection protocol on folds of the
     training pairs (``alignkit.align.workflow.recipe_selection``), records it in ``<out>/recipe-selection/``, and
     then trains the chosen candidate on every pair. ``out_dir`` is locked for the whole job."""
+    from alignkit.encoders.availability import check_specs
+
     config.validate()
     missing = [name for name in ("vision", "text", "data") if not getattr(config, name)]
     if missing:
         raise ConfigError(f"the recipe needs {', '.join(missing)} (give --{' --'.join(missing)} or set them in --config)")
+    check_specs([config.vision, config.text])  # both named at once when neither can load here
     D.init_from_env()
     with run_lock(out_dir):
         return _train_from_specs(config, out_dir, resume, cache_root, progress, candidates)
