@@ -3,10 +3,9 @@
 Any torch-backed encoder exports the same way, because the exported graph is the encoder's own
 ``forward`` (or ``pooled_layers``) traced on a collated probe batch: preprocessing, tokenising
 and collating stay in Python exactly as for torch, so the two engines see identical inputs.
-Not sentence-transformers' ONNX backend or optimum: they export one library's final transformer
-layer only; tracing alignkit's own forward covers every backend and returns several layers at once.
-The torch weights are freed once the session exists (rebuilt only for token features or a new
-layer export), and sessions run without a memory arena, so an encoder costs one copy of its weights.
+Tracing alignkit's own forward (not one library's exporter) covers every backend and several layers
+at once. Once a session exists the torch weights are freed (rebuilt for token features or a new
+layer export) and sessions have no memory arena: one copy of the weights (docs/engines.md).
 
 An export is made once and cached under ``$ALIGNKIT_CACHE/onnx/<key>/``, the key hashing the
 encoder's fingerprint, the layers, and the torch / onnx / onnxruntime versions. It is written to
@@ -53,9 +52,8 @@ def fp16_tolerance(reference: np.ndarray) -> float:
 
 
 def with_engine(encoder: Encoder, engine: str | None, rebuild: Callable[[], Encoder] | None = None) -> Encoder:
-    """``encoder`` on the resolved engine: itself for torch, an ``OnnxEncoder`` for onnx. With
-    ``auto``, an encoder that fails to export stays on torch and the reason is said once.
-    ``rebuild`` (a fresh torch encoder) lets the ONNX encoder free the torch weights."""
+    """``encoder`` on the resolved engine: itself for torch, an ``OnnxEncoder`` for onnx (which frees
+    the torch weights when it can ``rebuild`` them). Under ``auto``, one that fails to export stays on torch, said once."""
     model = getattr(encoder, "model", None)
     exportable = isinstance(model, torch.nn.Module) and any(True for _ in model.parameters())
     device_type = getattr(getattr(encoder, "device", None), "type", "cpu")
