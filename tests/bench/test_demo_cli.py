@@ -40,7 +40,7 @@ def test_demo_writes_verdicts_per_task(tmp_path: Path, monkeypatch):
     tasks = zs["task"].unique().to_list()
     assert len(tasks) == 2
     for task in tasks:  # a verdict table row per task and baseline, on the page and in the terminal
-        row = re.search(rf"<tr><td>{re.escape(task)}</td><td>(top1|i2t_R@1)</td><td>(WIN|LOSS|TIE)</td>"
+        row = re.search(rf"<tr><td(?: class=\"long\")?>{re.escape(task)}</td><td>(top1|i2t_R@1)</td><td>(WIN|LOSS|TIE)</td>"
                         r'<td class="num">[0-9.]+</td>', page)
         assert row, f"no verdict row for {task}"
         assert re.search(rf"^{re.escape(task)} +(top1|i2t_R@1) +(WIN|LOSS|TIE) +[0-9.]+ ", res.output, re.M), task

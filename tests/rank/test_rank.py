@@ -45,7 +45,7 @@ def run(args: list[str]):
 
 
 @pytest.mark.slow
-def test_rank_json_report_and_cached_rerun(probe: str, tmp_path: Path, monkeypatch):
+def test_rank_json_report_and_cached_rerun(probe: str, tmp_path: Path, monkeypatch, terminal):
     monkeypatch.setenv("ALIGNKIT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "report"
     args = ["--vision-zoo", "pixels,pixels?size=4", "--text-zoo", "hashed-ngrams", "--probe", probe, "--n", "60",
