@@ -29,6 +29,8 @@ ENTRIES: dict[str, tuple[tuple[str, ...], list[str]]] = {
     "streaming": (("streaming.md", "streaming.json"), [PY, "benchmarks/bench_streaming.py"]),
     "engines": (("engines.md", "engines.json"), [PY, "benchmarks/bench_engines.py", "--images", "192", "--captions", "384", "--repeats", "3"]),
     "ray_extract": (("ray_extract.md", "ray_extract.json"), [PY, "benchmarks/bench_ray.py"]),
+    "memory": (("memory.md", "memory.json"), [PY, "benchmarks/bench_memory.py"]),
+    "train_speed": (("train_speed.md", "train_speed.json"), [PY, "benchmarks/bench_train.py"]),
     "extract": (("extract.json", "extract.md"), [PY, "benchmarks/bench_extract.py", "--images", "192", "--captions", "2048"]),
 }
 

@@ -20,6 +20,8 @@ HOMES = {
     "benchmarks/results/selection_study.md": ("docs/ranking.md",),
     "benchmarks/results/streaming.md": ("docs/alignment.md",),
     "benchmarks/results/engines.md": ("docs/engines.md",),
+    "benchmarks/results/memory.md": ("docs/benchmarks.md",),
+    "benchmarks/results/train_speed.md": ("docs/benchmarks.md",),
 }
 
 
