@@ -31,14 +31,3 @@ def release_memory() -> None:
     if trim is not None:
         trim(0)
 
-
-def resident_mb() -> float:
-    """This process's resident set now, in MiB (0.0 where ``/proc`` is absent)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0

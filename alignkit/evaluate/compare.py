@@ -31,7 +31,7 @@ def fit_baselines(
     from alignkit.data.base import caption_items, image_items
     from alignkit.features.cache import cached_features
 
-    get = lambda e: e() if isinstance(e, Callable) and not hasattr(e, "encode") else e  # noqa: E731
+    get = lambda e: e() if callable(e) else e  # noqa: E731  (an Encoder is not callable)
     image_store = cached_features(get(vision), image_items(open_source(train)), train, batch_size=batch_size, progress=progress)
     text_store = cached_features(get(text), caption_items(open_source(train)), train, batch_size=batch_size, progress=progress)
     data = CachedPairs.from_stores(image_store, text_store)
