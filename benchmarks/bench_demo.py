@@ -1,12 +1,13 @@
 """`alignkit demo`'s figures as results files: the verdicts and the crossover curves.
 
-Runs the demo pipeline (the same function `alignkit demo` runs, with its defaults: three training
-seeds of the chosen pair, six held-out tasks) into ``reports/demo`` and writes
+Runs the demo pipeline (the same function `alignkit demo` runs, with the demo's pair, recipe and
+training set; `alignkit.bench.demo.recorded_config`: five training seeds, the crossover sizes and
+the six held-out tasks on every item they have) into ``reports/demo`` and writes
 
 - ``benchmarks/results/demo.{md,json}``: per task, the aligned model (mean of the seeds) beside every
   training-free baseline, with the paired 95% interval of each difference and the WIN / TIE / LOSS call;
 - ``benchmarks/results/crossover.{md,json}``: the aligned model (seed 0) and every baseline against
-  the number of training images (the demo's data fractions and all), 3 seeds per size, paired intervals: where the heads overtake each baseline.
+  the number of training images (the demo's data fractions and all), the same seeds per size, paired intervals: where the heads overtake each baseline.
 
 Usage: HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python benchmarks/bench_demo.py [--out reports/demo]
 """
@@ -25,16 +26,15 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def main() -> None:
     from alignkit.align import AlignConfig
-    from alignkit.bench import budget_note, demo_config, run_bench, write_bench_outputs
-    from alignkit.bench.demo import RECORDED_SEEDS
+    from alignkit.bench import budget_note, run_bench, write_bench_outputs
+    from alignkit.bench.demo import recorded_config
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "demo")
     ap.add_argument("--vision-zoo", help="rank only these image encoders (default: the demo's zoo)")
     ap.add_argument("--text-zoo", help="rank only these text encoders (default: the demo's zoo)")
     args = ap.parse_args()
-    config = demo_config(crossover=True)
-    config.seeds = RECORDED_SEEDS
+    config = recorded_config()
     if args.vision_zoo:
         config.vision_zoo = args.vision_zoo
     if args.text_zoo:

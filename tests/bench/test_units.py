@@ -162,7 +162,7 @@ def test_the_demo_trains_one_size_and_one_seed_unless_asked_for_more():
     from alignkit.bench.demo import CROSSOVER_FRACTIONS, RECORDED_SEEDS, demo_config
     from alignkit.cli.demo import demo
 
-    assert demo_config().data_fractions == () and demo_config().seeds == 1 and RECORDED_SEEDS == 3
+    assert demo_config().data_fractions == () and demo_config().seeds == 1 and RECORDED_SEEDS == 5
     assert demo_config(crossover=True).data_fractions == CROSSOVER_FRACTIONS and len(CROSSOVER_FRACTIONS) >= 4
     assert "--crossover" in CliRunner().invoke(demo, ["--help"]).output
 
