@@ -7,9 +7,11 @@ the six held-out tasks on every item they have) into ``reports/demo`` and writes
 - ``benchmarks/results/demo.{md,json}``: per task, the aligned model (mean of the seeds) beside every
   training-free baseline, with the paired 95% interval of each difference and the WIN / TIE / LOSS call;
 - ``benchmarks/results/crossover.{md,json}``: the aligned model (seed 0) and every baseline against
-  the number of training images (the demo's data fractions and all), the same seeds per size, paired intervals: where the heads overtake each baseline.
+  the number of training images (the demo's data fractions and all), the same seeds per size, paired intervals: where the heads overtake each baseline;
+- ``docs/crossover.png``: the crossover as a figure (the bench page's), drawn from the run's
+  ``results.jsonl``; ``--figure-only`` draws it again from a finished run without rerunning it.
 
-Usage: HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python benchmarks/bench_demo.py [--out reports/demo]
+Usage: HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python benchmarks/bench_demo.py [--out reports/demo] [--figure-only]
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "demo")
     ap.add_argument("--vision-zoo", help="rank only these image encoders (default: the demo's zoo)")
     ap.add_argument("--text-zoo", help="rank only these text encoders (default: the demo's zoo)")
+    ap.add_argument("--figure-only", action="store_true", help="draw docs/crossover.png from the finished run in --out")
     args = ap.parse_args()
+    if args.figure_only:
+        draw_crossover(args.out, json.loads((RESULTS / "demo.json").read_text(encoding="utf-8"))["chosen"])
+        return
     config = recorded_config()
     if args.vision_zoo:
         config.vision_zoo = args.vision_zoo
@@ -95,6 +101,7 @@ def main() -> None:
               "From the same run as `demo.md`.\n\n" + table(crows, list(crows[0])) + "\n\n"
               + "\n".join(f"- {line}" for line in summary) + "\n")
     (RESULTS / "crossover.md").write_text(ctext, encoding="utf-8")
+    draw_crossover(args.out, outcome.chosen)
     print(text)
     print(ctext)
 
@@ -115,6 +122,18 @@ def crossover_summary(sizes: list[dict], baselines) -> list[str]:
         lines.append(f"vs {b}: " + (f"the heads win more tasks than they lose from {opens} images on" if opens
                                      else "the heads never win more tasks than they lose") + f" ({trend})")
     return lines
+
+
+def draw_crossover(out: Path, chosen: list[str]) -> None:
+    """docs/crossover.png from the bench's saved rows: the figure the bench page shows."""
+    from alignkit.bench.crossover import crossover_plot
+    from alignkit.report import read_table
+    from alignkit.report.html import png_bytes
+
+    fig = crossover_plot(read_table(Path(out) / "results.jsonl").to_dicts(), chosen)
+    if fig is None:
+        raise SystemExit(f"{out}/results.jsonl holds one training size: no crossover to draw")
+    (ROOT / "docs" / "crossover.png").write_bytes(png_bytes(fig))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,6 @@ if ((${#missing[@]})); then
 fi
 
 echo "== fetching built-in data sets"
-.venv/bin/alignkit data fetch emoji emoji-apple emoji-facebook emoji-noto-v1 emoji-emojione fashion-mnist animal-mnist mnist clipart \
+.venv/bin/alignkit data fetch emoji emoji-apple emoji-facebook emoji-noto-v1 emoji-emojione fashion-mnist animal-mnist mnist clipart icons \
   || echo "note: some data sets could not be fetched; see 'alignkit data list'"
 echo "== setup done"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -12,16 +12,28 @@ from alignkit.report import Report, plots
 if TYPE_CHECKING:
     from alignkit.bench.runner import BenchOutcome
 
+CAPTION = ("The crossover: mean headline metric over the tasks against the number of training images (log "
+           "scale), the aligned model and every training-free baseline on the same nested subsets; shaded: "
+           "95% intervals over test items (normal approximation); dashed: mean chance.")
+
 
 def crossover_figure(rep: Report, outcome: BenchOutcome) -> None:
+    """The crossover on the bench page (nothing where the bench trained one size only)."""
+    fig = crossover_plot(outcome.rows, outcome.chosen)
+    if fig is not None:
+        rep.figure(fig, caption=CAPTION)
+
+
+def crossover_plot(bench_rows: Sequence[dict[str, Any]], chosen: Sequence[str]) -> Any:
     """The crossover as one curve per model: the headline metric (mean over tasks) against training
     images, log x, with 95% intervals over test items; where the aligned curve crosses the
-    baselines, training starts to pay."""
-    rows = [r for r in outcome.rows if r["section"] in ("zero-shot", "data-efficiency") and r["headline"]
-            and (r["vision"], r["text"]) == outcome.chosen]
+    baselines, training starts to pay. Drawn from a bench's rows (``results.jsonl``), so a saved
+    bench can be drawn again; None with fewer than two sizes."""
+    rows = [r for r in bench_rows if r["section"] in ("zero-shot", "data-efficiency") and r["headline"]
+            and (r["vision"], r["text"]) == tuple(chosen)]
     sizes = sorted({r["train_images"] for r in rows})
     if len(sizes) < 2:
-        return
+        return None
     series: dict[str, tuple[list[float], list[float]]] = {}
     bands: dict[str, tuple[list[float], list[float]]] = {}
     for model in dict.fromkeys(r["model"] for r in rows):
@@ -35,8 +47,5 @@ def crossover_figure(rep: Report, outcome: BenchOutcome) -> None:
             xs.append(n), ys.append(value), lo.append(value - half), hi.append(value + half)
         series[model], bands[model] = (xs, ys), (lo, hi)
     chance = float(np.mean([r["chance"] for r in rows if r["train_images"] == sizes[-1] and r["model"] == "aligned"]))
-    rep.figure(plots.line_curves(series, "training images (log scale)", "mean headline metric over tasks",
-                                 "crossover: aligned heads vs every baseline", logx=True, bands=bands, reference=chance),
-               caption="The crossover: mean headline metric over the tasks against the number of training images (log "
-                       "scale), the aligned model and every training-free baseline on the same nested subsets; shaded: "
-                       "95% intervals over test items (normal approximation); dashed: mean chance.")
+    return plots.line_curves(series, "training images (log scale)", "mean headline metric over tasks",
+                             "crossover: aligned heads vs every baseline", logx=True, bands=bands, reference=chance)

@@ -203,3 +203,32 @@ def test_derive_subset_copies_rows_without_encoding(image_dir: Path, tmp_path: P
     assert np.array_equal(feats, ff[[fk.index(k) for k in keys]])
     again = derive_subset(full, lambda k: False, tmp_path / "sub")  # finished: reused as it is
     assert again.keys() == keys
+
+
+def test_union_joins_stores_under_prefixes_and_follows_its_parents(image_dir: Path, tmp_path: Path):
+    from alignkit.errors import AlignkitError
+    from alignkit.features.union import union_stores
+
+    a = embed_items(FakeImageEncoder(), image_folder_items(image_dir), tmp_path / "a", shard_size=16, progress=False)
+    other = tmp_path / "imgs2"
+    other.mkdir()
+    for i in range(3):
+        solid_png(other / f"x{i}.png", colour(100 + i))
+    b = embed_items(FakeImageEncoder(), image_folder_items(other), tmp_path / "b", shard_size=16, progress=False)
+    pool = union_stores([(a, "0:"), (b, "1:")], tmp_path / "pool")
+    keys, feats = pool.load()
+    ak, af = a.load()
+    bk, bf = b.load()
+    assert keys == ["0:" + k for k in ak] + ["1:" + k for k in bk] and pool.fingerprint == a.fingerprint
+    assert np.array_equal(feats, np.concatenate([af, bf]))
+    stamp = (tmp_path / "pool" / "shard-00000.npy").stat().st_mtime_ns
+    assert union_stores([(a, "0:"), (b, "1:")], tmp_path / "pool").keys() == keys  # parents unchanged: reused
+    assert (tmp_path / "pool" / "shard-00000.npy").stat().st_mtime_ns == stamp
+    solid_png(other / "x3.png", colour(103))  # a parent grows: the union is rebuilt, not served stale
+    b = embed_items(FakeImageEncoder(), image_folder_items(other), tmp_path / "b", shard_size=16, overwrite=True, progress=False)
+    assert "1:x3.png" in union_stores([(a, "0:"), (b, "1:")], tmp_path / "pool").keys()
+    with pytest.raises(AlignkitError, match="share keys"):
+        union_stores([(a, ""), (a, "")], tmp_path / "bad")
+    t = embed_items(FakeTextEncoder(), [("k", "a red apple")], tmp_path / "t", progress=False)
+    with pytest.raises(AlignkitError, match="different encoders"):
+        union_stores([(a, "0:"), (t, "1:")], tmp_path / "bad")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from alignkit.data.base import PairSource
-from alignkit.data.builtin import clipart, emoji, emoji_styles, grayscale
+from alignkit.data.builtin import clipart, emoji, emoji_styles, grayscale, icons
 from alignkit.data.builtin.set_storage import data_home, folder_size, npm_note, set_dir
 from alignkit.errors import AlignkitError, NotInstalledError
 from alignkit.options import int_option
@@ -103,17 +103,26 @@ SETS: dict[str, BuiltinSet] = {
             "Debian openclipart-svg", "public domain (Creative Commons Public Domain Dedication, per the Debian copyright file)", "~7,200 drawings (~60 MB rendered)",
             clipart.next_step, clipart.present, lambda progress, limit: clipart.fetch(progress, limit),
         ),
+        BuiltinSet(
+            "icons", "pairs",
+            "Iconify icon sets (" + ", ".join(s.prefix for s in icons.ICON_SETS) + ") named by people, rendered 224 px; "
+            "no logos, digits, letters, flags or emoji; split=train leaves out icons naming a held-out emoji concept",
+            "npm " + ", ".join(s.package for s in icons.ICON_SETS), icons.LICENCE, "~25,000 icons (~100 MB rendered)",
+            icons.next_step, icons.present, lambda progress, limit: icons.fetch(progress, limit),
+        ),
         _gray("fashion-mnist"),
         _gray("animal-mnist"),
         _gray("mnist"),
     )
 }
-PAIR_SOURCES = {"emoji": emoji.open_source, "clipart": clipart.open_source}
+PAIR_SOURCES = {"emoji": emoji.open_source, "clipart": clipart.open_source, "icons": icons.open_source}
 
 # The training set the demo uses: every training style of the emoji training concepts, and the
 # clip art that names no held-out emoji concept. `training_summary` counts it.
 TRAIN_SPEC = ("builtin:emoji?split=train&style=" + ",".join(emoji.TRAINING_STYLES)
               + " + builtin:clipart?split=train")
+# A pool several times a curation budget: the training set and the icons that name no held-out concept.
+POOL_SPEC = TRAIN_SPEC + " + builtin:icons?split=train"
 TASK_OWNERS = {t: "emoji" for t in emoji.TASKS} | {n: n for n in grayscale.SETS}
 
 
@@ -163,7 +172,7 @@ def open_builtin_source(name: str, params: dict[str, str]) -> PairSource:
     if name == "emoji":  # the extra styles it names are sets of their own
         for style in emoji.extra_styles_in(params.get("style") or params.get("styles")):
             _ensure(emoji_styles.EXTRA_STYLES[style].set_name)
-    if name == "clipart" and params.get("split") == "train":
+    if name in ("clipart", "icons") and params.get("split") == "train":
         _ensure("emoji")  # the leak filter reads the emoji split
     return PAIR_SOURCES[name](params)
 
@@ -210,7 +219,7 @@ def training_summary(spec: str = TRAIN_SPEC) -> dict[str, Any]:
         images += 1
         concepts.add(source.concept_of(pair.key) or "caption:" + normalise_caption(pair.captions[0]))
         part = pair.key.split(":", 1)[0] if SEPARATOR in spec else "0"
-        style = pair.meta.get("style") or ("clipart" if "svg" in pair.meta else "other")
+        style = pair.meta.get("style") or ("clipart" if "svg" in pair.meta else "icons" if "icon_set" in pair.meta else "other")
         parts[f"{part}:{style}"] = parts.get(f"{part}:{style}", 0) + 1
     return {"spec": spec, "images": images, "concepts": len(concepts), "by_part": parts, "skipped": len(source.skipped)}
 
@@ -227,10 +236,10 @@ def _sets_named(spec: str) -> list[str]:
         names.append(name)
         if name == "emoji":
             names += [emoji_styles.EXTRA_STYLES[s].set_name for s in emoji.extra_styles_in(params.get("style") or params.get("styles"))]
-        if name == "clipart" and params.get("split") == "train":
+        if name in ("clipart", "icons") and params.get("split") == "train":
             names.append("emoji")
     return [n for i, n in enumerate(names) if n in SETS and n not in names[:i]]
 
 
-__all__ = ["SETS", "TRAIN_SPEC", "data_home", "fetch_set", "list_sets", "open_builtin_source", "open_builtin_task",
+__all__ = ["POOL_SPEC", "SETS", "TRAIN_SPEC", "data_home", "fetch_set", "list_sets", "open_builtin_source", "open_builtin_task",
            "task_names", "training_summary"]
