@@ -22,6 +22,7 @@ PY = sys.executable
 ENTRIES: dict[str, tuple[tuple[str, ...], list[str]]] = {
     "recipe_selection": (("recipe_selection.md", "recipe_selection.json"), [PY, "benchmarks/bench_recipe_selection.py"]),
     "demo": (("demo.md", "demo.json", "crossover.md", "crossover.json"), [PY, "benchmarks/bench_demo.py"]),
+    "curation": (("curation.md", "curation.json"), [PY, "benchmarks/bench_curation.py"]),
     "demo_time": (("demo_time.md", "demo_time.json"), [PY, "benchmarks/bench_demo_time.py"]),
     "selection_study": (("selection_study.md", "selection_study.json"), [PY, "benchmarks/bench_study.py"]),
     "rank": (("rank.json",), [PY, "benchmarks/bench_rank.py"]),

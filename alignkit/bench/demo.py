@@ -8,8 +8,8 @@ emoji concepts, Fashion-MNIST, Animal-MNIST and MNIST.
 Sizes are chosen for the time budget of a first run on 2 idle cores. With the encoders under ONNX
 Runtime and each distinct caption embedded once, encoding is no longer what a first run waits
 for: training the recipe's text MLP is (each seed is a training run over 14,284 images; the
-report's compute rows time it). So the demo trains one seed; `--seeds 3` gives verdicts over three, as the recorded
-figures (benchmarks/bench_demo.py) do, and `--crossover` adds four smaller training sizes. The
+report's compute rows time it). So the demo trains one seed; `--seeds N` gives verdicts over N (the recorded figures,
+benchmarks/bench_demo.py, use `recorded_config`: five seeds, every test item), and `--crossover` adds four smaller training sizes. The
 rest: 500 probe pairs per encoder with 20 bootstrap resamples and 20 shuffled pairings, the full
 training set (`alignkit.data.builtin.TRAIN_SPEC`: the emoji training concepts in six styles plus
 the clip art that names no held-out emoji concept, 14,284 images of 3,428 concepts as
@@ -46,7 +46,7 @@ DEMO = BenchConfig(
         "builtin:emoji-unseen-style?style=openmoji&n=500",
     ),
     align="best",
-    seeds=1,  # `--seeds 3` (and benchmarks/bench_demo.py, for the recorded verdicts) trains three
+    seeds=1,  # `--seeds N` trains N; benchmarks/bench_demo.py, for the recorded verdicts, trains RECORDED_SEEDS
     data_fractions=(),  # the crossover retrains at four more sizes: `--crossover` (and benchmarks/bench_demo.py) add them
     heads=(),  # the head comparison retrains other head kinds; the selection table already compares recipes
 )

@@ -209,3 +209,22 @@ def test_a_batch_larger_than_the_data_is_a_warning(capsys):
     assert fitted_batch(256, 40) == 40
     assert "warning: batch_size 256 is larger than the 40 training pairs" in capsys.readouterr().out
     assert fitted_batch(32, 40) == 32 and capsys.readouterr().out == ""
+
+
+def test_the_recorded_results_are_the_recorded_run_full_test_sets_and_curation_budgets():
+    """The committed demo.json comes from `recorded_config` (5 seeds, every test item), and
+    curation.json holds curated vs random at >= 3 budgets, >= 3 seeds, a verdict per row."""
+    from alignkit.bench.demo import RECORDED_SEEDS, RECORDED_TASKS, recorded_config
+    from alignkit.provenance import CHECKOUT
+
+    assert recorded_config().seeds == RECORDED_SEEDS == 5 and recorded_config().tasks == RECORDED_TASKS
+    assert not any("n=500" in t for t in RECORDED_TASKS)
+    results = CHECKOUT / "benchmarks" / "results"
+    if not (results / "demo.json").exists():
+        pytest.skip("not a checkout with recorded results")
+    demo = json.loads((results / "demo.json").read_text())
+    assert demo["config"]["seeds"] == RECORDED_SEEDS and tuple(demo["config"]["tasks"]) == RECORDED_TASKS
+    curation = json.loads((results / "curation.json").read_text())
+    rows = curation["rows"]
+    assert len({r["budget"] for r in rows}) >= 3 and all(r["seeds"] >= 3 for r in rows)
+    assert all(r["verdict"] in ("win", "tie", "loss") and r["pairs"] <= r["budget"] for r in rows)
