@@ -241,10 +241,9 @@ def derive_subset(store: FeatureStore, keep: Callable[[str], bool], out: str | P
 
 def _derive_subset(store: FeatureStore, keep: Callable[[str], bool], out: Path) -> FeatureStore:
     parent = {"path": str(store.path), "rows": len(store), "digest": store_digest(store.manifest)}
-    if (out / MANIFEST).exists():
-        done = FeatureStore(out)
-        if done.complete and done.manifest.get("parent") == parent and not any(shard_damage(out, s) for s in done.manifest["shards"]):
-            return done
+    done = finished_from(out, "parent", parent)
+    if done is not None:
+        return done
     out.mkdir(parents=True, exist_ok=True)
     keys: list[str] = []
     parts: list[np.ndarray] = []
@@ -253,16 +252,32 @@ def _derive_subset(store: FeatureStore, keep: Callable[[str], bool], out: Path) 
         keys.extend(shard.keys[i] for i in rows)
         parts.append(np.asarray(shard.features[rows], dtype=np.float16))
     feats = np.concatenate(parts) if parts else np.zeros((0, store.dim), np.float16)
+    base = {k: v for k, v in store.manifest.items() if k not in ("shards", "last_run", "tokens", "source_skipped")}
+    return write_one_shard(out, keys, feats, {**base, "parent": parent})
+
+
+def finished_from(out: Path, field: str, parents: Any) -> FeatureStore | None:
+    """The finished derived store at ``out`` when its manifest's ``field`` records exactly these
+    parents and its shards are intact; None when it must be written again."""
+    if not (out / MANIFEST).exists():
+        return None
+    done = FeatureStore(out)
+    if done.complete and done.manifest.get(field) == parents and not any(shard_damage(out, s) for s in done.manifest["shards"]):
+        return done
+    return None
+
+
+def write_one_shard(out: Path, keys: list[str], feats: np.ndarray, manifest: dict) -> FeatureStore:
+    """A finished store of one shard from rows already computed (a subset, a union): the shard's
+    files, then the manifest (``manifest`` gives the encoder's fields and the parents) last."""
     files = {"shard-00000.npy": atomic_save_npy(out / "shard-00000.npy", feats),
              "shard-00000.json": atomic_write_json(out / "shard-00000.json", {"keys": keys, "skipped": []})}
-    manifest = {
-        **{k: v for k, v in store.manifest.items() if k not in ("shards", "last_run", "tokens", "source_skipped")},
+    atomic_write_json(out / MANIFEST, {
+        **manifest,
         "shard_size": max(1, len(keys)),
         "tokens": False,
         "shards": [{"index": 0, "name": "shard-00000", "rows": len(keys), "items": len(keys), "skipped": 0,
                     "keys_digest": keys_digest(keys), "files": files}],
-        "parent": parent,
         "complete": True,
-    }
-    atomic_write_json(out / MANIFEST, manifest)
+    })
     return FeatureStore(out)

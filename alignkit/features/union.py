@@ -15,9 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from alignkit.atomic import atomic_save_npy, atomic_write_json
 from alignkit.errors import AlignkitError
-from alignkit.features.store import MANIFEST, FeatureStore, keys_digest, shard_damage, store_digest
+from alignkit.features.store import FeatureStore, finished_from, store_digest, write_one_shard
 from alignkit.locks import folder_lock
 
 
@@ -39,10 +38,9 @@ def union_stores(parts: Sequence[tuple[FeatureStore, str]], out: str | Path) -> 
 
 def _union(parts: Sequence[tuple[FeatureStore, str]], out: Path) -> FeatureStore:
     parents = [{"path": str(s.path), "prefix": p, "rows": len(s), "digest": store_digest(s.manifest)} for s, p in parts]
-    if (out / MANIFEST).exists():
-        done = FeatureStore(out)
-        if done.complete and done.manifest.get("parents") == parents and not any(shard_damage(out, s) for s in done.manifest["shards"]):
-            return done
+    done = finished_from(out, "parents", parents)
+    if done is not None:
+        return done
     out.mkdir(parents=True, exist_ok=True)
     keys: list[str] = []
     chunks: list[np.ndarray] = []
@@ -52,19 +50,7 @@ def _union(parts: Sequence[tuple[FeatureStore, str]], out: Path) -> FeatureStore
         chunks.append(feats)
     if len(set(keys)) != len(keys):
         raise AlignkitError("the joined stores share keys; give each part its own prefix")
-    feats = np.concatenate(chunks)
-    files = {"shard-00000.npy": atomic_save_npy(out / "shard-00000.npy", feats),
-             "shard-00000.json": atomic_write_json(out / "shard-00000.json", {"keys": keys, "skipped": []})}
     first = parts[0][0].manifest
-    manifest = {
-        **{k: v for k, v in first.items() if k not in ("shards", "last_run", "tokens", "source_skipped", "source", "parent")},
-        "source": {"union": [p["path"] for p in parents]},
-        "shard_size": max(1, len(keys)),
-        "tokens": False,
-        "shards": [{"index": 0, "name": "shard-00000", "rows": len(keys), "items": len(keys), "skipped": 0,
-                    "keys_digest": keys_digest(keys), "files": files}],
-        "parents": parents,
-        "complete": True,
-    }
-    atomic_write_json(out / MANIFEST, manifest)
-    return FeatureStore(out)
+    base = {k: v for k, v in first.items() if k not in ("shards", "last_run", "tokens", "source_skipped", "source", "parent")}
+    return write_one_shard(out, keys, np.concatenate(chunks), {**base, "source": {"union": [p["path"] for p in parents]},
+                                                               "parents": parents})

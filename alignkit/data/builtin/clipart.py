@@ -22,10 +22,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from alignkit.data.base import Pair, PairSource, Skip
 from alignkit.atomic import atomic_write_bytes
+from alignkit.data.base import PairSource, Skip
+from alignkit.data.builtin.rendered_set import SPLITS, RenderedSetSource, clean_title, heldout_match, heldout_terms  # noqa: F401  (re-exported)
 from alignkit.data.builtin.set_storage import debian_hint, is_ready, mark_ready, ready_info, set_dir
-from alignkit.data.checks import PairChecker
 from alignkit.errors import AlignkitError, NotInstalledError
 
 NAME = "clipart"
@@ -62,11 +62,6 @@ def read_metadata(svg: bytes) -> tuple[str, list[str], str]:
     desc = " ".join((work.findtext("dc:description", "", NS) or "").split())
     keywords = [" ".join((li.text or "").split()) for li in work.iterfind("dc:subject/rdf:Bag/rdf:li", NS)]
     return title, [k for k in keywords if k], desc
-
-
-def clean_title(title: str) -> str:
-    """A title without underscores and trailing serial numbers ("Red hammer2" -> "Red hammer")."""
-    return re.sub(r"(?<=[a-zA-Z])[\d_]+$", "", title.replace("_", " ")).strip()
 
 
 def captions_for(title: str, keywords: list[str], desc: str) -> list[str]:
@@ -159,49 +154,6 @@ def fetch(progress: Callable[[Iterator[Any], int, str], Iterator[Any]], limit: i
     return info
 
 
-SPLITS = ("all", "train")
-
-
-def heldout_terms(concepts: list[Any]) -> tuple[dict[str, str], dict[str, str], set[str]]:
-    """What a clip-art drawing must not name to be trained on, from the held-out emoji concepts:
-    (names: every caption and short name, normalised -> the concept's name; the same plus every
-    CLDR keyword; the name stems the held-out concept families were built on)."""
-    from alignkit.data.builtin.emoji import split_concepts
-    from alignkit.data.builtin.emoji_concepts import captions_of, name_stem, normalise_caption
-
-    _, held = split_concepts(concepts)
-    names: dict[str, str] = {}
-    words: dict[str, str] = {}
-    stems: set[str] = set()
-    for c in held:
-        for n in captions_of(c) + [s.replace("_", " ") for s in c.short_names]:
-            names.setdefault(normalise_caption(n), c.name)
-        for k in c.keywords:
-            words.setdefault(normalise_caption(k), c.name)
-        stems |= {s for s in (name_stem(c.name), name_stem(c.unicode_name)) if s}
-    names.pop("", None)
-    words.pop("", None)
-    return names, {**words, **names}, stems
-
-
-def heldout_match(rec: dict[str, Any], held: tuple[dict[str, str], dict[str, str], set[str]]) -> str | None:
-    """Why a clip-art record must stay out of training, or None. It is out when its title is a
-    held-out concept's name, short name or keyword, or has a held-out family's head noun; when any
-    of its captions is a held-out caption; or when one of its keywords is a held-out concept's name."""
-    from alignkit.data.builtin.emoji_concepts import name_stem, normalise_caption
-
-    names, terms, stems = held
-    title = normalise_caption(clean_title(rec["title"]))
-    if title in terms:
-        return f"title names held-out emoji concept {terms[title]!r}: {rec['title'][:60]!r}"
-    stem = name_stem(clean_title(rec["title"]))
-    if stem and (stem in stems or (stem.endswith("s") and stem[:-1] in stems)):
-        return f"title's head noun {stem!r} is a held-out emoji concept family: {rec['title'][:60]!r}"
-    for text in [*rec["captions"], *rec.get("keywords", [])]:
-        norm = normalise_caption(text)
-        if norm in names:
-            return f"caption or keyword names held-out emoji concept {names[norm]!r}: {text[:60]!r}"
-    return None
 
 
 def _concept_id(title: str, emoji_names: dict[str, str]) -> str:
@@ -211,80 +163,27 @@ def _concept_id(title: str, emoji_names: dict[str, str]) -> str:
     return emoji_names.get(norm) or "clipart:" + " ".join(re.sub(r"\d+", " ", norm).split())
 
 
-class ClipartSource(PairSource):
+class ClipartSource(RenderedSetSource):
     """Rendered clip-art drawings with their title/keyword captions; keys are content digests.
 
     ``split="all"``: every rendered drawing; ``split="train"``: without the drawings that name a
     concept the emoji split holds out (needs the emoji set)."""
 
     name = "builtin:clipart"
+    set_name = NAME
 
-    def __init__(self, n: int | None = None, split: str = "all"):
-        super().__init__()
-        if split not in SPLITS:
-            raise AlignkitError(f"unknown clipart split {split!r}; choose from {list(SPLITS)}")
-        if not present():
-            raise NotInstalledError(f"the clipart set is not rendered into {folder()} (or was by an older alignkit); "
-                                    + next_step())
-        self.n = n
-        self.split = split
-        self._concepts: dict[str, str] | None = None
+    _folder = staticmethod(folder)
+    _present = staticmethod(present)
+    _next_step = staticmethod(next_step)
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "split": self.split}
+    def _meta(self, rec: dict[str, Any]) -> dict[str, Any]:
+        return {"svg": rec["svg"], "title": rec["title"]}
 
-    def _emoji(self) -> tuple[tuple[dict[str, str], dict[str, str], set[str]], dict[str, str]]:
-        """(`heldout_terms`, normalised training emoji name -> code); empty for split=all."""
-        if self.split != "train":
-            return ({}, {}, set()), {}
-        from alignkit.data.builtin.emoji import load_concepts, split_concepts
-        from alignkit.data.builtin.emoji_concepts import normalise_caption
-
-        concepts = load_concepts()
-        train, _ = split_concepts(concepts)
-        names: dict[str, str] = {}
-        for c in train:
-            names.setdefault(normalise_caption(c.name), c.code)
-        return heldout_terms(concepts), names
-
-    def _records(self) -> Iterator[dict[str, Any]]:
-        with open(folder() / "index.jsonl", encoding="utf-8") as f:
-            for line in f:
-                yield json.loads(line)
-
-    def concept_of(self, key: str) -> str | None:
-        """The concept a drawing shows: a training emoji's code where its title is that emoji's name, else
-        ``clipart:<normalised title without digits>`` (drawings titled alike, or numbered parts of one
-        series such as "arrow08_4" and "arrow08_5", are one concept)."""
-        if self._concepts is None:
-            names = self._emoji()[1]
-            self._concepts = {r["key"]: _concept_id(r["title"], names) for r in self._records()}
-        return self._concepts.get(key)
-
-    def __iter__(self) -> Iterator[Pair]:
-        self.skipped = []
-        checker = PairChecker(self.skipped)
-        root = folder()
-        failed = {f["key"]: f["reason"] for f in ready_info(root).get("render_failures", [])}
-        held, _ = self._emoji()
-        count = 0
-        for rec in self._records():
-            if self.n is not None and count >= self.n:
-                return
-            png = root / "png" / f"{rec['key']}.png"
-            if not png.exists():
-                why = failed.get(rec["key"], "not rendered (run `alignkit data fetch clipart` without --limit)")
-                self.skipped.append(Skip(rec["key"], why))
-                continue
-            if self.split == "train":
-                why = heldout_match(rec, held)
-                if why:
-                    self.skipped.append(Skip(rec["key"], f"held out: {why}"))
-                    continue
-            pair = checker.check(rec["key"], str(png), rec["captions"], {"svg": rec["svg"], "title": rec["title"]})
-            if pair is not None:
-                count += 1
-                yield pair
+    def _concept(self, rec: dict[str, Any], emoji_names: dict[str, str]) -> str:
+        """A training emoji's code where the title is that emoji's name, else ``clipart:<normalised
+        title without digits>`` (drawings titled alike, or numbered parts of one series such as
+        "arrow08_4" and "arrow08_5", are one concept)."""
+        return _concept_id(rec["title"], emoji_names)
 
 
 def open_source(params: dict[str, str]) -> PairSource:

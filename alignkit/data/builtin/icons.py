@@ -14,7 +14,7 @@ What stays out, with the reason counted in READY.json:
 * style variants of one icon (``home``, ``home-outline``, ``home-filled``: the first is kept) and
   drawings whose SVG is identical to one kept already;
 * with ``split=train``, every icon whose name, caption or category names a concept the emoji
-  split holds out (the clip-art filter, `clipart.heldout_match`).
+  split holds out (the clip-art filter, `rendered_set.heldout_match`).
 
 Keys are content digests; `IconsSource.concept_of` names a training emoji's code where an icon's
 name is that emoji's name, else ``icon:<name>``. Licences are per set (`ICON_SETS`), recorded in
@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from alignkit.atomic import atomic_write_bytes
-from alignkit.data.base import Pair, PairSource, Skip
+from alignkit.data.base import PairSource
+from alignkit.data.builtin.rendered_set import RenderedSetSource
 from alignkit.data.builtin.set_storage import extract_members, is_ready, mark_ready, npm_pack, npm_note, ready_info, set_dir
-from alignkit.data.checks import PairChecker
-from alignkit.errors import AlignkitError, BadItemError, NotInstalledError
+from alignkit.errors import AlignkitError, BadItemError
 
 NAME = "icons"
 PX = 224
@@ -230,89 +230,29 @@ def fetch(progress: Progress, limit: int | None = None) -> dict[str, Any]:
     return info
 
 
-SPLITS = ("all", "train")
-
-
-class IconsSource(PairSource):
+class IconsSource(RenderedSetSource):
     """Rendered Iconify icons with name/category captions; keys are content digests.
 
     ``split="all"``: every rendered icon; ``split="train"``: without the icons that name a concept
     the emoji split holds out (needs the emoji set)."""
 
     name = "builtin:icons"
+    set_name = NAME
 
-    def __init__(self, n: int | None = None, split: str = "all"):
-        super().__init__()
-        if split not in SPLITS:
-            raise AlignkitError(f"unknown icons split {split!r}; choose from {list(SPLITS)}")
-        if not present():
-            raise NotInstalledError(f"the icons set is not rendered into {folder()} (or was by an older alignkit); "
-                                    + next_step())
-        self.n = n
-        self.split = split
-        self._concepts: dict[str, str] | None = None
+    _folder = staticmethod(folder)
+    _present = staticmethod(present)
+    _next_step = staticmethod(next_step)
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "split": self.split}
+    def _meta(self, rec: dict[str, Any]) -> dict[str, Any]:
+        return {"icon_set": rec["set"], "icon": rec["name"]}
 
-    def _emoji(self) -> tuple[tuple[dict[str, str], dict[str, str], set[str]], dict[str, str]]:
-        """(`clipart.heldout_terms`, normalised training emoji name -> code); empty for split=all."""
-        if self.split != "train":
-            return ({}, {}, set()), {}
-        from alignkit.data.builtin.clipart import heldout_terms
-        from alignkit.data.builtin.emoji import load_concepts, split_concepts
-        from alignkit.data.builtin.emoji_concepts import normalise_caption
-
-        concepts = load_concepts()
-        train, _ = split_concepts(concepts)
-        names: dict[str, str] = {}
-        for c in train:
-            names.setdefault(normalise_caption(c.name), c.code)
-        return heldout_terms(concepts), names
-
-    def _records(self) -> Iterator[dict[str, Any]]:
-        with open(folder() / "index.jsonl", encoding="utf-8") as f:
-            for line in f:
-                yield json.loads(line)
-
-    def concept_of(self, key: str) -> str | None:
+    def _concept(self, rec: dict[str, Any], emoji_names: dict[str, str]) -> str:
         """A training emoji's code where the icon's name is that emoji's name, else ``icon:<name>``
         (the same thing drawn by two sets is one concept)."""
-        if self._concepts is None:
-            from alignkit.data.builtin.emoji_concepts import normalise_caption
+        from alignkit.data.builtin.emoji_concepts import normalise_caption
 
-            names = self._emoji()[1]
-            self._concepts = {}
-            for r in self._records():
-                norm = normalise_caption(r["title"])
-                self._concepts[r["key"]] = names.get(norm) or "icon:" + norm
-        return self._concepts.get(key)
-
-    def __iter__(self) -> Iterator[Pair]:
-        from alignkit.data.builtin.clipart import heldout_match
-
-        self.skipped = []
-        checker = PairChecker(self.skipped)
-        root = folder()
-        failed = {f["key"]: f["reason"] for f in ready_info(root).get("render_failures", [])}
-        held, _ = self._emoji()
-        count = 0
-        for rec in self._records():
-            if self.n is not None and count >= self.n:
-                return
-            png = root / "png" / f"{rec['key']}.png"
-            if not png.exists():
-                self.skipped.append(Skip(rec["key"], failed.get(rec["key"], "not rendered (run `alignkit data fetch icons` without --limit)")))
-                continue
-            if self.split == "train":
-                why = heldout_match(rec, held)
-                if why:
-                    self.skipped.append(Skip(rec["key"], f"held out: {why}"))
-                    continue
-            pair = checker.check(rec["key"], str(png), rec["captions"], {"icon_set": rec["set"], "icon": rec["name"]})
-            if pair is not None:
-                count += 1
-                yield pair
+        norm = normalise_caption(rec["title"])
+        return emoji_names.get(norm) or "icon:" + norm
 
 
 def open_source(params: dict[str, str]) -> PairSource:
