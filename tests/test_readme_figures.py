@@ -22,6 +22,7 @@ HOMES = {
     "benchmarks/results/engines.md": ("docs/engines.md",),
     "benchmarks/results/memory.md": ("docs/benchmarks.md",),
     "benchmarks/results/train_speed.md": ("docs/benchmarks.md",),
+    "benchmarks/results/curation.md": ("README.md",),
 }
 
 

@@ -63,7 +63,12 @@ def read_table(path: str | Path) -> pl.DataFrame:
     path = Path(path)
     if not path.exists():
         raise AlignkitError(f"results table {path} does not exist")
-    readers = {".parquet": pl.read_parquet, ".csv": pl.read_csv, ".jsonl": pl.read_ndjson}
+    # a column that is null in the first rows (a baseline's empty note) must not fix its type
+    readers = {
+        ".parquet": pl.read_parquet,
+        ".csv": lambda p: pl.read_csv(p, infer_schema_length=None),
+        ".jsonl": lambda p: pl.read_ndjson(p, infer_schema_length=None),
+    }
     if path.suffix not in readers:
         raise AlignkitError(f"{path}: unknown table suffix; expected one of {', '.join(readers)}")
     return readers[path.suffix](path)

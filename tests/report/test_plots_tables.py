@@ -75,6 +75,17 @@ def test_write_table_round_trips_every_format(tmp_path):
     assert not [p for p in (tmp_path / "sub").iterdir() if p.name.startswith(".")]
 
 
+def test_a_column_null_in_the_first_rows_reads_back_from_every_format(tmp_path):
+    """A bench writes hundreds of rows before the first one with a note: reading its jsonl or csv
+    must not fix the note's type from the first rows and then fail on a value."""
+    rows = [{"task": f"t{i}", "value": float(i), "note": None} for i in range(150)]
+    rows.append({"task": "late", "value": 1.0, "note": "fitted on too few pairs"})
+    for fmt, path in write_table(rows, tmp_path / "results").items():
+        df = read_table(path)
+        assert df.height == 151, fmt
+        assert df["note"].to_list()[-1] == "fitted on too few pairs", fmt
+
+
 def test_write_table_errors(tmp_path):
     with pytest.raises(AlignkitError, match="no result rows"):
         write_table([], tmp_path / "x")
